@@ -1,0 +1,170 @@
+"""One self-contained `.safetensors` file per model: weights, vocabulary, configs, history.
+
+    save(path, bundle) ⇄ load(path)
+
+safetensors holds only tensors and a string→string metadata table, so loading a file can never
+run code from it (unlike `pickle` / `torch.load` of arbitrary files): safe for user uploads.
+Layout of a file:
+    model.<name>           weights (the model's state_dict)
+    optim.<i>.<key>        Adam moments per parameter       (full checkpoints only)
+    rnn_state.<j>          recurrent state at the last batch (full checkpoints only)
+    history.train          (N, 3) float64: step, chars seen, train loss
+    history.val            (M, 3) float64: step, chars seen, validation loss
+    metadata               format, format_version, model_name, model_config, train_config (JSON),
+                           vocab, step, chars_seen, seconds, run_step, run_seconds
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+
+from .bundle import Bundle, History
+from .corpus import Vocab
+from .models import MODELS, build_model, make_config
+from .train import TrainConfig
+
+FORMAT = "charrnn"
+FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 200_000_000
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable charrnn checkpoint; the message says why."""
+
+
+def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
+    """The checkpoint as bytes. weights_only leaves out what only resuming needs (Adam moments,
+    recurrent state): about a third of the size, still enough to sample and to fine-tune."""
+    tensors = {f"model.{k}": v.detach().cpu().clone().contiguous()
+               for k, v in bundle.model.state_dict().items()}
+    h = bundle.history
+    tensors["history.train"] = torch.tensor(list(zip(h.step, h.chars, h.train_loss, strict=True)),
+                                            dtype=torch.float64).reshape(-1, 3)
+    tensors["history.val"] = torch.tensor(list(zip(h.val_step, h.val_chars, h.val_loss, strict=True)),
+                                          dtype=torch.float64).reshape(-1, 3)
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model_name": bundle.model_name,
+        "model_config": json.dumps(bundle.model.config.to_dict()),
+        "train_config": json.dumps(asdict(bundle.train_config) if bundle.train_config else None),
+        "vocab": json.dumps(bundle.vocab.chars),
+        "step": str(bundle.step),
+        "chars_seen": str(bundle.chars_seen),
+        "seconds": repr(bundle.seconds),
+        "run_step": str(bundle.run_step),
+        "run_seconds": repr(bundle.run_seconds),
+        "rnn_state": "none",
+        "optim_groups": "null",
+    }
+    if not weights_only:
+        if bundle.optimizer_state is not None:
+            for i, st in bundle.optimizer_state["state"].items():
+                for key, value in st.items():
+                    tensors[f"optim.{i}.{key}"] = torch.as_tensor(value).detach().cpu().clone()
+            meta["optim_groups"] = json.dumps(bundle.optimizer_state["param_groups"])
+        state = bundle.rnn_state
+        if state is not None:
+            parts = [state] if isinstance(state, torch.Tensor) else list(state)
+            for j, t in enumerate(parts):
+                tensors[f"rnn_state.{j}"] = t.detach().cpu().contiguous()
+            meta["rnn_state"] = "tensor" if isinstance(state, torch.Tensor) else "tuple"
+    return save_bytes(tensors, metadata=meta)
+
+
+def save(path: str | Path, bundle: Bundle, *, weights_only: bool = False) -> Path:
+    path = Path(path)
+    data = to_bytes(bundle, weights_only=weights_only)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+    return path
+
+
+def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Bundle:
+    """A Bundle from a checkpoint path or its bytes. Raises CheckpointError for anything else."""
+    if isinstance(source, bytes):
+        data = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise CheckpointError(f"no such file: {path}")
+        if path.stat().st_size > max_bytes:
+            raise CheckpointError(f"{path.name} is larger than {max_bytes / 1e6:.0f} MB: not a charrnn checkpoint")
+        data = path.read_bytes()
+    if len(data) > max_bytes:
+        raise CheckpointError(f"the file is larger than {max_bytes / 1e6:.0f} MB: not a charrnn checkpoint")
+    try:
+        tensors = load_bytes(data)
+        meta = _metadata(data)
+    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"not a readable .safetensors checkpoint (corrupt or truncated?): {e}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError("this .safetensors file was not written by charrnn (no charrnn metadata)")
+    try:
+        version = int(meta["format_version"])
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"checkpoint format {version} is newer than this charrnn "
+                                  f"understands ({FORMAT_VERSION}); upgrade charrnn")
+        name = meta["model_name"]
+        if name not in MODELS:
+            raise CheckpointError(f"unknown model {name!r} in the checkpoint")
+        vocab = Vocab(json.loads(meta["vocab"]))
+        config = make_config(name, **json.loads(meta["model_config"]))
+        model = build_model(name, len(vocab), config)
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        model.load_state_dict(weights, strict=True)
+        train_config = json.loads(meta["train_config"])
+        if train_config is not None:
+            known = {f.name for f in fields(TrainConfig)}
+            train_config = TrainConfig(**{k: v for k, v in train_config.items() if k in known})
+        bundle = Bundle(model, vocab, name, train_config, _history(tensors),
+                        int(meta["step"]), int(meta["chars_seen"]), float(meta["seconds"]),
+                        int(meta["run_step"]), float(meta["run_seconds"]))
+        bundle.optimizer_state = _optimizer_state(tensors, json.loads(meta["optim_groups"]))
+        parts = [tensors[f"rnn_state.{j}"] for j in range(len(tensors))
+                 if f"rnn_state.{j}" in tensors]
+        bundle.rnn_state = {"none": None, "tensor": parts[0] if parts else None,
+                            "tuple": tuple(parts)}[meta["rnn_state"]]
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"the checkpoint is damaged or inconsistent: {str(e).splitlines()[0]}") from None
+    return bundle
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    # the header is a little-endian u64 length, then that many bytes of JSON
+    n = int.from_bytes(data[:8], "little")
+    if n <= 0 or n > len(data) - 8:
+        raise ValueError("bad header length")
+    header = json.loads(data[8:8 + n])
+    return header.get("__metadata__") or {}
+
+
+def _history(tensors: dict) -> History:
+    tr = tensors.get("history.train", torch.zeros(0, 3)).tolist()
+    va = tensors.get("history.val", torch.zeros(0, 3)).tolist()
+    return History([int(r[0]) for r in tr], [int(r[1]) for r in tr], [r[2] for r in tr],
+                   [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va])
+
+
+def _optimizer_state(tensors: dict, groups) -> dict | None:
+    if groups is None:
+        return None
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    return {"state": state, "param_groups": groups}
+
+
+__all__ = ["CheckpointError", "load", "save", "to_bytes"]

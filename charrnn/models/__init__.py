@@ -1,0 +1,52 @@
+"""The model zoo: one registry, one call signature (see `base.py`).
+
+MODELS maps the name used everywhere — CLI `--model`, the UI dropdown, checkpoint metadata,
+parametrised tests — to the model class. Adding a model is adding one line here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import torch
+
+from .base import CharModel, ModelConfig, State, detach_state
+from .rnn_torch import TorchGRU, TorchLSTM, TorchRNN
+
+MODELS: dict[str, type[CharModel]] = {
+    "rnn": TorchRNN,
+    "gru": TorchGRU,
+    "lstm": TorchLSTM,
+}
+
+
+class UnknownModel(ValueError):
+    pass
+
+
+def model_class(name: str) -> type[CharModel]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModel(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+def make_config(name: str, **options) -> ModelConfig:
+    """The model's config with `options` applied; options the model does not have are ignored,
+    so one set of UI/CLI settings can build any model."""
+    cls = model_class(name).Config
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in options.items() if k in known and v is not None})
+
+
+def build_model(name: str, vocab_size: int, config: ModelConfig | None = None, seed: int = 0) -> CharModel:
+    """A freshly initialised model; the same seed gives the same initial weights (the global
+    random generator is left as it was)."""
+    cls = model_class(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(vocab_size, config if config is not None else cls.Config())
+
+
+__all__ = ["MODELS", "CharModel", "ModelConfig", "State", "UnknownModel", "build_model", "detach_state",
+           "make_config", "model_class"]
