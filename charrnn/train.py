@@ -190,7 +190,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
     try:
         while True:
             elapsed = time.perf_counter() - start
-            progress = _progress(config, bundle.run_step, elapsed)
+            progress = run_progress(config, bundle.run_step, elapsed)
             if progress >= 1:
                 stop_reason = "max_steps" if config.max_steps and bundle.run_step >= config.max_steps \
                     else "time_budget"
@@ -266,7 +266,7 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
     if bundle.run_step == 0:
         model.reset_counts()
     while done_chars < len(train_data) - 1:
-        if _progress(config, bundle.run_step, time.perf_counter() - start) >= 1:
+        if run_progress(config, bundle.run_step, time.perf_counter() - start) >= 1:
             stop_reason = "time_budget"
             break
         begin = max(0, done_chars - model.context + 1)  # the chunk's targets need their contexts
@@ -288,7 +288,8 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
                  final_val, 0.0, 0.0, start, run_start_chars, 0.0, None, True, stop_reason)
 
 
-def _progress(config: TrainConfig, run_step: int, elapsed: float) -> float:
+def run_progress(config: TrainConfig, run_step: int, elapsed: float) -> float:
+    """How much of a run's budget is used: 0 at the start, ≥ 1 when it is over."""
     by_steps = run_step / config.max_steps if config.max_steps else 0.0
     by_time = elapsed / config.time_budget if config.time_budget else 0.0
     return max(by_steps, by_time)

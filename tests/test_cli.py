@@ -1,0 +1,74 @@
+"""The CLI end to end, as a user runs it: real processes, real files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SANITY = ROOT / "examples_corpora" / "sanity.txt"
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "charrnn", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_train_then_sample(tmp_path):
+    out, metrics = tmp_path / "m.safetensors", tmp_path / "m.json"
+    r = run("train", SANITY, "--model", "gru", "--max-steps", 150, "--n-hidden", 64, "--lr", 0.01, "--out", out,
+            "--metrics-json", metrics, "--seq-len", 32, "--threads", 1, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "validation loss" in r.stdout and out.exists()
+    m = json.loads(metrics.read_text())
+    for key in ("model", "params", "steps", "train_chars", "seconds", "chars_per_sec", "val_loss", "history"):
+        assert key in m
+    assert m["model"] == "gru" and m["steps"] == 150 and m["model_config"]["n_hidden"] == 64
+    assert m["val_loss"] < 0.2 < 2.5 < m["history"]["train_loss"][0]  # the sanity corpus is learned
+    r = run("sample", out, "--prompt", "the ", "--length", 80, "--seed", 1, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("the ") and len(r.stdout) >= 84
+    again = run("sample", out, "--prompt", "the ", "--length", 80, "--seed", 1, cwd=tmp_path)
+    assert again.stdout == r.stdout  # same seed, same text
+    r = run("sample", out, "--prompt", "the c", "--probs", cwd=tmp_path)
+    assert r.returncode == 0 and "'a'" in r.stdout.splitlines()[0]  # "the c" → "a" (the cat)
+    r = run("train", SANITY, "--resume", out, "--max-steps", 5, "--out", out, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "155 steps" in r.stdout
+
+
+def test_models_lists_the_registry(tmp_path):
+    from charrnn.models import MODELS
+
+    r = run("models", cwd=tmp_path)
+    assert r.returncode == 0
+    for name in MODELS:
+        assert name in r.stdout
+
+
+@pytest.mark.parametrize("content, args, message", [
+    (b"\x00\x01binary", [], "binary"),
+    (b"", [], "has 0 characters"),
+    (b"caf\xe9 " * 100, [], "not valid UTF-8"),
+    (b"short", [], "needs at least"),
+    (b"hello world " * 100, ["--model", "nope"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, content, args, message):
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(content)
+    r = run("train", corpus, "--max-steps", 2, "--quiet", *args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_checkpoint_and_prompt(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    r = run("sample", bad, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "corrupt or truncated" in r.stderr
+    out = tmp_path / "m.safetensors"
+    r = run("train", SANITY, "--max-steps", 2, "--out", out, "--quiet", "--n-hidden", 16, cwd=tmp_path)
+    assert r.returncode == 0
+    r = run("sample", out, "--prompt", "ZZZ", cwd=tmp_path)
+    assert r.returncode == 2 and "never saw these characters" in r.stderr and "Traceback" not in r.stderr

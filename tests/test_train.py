@@ -1,0 +1,103 @@
+"""The training generator: stopping, resuming exactly, and failing kindly."""
+
+import math
+
+import pytest
+import torch
+
+from charrnn import Bundle, TrainConfig, TrainingError, Vocab, build_model, checkpoint, split, train
+from charrnn.train import lr_at
+
+TEXT = "the cat sat on the mat.\na dog ran in the fog.\n" * 60
+
+
+def setup(name="lstm", **options):
+    vocab = Vocab.from_text(TEXT)
+    tr, va = split(vocab.encode(TEXT), seq_len=16)
+    from charrnn import make_config
+
+    model = build_model(name, len(vocab), make_config(name, n_hidden=32, n_layer=1, **options))
+    return Bundle(model, vocab, name), tr, va
+
+
+def config(**kw):
+    return TrainConfig(**{"max_steps": 30, "time_budget": None, "batch_size": 4, "seq_len": 16,
+                          "eval_every": 1e9, **kw})
+
+
+def logits(bundle, tr):
+    with torch.no_grad():
+        return bundle.model(tr[:40][None])[0]
+
+
+def test_events_and_final_validation():
+    bundle, tr, va = setup()
+    events = list(train(bundle, tr, va, config()))
+    assert [e.step for e in events[:-1]] == list(range(1, 31))
+    last = events[-1]
+    assert last.done and last.stop_reason == "max_steps" and last.val_loss == bundle.val_loss
+    assert len(bundle.history.train_loss) == 30 and bundle.chars_seen == 30 * 4 * 16
+    assert last.val_loss < math.log(len(bundle.vocab))  # it learned something
+
+
+def test_stopping_keeps_the_weights_and_resume_is_exact():
+    full, tr, va = setup()
+    for _ in train(full, tr, va, config()):
+        pass
+    half, _, _ = setup()
+    events = train(half, tr, va, config())
+    for ev in events:
+        if ev.step == 12:
+            break
+    events.close()  # the consumer stops: weights stay where they got to
+    assert half.step == 12 and half.optimizer_state is not None
+    restored = checkpoint.load(checkpoint.to_bytes(half))  # via a file, without the corpus
+    for _ in train(restored, tr, va, config(), resume=True):
+        pass
+    assert restored.step == 30
+    torch.testing.assert_close(logits(restored, tr), logits(full, tr))
+    assert restored.history.train_loss == pytest.approx(full.history.train_loss)
+
+
+def test_training_again_continues_from_the_model():
+    bundle, tr, va = setup()
+    for _ in train(bundle, tr, va, config(max_steps=10)):
+        pass
+    first = bundle.val_loss
+    for _ in train(bundle, tr, va, config(max_steps=20)):
+        pass
+    assert bundle.step == 30 and bundle.val_loss < first
+
+
+def test_time_budget_stops():
+    bundle, tr, va = setup()
+    events = list(train(bundle, tr, va, config(max_steps=None, time_budget=0.5)))
+    assert events[-1].stop_reason == "time_budget" and events[-1].elapsed < 5
+
+
+def test_exploding_loss_stops_with_advice_and_restores_good_weights():
+    bundle, tr, va = setup()
+    for _ in train(bundle, tr, va, config(max_steps=5)):
+        pass
+    good = logits(bundle, tr)
+    events = list(train(bundle, tr, va, config(lr=1e4, grad_clip=1e9, warmup_steps=0)))
+    last = events[-1]
+    assert last.done and last.stop_reason == "diverged"
+    assert "learning rate" in last.message and "restored" in last.message
+    torch.testing.assert_close(logits(bundle, tr), good)  # the weights from before the blow-up
+
+
+def test_schedule_warms_up_then_decays():
+    c = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_at(c, 0, 0.0) == pytest.approx(0.1)
+    assert lr_at(c, 9, 0.0) == pytest.approx(1.0)
+    assert lr_at(c, 100, 0.5) == pytest.approx(0.55)
+    assert lr_at(c, 100, 1.0) == pytest.approx(0.1)
+
+
+def test_bad_settings_are_refused():
+    bundle, tr, va = setup()
+    with pytest.raises(TrainingError, match="never stop"):
+        next(train(bundle, tr, va, TrainConfig(max_steps=None, time_budget=None)))
+    with pytest.raises(TrainingError, match="not enough text"):
+        next(train(bundle, tr, va, config(seq_len=10_000)))
