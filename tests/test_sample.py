@@ -1,0 +1,69 @@
+"""Sampling: seeded, temperature and top-k do what they say, recurrent models step one char at a time."""
+
+import math
+
+import pytest
+import torch
+
+from charrnn import CorpusError, Vocab, build_model, generate, make_config, next_char_probs, stream
+from charrnn.sample import scale_logits
+
+VOCAB = Vocab.from_text("abcdefgh \n")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("lstm", len(VOCAB), make_config("lstm", n_hidden=16, n_layer=2), seed=1)
+
+
+def test_same_seed_same_text_other_seed_other_text(model):
+    a = generate(model, VOCAB, "ab", 60, temperature=1.0, seed=5)
+    assert a == generate(model, VOCAB, "ab", 60, temperature=1.0, seed=5)
+    assert a != generate(model, VOCAB, "ab", 60, temperature=1.0, seed=6)
+    assert a.startswith("ab") and len(a) == 62
+
+
+def test_temperature_zero_is_argmax_whatever_the_seed(model):
+    assert generate(model, VOCAB, "a", 30, 0, seed=1) == generate(model, VOCAB, "a", 30, 0, seed=2)
+
+
+def test_stream_yields_one_character_at_a_time(model):
+    chars = list(stream(model, VOCAB, "", 25, 0.7, seed=0))
+    assert len(chars) == 25 and all(len(c) == 1 for c in chars)
+
+
+def test_probabilities_sharpen_with_low_temperature(model):
+    hot = next_char_probs(model, VOCAB, "abc", temperature=2.0)
+    cold = next_char_probs(model, VOCAB, "abc", temperature=0.3)
+    assert sum(p for _, p in hot) == pytest.approx(1.0)
+    assert [c for c, _ in hot] == [c for c, _ in cold]  # the same ranking...
+    assert cold[0][1] > hot[0][1]  # ...more of the mass on the favourite
+    argmax = next_char_probs(model, VOCAB, "abc", temperature=0)
+    assert argmax[0] == (cold[0][0], 1.0)
+    top2 = next_char_probs(model, VOCAB, "abc", temperature=1.0, top_k=2)
+    assert sum(p for _, p in top2[:2]) == pytest.approx(1.0) and top2[2][1] == 0
+
+
+def test_scale_logits():
+    logits = torch.tensor([1.0, 2.0, 3.0])
+    assert torch.equal(scale_logits(logits, 0.5), logits * 2)
+    assert math.isinf(scale_logits(logits, 1.0, top_k=1)[0])
+
+
+def test_unknown_prompt_characters_are_a_clear_error(model):
+    with pytest.raises(CorpusError, match="never saw"):
+        generate(model, VOCAB, "xyz", 5)
+
+
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
+def test_one_step_path_equals_the_fused_layer(name):
+    """Sampling steps with plain matmuls on the layer's weights; they must give nn.RNN/GRU/LSTM's numbers."""
+    m = build_model(name, len(VOCAB), make_config(name, n_hidden=12, n_layer=2), seed=0).eval()
+    x = VOCAB.encode("abc defg\nha")[None]
+    with torch.no_grad():
+        whole, _ = m(x)  # the fused layer over the whole sequence
+        state, steps = None, []
+        for t in range(x.shape[1]):
+            out, state = m(x[:, t:t + 1], state)  # the hand-written one-step path
+            steps.append(out)
+    torch.testing.assert_close(torch.cat(steps, 1), whole, atol=1e-5, rtol=1e-5)
