@@ -11,12 +11,24 @@ from dataclasses import fields
 import torch
 
 from .base import CharModel, ModelConfig, State, detach_state
+from .mlp import MLP
+from .ngram import NGram
+from .rnn_scratch import ScratchGRU, ScratchLSTM, ScratchRNN
 from .rnn_torch import TorchGRU, TorchLSTM, TorchRNN
+from .transformer import Transformer
 
+# In the order of the curriculum: counting, a fixed window, recurrence by hand, then PyTorch's
+# recurrent layers, then attention.
 MODELS: dict[str, type[CharModel]] = {
+    "ngram": NGram,
+    "mlp": MLP,
+    "rnn-scratch": ScratchRNN,
+    "gru-scratch": ScratchGRU,
+    "lstm-scratch": ScratchLSTM,
     "rnn": TorchRNN,
     "gru": TorchGRU,
     "lstm": TorchLSTM,
+    "transformer": Transformer,
 }
 
 

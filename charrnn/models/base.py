@@ -59,10 +59,6 @@ class CharModel(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def extra_state_tensors(self) -> dict[str, torch.Tensor]:
-        """Buffers that are weights but not parameters (n-gram counts); saved with the checkpoint."""
-        return {}
-
 
 def detach_state(state: State) -> State:
     """Cut the gradient path at a TBPTT boundary, keeping the values.

@@ -1,0 +1,139 @@
+"""A small causal transformer (GPT-style), for comparison with the recurrent models.
+
+Instead of carrying a state from character to character, every position looks directly at all the
+earlier positions of its window (self-attention) and takes what it needs from them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import CharModel, ModelConfig, State
+
+
+@dataclass
+class TransformerConfig(ModelConfig):
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    block_size: int = 64  # the longest window it can see (train with seq_len = block_size to use it all)
+    dropout: float = 0.0
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head attention where position t may only look at positions ≤ t (the causal mask):
+    when predicting character t+1 the model must not see it."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)  # queries, keys, values at once
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 × (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        # softmax(q k^T / sqrt(hs) + causal mask) v, computed by one fused call
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.resid_drop(self.proj(y))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attention(norm(x)), then x + MLP(norm(x)). Normalising
+    before each sub-layer (GPT-2) keeps the residual path clean and trains stably without warm-up
+    tricks."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(config.n_embd), nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.mlp = nn.Sequential(nn.Linear(config.n_embd, 4 * config.n_embd), nn.GELU(),
+                                 nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → (B, T, C)
+        x = x + self.attn(self.ln1(x))  # positions exchange information
+        return x + self.mlp(self.ln2(x))  # each position thinks on its own
+
+
+class Transformer(CharModel):
+    """Vaswani et al. 2017, "Attention Is All You Need", decoder only, as in GPT-2 (Radford et al.
+    2019) and nanoGPT.
+
+    state: (B, ≤ block_size-1) long, the last characters seen; the next call attends to them.
+    With no cache of keys and values, each call recomputes the window: simple, and cheap at this size.
+    """
+
+    Config = TransformerConfig
+    title = "Transformer"
+    description = (
+        "A small GPT-style causal transformer (Vaswani et al. 2017; Radford et al. 2019): each "
+        "character's embedding plus a position embedding goes through blocks of masked self-attention, "
+        "where every position looks directly at all earlier ones in its window, and a small "
+        "feed-forward layer. No recurrence: it sees exactly the last block_size characters, all at "
+        "once, which makes training parallel over positions. For comparison with the RNNs.")
+
+    def __init__(self, vocab_size: int, config: TransformerConfig):
+        super().__init__(vocab_size, config)
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
+        self.tok_emb = nn.Embedding(vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)  # attention itself ignores order
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, vocab_size, bias=False)
+        self.register_buffer("trained_len", torch.zeros((), dtype=torch.long))  # see `window_len`
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.proj.weight", "mlp.2.weight")):
+                # GPT-2: scale the layers that write into the residual path by 1/sqrt(2 n_layer), so
+                # its variance does not grow with depth
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # small weights: logits start near 0, a near-uniform guess with a loss near ln(V)
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    @property
+    def context(self) -> int:
+        return self.config.block_size
+
+    def forward(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        B, T = x.shape
+        bs = self.config.block_size
+        if T > bs:
+            raise ValueError(f"the transformer sees at most block_size={bs} characters at once, got {T}")
+        seq = x if state is None else torch.cat([state, x], dim=1)  # (B, P+T)
+        if self.training:
+            self.trained_len.clamp_(min=min(seq.shape[1], bs))
+        window = seq[:, -self.window_len(T):]  # (B, W): older characters fall out of view
+        pos = torch.arange(window.shape[1], device=x.device)  # (W,)
+        h = self.drop(self.tok_emb(window) + self.pos_emb(pos))  # (B, W, C)
+        for block in self.blocks:
+            h = block(h)
+        logits = self.head(self.ln_f(h[:, -T:]))  # (B, T, V): only x's positions are asked for
+        return logits, seq[:, -(bs - 1):] if bs > 1 else seq[:, :0]  # (B, ≤ block_size-1)
+
+    def window_len(self, T: int) -> int:
+        """How many characters to look at when asked about T new ones.
+
+        Position embeddings are learned: a model trained on 32-character windows has never used
+        position 40, whose embedding is still random noise, and reading a longer window makes it
+        much worse, not better. So it looks back at most as far as the longest window it was
+        trained on (`trained_len`, saved with the weights), and at most block_size.
+        """
+        trained = int(self.trained_len) or self.config.block_size  # not trained yet: all alike
+        return max(min(trained, self.config.block_size), T)
