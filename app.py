@@ -1,0 +1,236 @@
+"""charrnn's web app: train a character-level language model on your own text and watch it learn.
+
+    python app.py      serves on http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override)
+
+Layout and wiring only: the handlers, figures and texts live in `charrnn_app/`. Importing this module
+builds the page but opens no port and trains nothing. Server limits come from environment variables
+(see `charrnn_app/settings.py`). The page is also an API (gradio_client): /train, /stop, /sample, ...
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import gradio as gr
+import torch
+
+from charrnn_app import corpus_view, options, plots, sampling, texts, training
+from charrnn_app.session import Session, delete_session
+from charrnn_app.settings import Settings, example_notes, list_examples
+
+CSS = """
+#live-sample textarea, #sample-output textarea, #corpus-preview textarea { font-family: ui-monospace, monospace; }
+#status { min-height: 2.5em; }
+#model-options .form > * { min-width: 170px !important; }
+"""
+
+
+def option_input(spec: options.FieldSpec) -> gr.components.Component:
+    """An input for one model setting; its value is filled when a model is chosen."""
+    common = dict(label=spec.label, info=spec.info or None, visible=False, elem_id=f"opt-{spec.name}",
+                  min_width=170)
+    if spec.kind == "bool":
+        return gr.Checkbox(**common)
+    if spec.kind == "str":
+        if spec.choices:
+            return gr.Dropdown(list(spec.choices), value=None, **common)
+        return gr.Textbox(**common)
+    return gr.Number(value=None, precision=0 if spec.kind == "int" else None, minimum=spec.minimum,
+                     maximum=spec.maximum, **common)
+
+
+def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    settings = settings or Settings.from_env()
+    examples = list_examples(settings.examples_dir)
+    first_example = "weather" if "weather" in examples else next(iter(examples), None)
+    max_bytes = settings.max_upload_bytes
+    specs = options.option_specs()
+
+    with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=(3600, 3600)) as demo:
+        # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
+        session = gr.State(Session(), time_to_live=settings.session_ttl, delete_callback=delete_session)
+        corpus_info = gr.State(None)  # {n_chars, vocab_size} of the chosen text, for defaults and the card
+        gr.Markdown(texts.INTRO)
+
+        # ── 1 · the text ──
+        gr.Markdown(texts.CORPUS)
+        with gr.Row():
+            with gr.Column():
+                corpus_file = gr.File(label="Upload a .txt file", file_types=[".txt"], type="filepath",
+                                      elem_id="corpus-file", height=120)
+                example = gr.Dropdown(list(examples), value=first_example, label="…or pick an example",
+                                      elem_id="example", visible=bool(examples),
+                                      info="picking one clears the upload and the pasted text")
+                corpus_text = gr.Textbox(label="…or paste text", lines=4, max_lines=8, elem_id="corpus-text")
+                with gr.Row():
+                    ascii_fold = gr.Checkbox(label="Fold to ASCII (é → e, “ → \")", elem_id="ascii-fold",
+                                             info="fewer distinct characters: an easier task for a small model")
+                    latin1 = gr.Checkbox(label="Latin-1 fallback", elem_id="latin1",
+                                         info="read an upload that is not UTF-8 as Latin-1 (Western European)")
+            with gr.Column():
+                corpus_stats = gr.Markdown("The statistics of your text appear here.", label="statistics",
+                                           show_label=False, elem_id="corpus-stats")
+                preview = gr.Textbox(label="Preview: the start of the text", lines=6, max_lines=6,
+                                     interactive=False, elem_id="corpus-preview")
+
+        # ── 2 · the model ──
+        gr.Markdown(texts.MODEL)
+        with gr.Row():
+            with gr.Column(scale=2):
+                model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model",
+                                    elem_id="model")
+                card = gr.Markdown(elem_id="model-card")
+            with gr.Column(scale=3):
+                with gr.Row(elem_id="model-options"):
+                    option_inputs = [option_input(s) for s in specs]
+                with gr.Row():
+                    time_budget = gr.Slider(min(5, settings.max_seconds), settings.max_seconds, step=5,
+                                            value=min(30, settings.max_seconds),
+                                            label="time budget (seconds)", elem_id="time-budget",
+                                            info=f"at most {settings.max_seconds:g} s per run on this server")
+                    max_steps = gr.Number(0, precision=0, minimum=0, label="step limit (0 = none)",
+                                          elem_id="max-steps", info="stop earlier after this many steps")
+                with gr.Row():
+                    train_inputs = [gr.Number(None, label=s.label, info=s.info, minimum=s.minimum,
+                                              maximum=s.maximum, precision=0 if s.kind == "int" else None,
+                                              elem_id=f"opt-{s.name}", min_width=170)
+                                    for s in options.TRAIN_SPECS]
+
+        # ── 3 · training ──
+        gr.Markdown(texts.TRAIN)
+        with gr.Row(equal_height=True):
+            train_btn = gr.Button("Train", variant="primary", elem_id="train", scale=2)
+            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+            reset = gr.Checkbox(label="Start a new model (forget the trained one)", elem_id="reset", scale=2)
+        status = gr.Markdown("Press **Train** to start.", label="status", show_label=False, elem_id="status")
+        with gr.Row():
+            with gr.Column(scale=3):
+                loss_plot = gr.Plot(plots.loss_figure(None), label="loss", show_label=False, elem_id="loss-plot")
+                units = gr.Radio(["nats", "bits"], value="nats", label="loss in", elem_id="units",
+                                 info="nats use the natural log, bits log₂: 1 nat = 1.44 bits")
+            with gr.Column(scale=2):
+                live_sample = gr.Textbox(label="What the model writes now", lines=12, max_lines=12,
+                                         interactive=False, elem_id="live-sample")
+                gr.Markdown(texts.LIVE_SAMPLE)
+        gr.Markdown(texts.CHART)
+
+        # ── 4 · sampling ──
+        gr.Markdown(texts.SAMPLE)
+        with gr.Row():
+            with gr.Column(scale=2):
+                prompt = gr.Textbox(label="prompt (the text the model continues; may be empty)", lines=2,
+                                    elem_id="prompt")
+                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="temperature", elem_id="temperature",
+                                        info="0 = always the likeliest · 1 = as learned · 2 = wild")
+                with gr.Row():
+                    length = gr.Slider(10, 2000, value=500, step=10, label="length (characters)",
+                                       elem_id="length")
+                    top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0 = all)", elem_id="top-k")
+                    seed = gr.Number(-1, precision=0, minimum=-1, label="seed (-1 = random)", elem_id="seed")
+                sample_btn = gr.Button("Sample", variant="primary", elem_id="sample")
+            with gr.Column(scale=3):
+                sample_output = gr.Textbox(label="What the model wrote", lines=10, max_lines=20,
+                                           interactive=False, elem_id="sample-output")
+                probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
+                                     elem_id="next-char-plot")
+
+        # ── 5 · checkpoints ──
+        gr.Markdown(texts.CHECKPOINT)
+        with gr.Row():
+            download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
+            checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors)", file_types=[".safetensors"],
+                                      type="filepath", elem_id="checkpoint-file", height=120)
+        checkpoint_status = gr.Markdown(label="checkpoint", show_label=False, elem_id="checkpoint-status")
+
+        # ── wiring ──
+        corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
+        describe = functools.partial(corpus_view.describe_corpus, examples=examples, max_bytes=max_bytes,
+                                     notes=example_notes(settings.examples_dir))
+        corpus_changed = [c.change for c in corpus_inputs]
+        gr.on([demo.load, *corpus_changed], describe, corpus_inputs, [corpus_stats, preview, corpus_info],
+              trigger_mode="always_last", show_progress="hidden", api_name="describe_corpus")
+        corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=max_bytes),
+                           [corpus_file, ascii_fold, latin1], None, api_visibility="private")
+        example.input(corpus_view.example_chosen, example, [corpus_file, corpus_text], api_visibility="private")
+
+        fields = option_inputs + train_inputs
+        named_options = {s.name: c for s, c in zip(specs, option_inputs, strict=True)}
+        gr.on([demo.load, model.input], training.model_selected, [model, corpus_info, time_budget], fields,
+              show_progress="hidden", api_visibility="private")
+        gr.on([model.change, corpus_info.change] + [c.change for c in option_inputs], training.update_card,
+              [model, corpus_info], card, inputs_kwargs=named_options, trigger_mode="always_last",
+              show_progress="hidden", api_visibility="private")
+
+        # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.
+        train_btn.click(training.mark_pending, session, status, queue=False, show_progress="hidden",
+                        api_visibility="private")
+        trained = train_btn.click(
+            training.train_handler(settings, examples), session,
+            [status, loss_plot, live_sample, download, reset, session],
+            inputs_kwargs={"corpus": corpus_file, "text": corpus_text, "example": example, "ascii_fold": ascii_fold,
+                           "latin1": latin1, "model": model, "time_budget": time_budget, "max_steps": max_steps,
+                           "reset": reset,
+                           **{s.name: c for s, c in zip(options.TRAIN_SPECS, train_inputs, strict=True)},
+                           **named_options},
+            api_name="train", concurrency_limit=settings.concurrency, concurrency_id="train",
+            show_progress="minimal", show_progress_on=status)
+        stop_btn.click(training.stop_training, session, None, queue=False, api_name="stop")
+        units.change(training.change_units, [units, session, corpus_info], loss_plot, queue=False,
+                     show_progress="hidden", api_visibility="private")
+        corpus_info.change(training.corpus_chart, [corpus_info, session], loss_plot, show_progress="hidden",
+                           api_visibility="private")
+
+        probs_inputs = [session, prompt, temperature, top_k]
+        gr.on([temperature.change, prompt.change, top_k.change], sampling.next_char_chart, probs_inputs,
+              probs_plot, trigger_mode="always_last", show_progress="hidden", queue=False,
+              api_name="next_char_probs")
+        trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
+                     api_visibility="private")
+        gr.on([sample_btn.click, prompt.submit], sampling.sample_text, session, [sample_output, session],
+              inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,
+                             "seed": seed},
+              api_name="sample", concurrency_limit=4, concurrency_id="sample", show_progress="minimal")
+
+        checkpoint_file.upload(
+            functools.partial(sampling.load_checkpoint, max_bytes=max_bytes), [checkpoint_file, session],
+            [checkpoint_status, loss_plot, model, *fields, download, session], api_name="load_checkpoint",
+        ).then(lambda text: text, checkpoint_status, status, show_progress="hidden", api_visibility="private",
+               ).then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
+                      api_visibility="private")
+
+    demo.queue(max_size=settings.queue_size)
+    return demo
+
+
+def launch_options(settings: Settings) -> dict:
+    """launch() arguments shared by `python app.py` and the tests' in-process servers."""
+    return dict(max_file_size=settings.max_upload_bytes, css=CSS, run_history=False)
+
+
+SETTINGS = Settings.from_env()  # server configuration, the same for every visitor
+demo = build_demo(SETTINGS)
+
+
+def warm_up() -> None:
+    """Pay PyTorch's one-time costs before the first user does: the first optimizer built in a process
+    imports ~1.5 s of code, which would otherwise delay the first point on the first chart."""
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
+def main() -> None:
+    # Concurrent trainings each get their share of the cores instead of fighting over all of them
+    # (oversubscribed, PyTorch's worker threads spin and a step can take 10x longer).
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))
+    # Server name and port: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860.
+    demo.launch(prevent_thread_lock=True, **launch_options(SETTINGS))
+    try:
+        warm_up()  # serving already; this only shortens the first user's wait for the chart
+    except KeyboardInterrupt:
+        demo.close()
+        return
+    demo.block_thread()  # until Ctrl-C
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Steps 4 and 5 of the page: write with the tab's model, show its next-character probabilities, and
+load a model from a checkpoint file (downloading is the file `training.train_model` writes).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+
+import gradio as gr
+
+import charrnn
+from charrnn import MODELS, Bundle, CheckpointError
+
+from . import options, plots, texts, user_error
+from .corpus_view import chars
+from .session import Session, ensure_session
+from .training import field_updates, model_figure
+
+STREAM_EVERY = 0.1  # seconds between partial updates of a streamed sample
+MAX_SAMPLE_LENGTH = 5000
+MAX_PROMPT_LENGTH = 2000
+
+
+def _model_for_sampling(session) -> Bundle:
+    if not isinstance(session, Session) or session.bundle is None:
+        raise user_error(texts.NO_MODEL)
+    return session.bundle
+
+
+def _check_prompt(bundle: Bundle, prompt: str) -> None:
+    if len(prompt) > MAX_PROMPT_LENGTH:
+        raise user_error(f"The prompt has {len(prompt):,} characters; use at most {MAX_PROMPT_LENGTH:,}.")
+    unknown = bundle.vocab.unknown(prompt)
+    if unknown:
+        raise user_error(f"The model never saw these characters of the prompt: {chars(unknown[:10])}. "
+                       "Remove them: it can only read and write characters from its training text.")
+
+
+def sample_text(session, prompt=None, length=500, temperature=0.8, top_k=0, seed=None):
+    """Stream `length` characters written after `prompt` (the prompt included), then the session."""
+    bundle = _model_for_sampling(session)
+    prompt = prompt or ""
+    _check_prompt(bundle, prompt)
+    try:
+        length = max(1, min(int(length or 1), MAX_SAMPLE_LENGTH))
+        temperature, top_k = max(0.0, float(temperature)), int(top_k or 0) or None
+        seed = int(seed) if seed not in (None, "") and int(seed) >= 0 else None  # -1 / empty: random
+    except (TypeError, ValueError):
+        raise user_error("length, temperature, top-k and seed must be numbers.") from None
+    # While this tab trains, write with a snapshot: the weights change under the training thread.
+    model = copy.deepcopy(bundle.model) if session.running else bundle.model
+    out, last = prompt, time.perf_counter()
+    for ch in charrnn.stream(model, bundle.vocab, prompt, length, temperature, top_k, seed):
+        out += ch
+        if time.perf_counter() - last >= STREAM_EVERY:
+            yield out, session
+            last = time.perf_counter()
+    yield out, session
+
+
+def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
+    """Bar chart of P(next character | prompt) at this temperature; a note instead if impossible."""
+    bundle = session.bundle if isinstance(session, Session) else None
+    temperature = max(0.0, float(temperature or 0))
+    prompt = (prompt or "")[-MAX_PROMPT_LENGTH:]
+    if bundle is None:
+        return plots.probs_figure(None, temperature, note=texts.NO_MODEL)
+    unknown = bundle.vocab.unknown(prompt)
+    if unknown:
+        return plots.probs_figure(None, temperature,
+                                  note=f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}")
+    model = copy.deepcopy(bundle.model) if session.running else bundle.model
+    probs = charrnn.next_char_probs(model, bundle.vocab, prompt, temperature, int(top_k or 0) or None)
+    return plots.probs_figure(probs, temperature)
+
+
+def load_checkpoint(file, session, *, max_bytes) -> list:
+    """Replace this tab's model with an uploaded checkpoint. Returns (status, figure, model,
+    *field updates, download, session); a bad file raises gr.Error and changes nothing."""
+    session = ensure_session(session)
+    if not file:
+        return [gr.skip()] * (4 + len(options.option_specs()) + len(options.TRAIN_SPECS)) + [session]
+    if session.running:
+        raise user_error("This tab is training: press Stop before loading a checkpoint.")
+    try:
+        bundle = charrnn.load(file, max_bytes=max_bytes)
+    except CheckpointError as e:
+        raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (step 5).") from None
+    session.bundle = bundle
+    session.uniform, session.unigram = math.log(len(bundle.vocab)), None
+    values = bundle.model.config.to_dict()
+    if bundle.train_config is not None:
+        values.update({s.name: getattr(bundle.train_config, s.name) for s in options.TRAIN_SPECS})
+    h = bundle.history
+    status = (f"**Loaded** {MODELS[bundle.model_name].title} from `{Path(file).name}`: {bundle.step:,} steps, "
+              f"{bundle.chars_seen:,} characters seen, a vocabulary of {len(bundle.vocab)}"
+              + (f", validation loss {h.val_loss[-1]:.3f} nats/char" if h.val_loss else "")
+              + ". Sample from it below, or press Train to continue training it on text that uses the same "
+                "characters.")
+    return [status, model_figure(session), bundle.model_name, *field_updates(bundle.model_name, values),
+            file, session]

@@ -1,0 +1,55 @@
+"""What one browser tab keeps between clicks. Lives in `gr.State`, one per tab, never in a global.
+
+The running training and the Stop button share this object: Stop sets `stop`, the training loop
+checks it between steps, ends the run cleanly and keeps the model.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from charrnn import Bundle, save
+
+
+class Session:
+    def __init__(self):
+        self.bundle: Bundle | None = None  # the model, its vocabulary and loss history
+        self.running = False  # a training run of this tab is under way
+        self.stop = False  # set by Stop; the running loop ends at its next step
+        self.pending = False  # Train was clicked and its run has not started yet (queued)
+        self.units = "nats"  # the loss chart's unit, switchable while training
+        self.uniform: float | None = None  # reference levels of the last training text, for the chart
+        self.unigram: float | None = None
+        self.folder: str | None = None  # this tab's checkpoint files (removed with the session)
+
+    def write_checkpoint(self) -> Path:
+        """The model as a fresh .safetensors file in this tab's folder (the previous file removed).
+        Weights, vocabulary, settings and history, without the optimizer moments: a third of the size,
+        enough to sample and to train further."""
+        assert self.bundle is not None
+        if self.folder is None or not Path(self.folder).is_dir():
+            self.folder = tempfile.mkdtemp(prefix="charrnn-session-")
+        for old in Path(self.folder).glob("*.safetensors"):
+            old.unlink(missing_ok=True)
+        b = self.bundle
+        return save(Path(self.folder) / f"charrnn-{b.model_name}-step{b.step}.safetensors", b, weights_only=True)
+
+    def close(self) -> None:
+        """Stop any training and free the model and files (Gradio calls this for expired sessions)."""
+        self.stop = True
+        self.bundle = None
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def ensure_session(session) -> Session:
+    """The tab's Session (a fresh one if a caller passed none)."""
+    return session if isinstance(session, Session) else Session()
+
+
+def delete_session(session) -> None:
+    if isinstance(session, Session):
+        session.close()

@@ -1,0 +1,83 @@
+"""Server-wide settings, read once from environment variables when the app is built.
+
+    CHARRNN_CONCURRENCY    trainings that run at the same time (others wait in the queue)   default 2
+    CHARRNN_QUEUE          requests that may wait in the queue before "Queue is full"       default 64
+    CHARRNN_MAX_SECONDS    the longest one training run may last, in seconds                default 120
+    CHARRNN_MAX_UPLOAD_MB  the largest upload (text or checkpoint), in megabytes            default 10
+    CHARRNN_SESSION_TTL    seconds an idle tab keeps its model (Gradio keeps a closed tab's
+                           for an hour at most)                                             default 7200
+    CHARRNN_MAX_PARAMS     the largest model (in parameters) a user may build               default 20M
+    CHARRNN_EXAMPLES       folder of example corpora (*.txt)                       default examples_corpora/
+
+The defaults suit a 2-core machine such as a free Hugging Face Space.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    concurrency: int = 2
+    queue_size: int = 64
+    max_seconds: float = 120.0
+    max_upload_mb: float = 10.0
+    session_ttl: float = 7200.0
+    max_params: int = 20_000_000
+    examples_dir: Path = ROOT / "examples_corpora"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            concurrency=_number(env, "CHARRNN_CONCURRENCY", cls.concurrency, int, 1),
+            queue_size=_number(env, "CHARRNN_QUEUE", cls.queue_size, int, 1),
+            max_seconds=_number(env, "CHARRNN_MAX_SECONDS", cls.max_seconds, float, 1),
+            max_upload_mb=_number(env, "CHARRNN_MAX_UPLOAD_MB", cls.max_upload_mb, float, 0.001),
+            session_ttl=_number(env, "CHARRNN_SESSION_TTL", cls.session_ttl, float, 60),
+            max_params=_number(env, "CHARRNN_MAX_PARAMS", cls.max_params, int, 1000),
+            examples_dir=Path(env.get("CHARRNN_EXAMPLES") or cls.examples_dir),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default, kind, minimum):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def list_examples(folder: Path) -> dict[str, Path]:
+    """Example corpora by name (the file name without .txt), sorted; {} if the folder is missing."""
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.txt")) if p.is_file()}
+
+
+def example_notes(folder: Path) -> dict[str, str]:
+    """One-line descriptions of the examples from the folder's README table (`| `name.txt` | size |
+    what it teaches |`), by name; {} if there is none."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return {}
+    notes = {}
+    for m in re.finditer(r"^\|\s*`([^`]+)\.txt`\s*\|[^|]*\|\s*(.+?)\s*\|\s*$", readme.read_text("utf-8"), re.M):
+        notes[m.group(1)] = m.group(2)
+    return notes
