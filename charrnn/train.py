@@ -38,7 +38,7 @@ class TrainConfig:
     eval_chars: int = 20_000  # validation characters per estimate (the final one uses all)
     sample_every: float = 0.0  # seconds between samples shown while training (0: none)
     sample_length: int = 200
-    precision: str = "fp32"  # "fp32" | "bf16" (autocast; faster on CPUs with AVX-512 BF16)
+    precision: str = "fp32"  # "fp32" | "bf16" (autocast) | "auto" (bf16 where the hardware runs it fast)
     threads: int | None = None  # torch threads while training (None: leave as is)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
@@ -117,9 +117,30 @@ def lr_at(config: TrainConfig, run_step: int, progress: float) -> float:
     return config.lr * warm * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cos)
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" → "bf16" where bfloat16 autocast is fast, else "fp32"; other values unchanged.
+
+    Fast means CPUs with AVX-512 BF16 or AMX instructions (there the fused LSTM trains ~1.5-2x
+    faster, with no visible loss per step) and CUDA GPUs with bf16 support. Elsewhere bf16 is
+    emulated and slower than fp32, so "auto" keeps fp32 there: the same numbers as before.
+    """
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        # Private helpers (torch ≥ 2.1); an older torch without them gets fp32.
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported",
+                                                                "_is_amx_tile_supported")]
+        return "bf16" if any(check is not None and check() for check in checks) else "fp32"
+    return "fp32"
+
+
 def check_config(config: TrainConfig, model: CharModel, n_train: int, n_val: int) -> None:
     if config.max_steps is None and config.time_budget is None:
         raise TrainingError("set a step limit or a time budget, or training would never stop")
+    if config.precision not in ("fp32", "bf16", "auto"):
+        raise TrainingError(f"precision must be fp32, bf16 or auto, not {config.precision!r}")
     if config.seq_len < 1 or config.batch_size < 1:
         raise TrainingError("batch size and sequence length must be at least 1")
     if n_train < config.seq_len + 2 or n_val < 2:
@@ -160,8 +181,8 @@ def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
         torch.set_num_threads(old_threads)
 
 
-def _autocast(config: TrainConfig, device: torch.device):
-    if config.precision == "bf16":
+def _autocast(precision: str, device: torch.device):
+    if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -187,6 +208,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
     next_eval = bundle.run_seconds + config.eval_every
     next_sample = bundle.run_seconds + config.sample_every if config.sample_every else math.inf
     stop_reason, message = None, None
+    precision = resolve_precision(config.precision, device)
     try:
         while True:
             elapsed = time.perf_counter() - start
@@ -202,7 +224,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
             lr = lr_at(config, bundle.run_step, progress)
             for group in opt.param_groups:
                 group["lr"] = lr
-            with _autocast(config, device):
+            with _autocast(precision, device):
                 logits, state = model(x, state)  # (B, T, V)
             loss = lm_loss(logits, y)
             loss_value = float(loss.detach())
