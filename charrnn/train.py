@@ -146,10 +146,9 @@ def check_config(config: TrainConfig, model: CharModel, n_train: int, n_val: int
     if n_train < config.seq_len + 2 or n_val < 2:
         raise TrainingError(f"not enough text for a sequence length of {config.seq_len}: "
                             f"{n_train} training and {n_val} validation characters")
-    if model.context is not None and config.seq_len > model.context and not model.recurrent \
-            and getattr(model.config, "block_size", None) is not None:
-        raise TrainingError(f"the sequence length ({config.seq_len}) is longer than the model's "
-                            f"context ({model.context}); lower it or raise the context")
+    if model.max_seq_len is not None and config.seq_len > model.max_seq_len:
+        raise TrainingError(f"the sequence length ({config.seq_len}) is longer than the {model.max_seq_len} "
+                            "characters the model reads at once; lower it or raise the model's block size")
 
 
 def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, config: TrainConfig,

@@ -101,3 +101,13 @@ def test_bad_settings_are_refused():
         next(train(bundle, tr, va, TrainConfig(max_steps=None, time_budget=None)))
     with pytest.raises(TrainingError, match="not enough text"):
         next(train(bundle, tr, va, config(seq_len=10_000)))
+
+
+def test_transformer_refuses_windows_longer_than_its_block():
+    vocab = Vocab.from_text(TEXT)
+    tr, va = split(vocab.encode(TEXT), seq_len=16)
+    from charrnn import make_config
+
+    model = build_model("transformer", len(vocab), make_config("transformer", block_size=8, n_embd=16))
+    with pytest.raises(TrainingError, match="longer than the 8 characters"):
+        next(train(Bundle(model, vocab, "transformer"), tr, va, config(seq_len=16)))

@@ -51,6 +51,11 @@ class CharModel(nn.Module):
         return None
 
     @property
+    def max_seq_len(self) -> int | None:
+        """The longest x (in T) one call accepts (None: any length)."""
+        return None
+
+    @property
     def device(self) -> torch.device:
         for t in itertools.chain(self.parameters(), self.buffers()):
             return t.device

@@ -111,6 +111,10 @@ class Transformer(CharModel):
     def context(self) -> int:
         return self.config.block_size
 
+    @property
+    def max_seq_len(self) -> int:
+        return self.config.block_size
+
     def forward(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         B, T = x.shape
         bs = self.config.block_size
