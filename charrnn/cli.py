@@ -160,9 +160,10 @@ def cmd_train(args) -> int:
         _err(last.message)
     checkpoint.save(out, bundle, weights_only=args.weights_only)
     val = bundle.val_loss
+    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char)" if val is not None
+                else "validation loss not measured yet")
     print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
-          f"{bundle.seconds:.0f} s, validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) "
-          f"→ {out}")
+          f"{bundle.seconds:.0f} s, {val_text} → {out}")
     if args.metrics_json:
         Path(args.metrics_json).write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
     return 130 if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)

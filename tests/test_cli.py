@@ -72,3 +72,22 @@ def test_bad_checkpoint_and_prompt(tmp_path):
     assert r.returncode == 0
     r = run("sample", out, "--prompt", "ZZZ", cwd=tmp_path)
     assert r.returncode == 2 and "never saw these characters" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_stops_and_still_saves(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "m.safetensors"
+    p = subprocess.Popen([sys.executable, "-m", "charrnn", "train", str(SANITY), "--time-budget", "120", "--n-hidden",
+                          "32", "--threads", "1", "--out", str(out), "--quiet"], cwd=tmp_path, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert "params" in p.stderr.readline()  # the header: training starts right after it
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, stderr
+    assert stdout.startswith("stopped:") and out.exists() and "Traceback" not in stderr
+    r = run("sample", out, "--length", 20, cwd=tmp_path)
+    assert r.returncode == 0
