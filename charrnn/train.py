@@ -189,11 +189,16 @@ def _autocast(precision: str, device: torch.device):
 def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) -> Iterator[TrainEvent]:
     model, history = bundle.model, bundle.history
     model.train()
+    # fused: one kernel for all parameters instead of ~10 small ops per tensor (same maths); on a
+    # 2-core CPU that is ~10% more steps per second for the small recurrent networks.
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.99),
-                            weight_decay=config.weight_decay)
+                            weight_decay=config.weight_decay, **fused)
     if bundle.optimizer_state is not None:
         with contextlib.suppress(ValueError, KeyError):  # a different model: start fresh moments
             opt.load_state_dict(bundle.optimizer_state)
+        for group in opt.param_groups:  # the saved groups carry the saving run's choice
+            group["fused"] = fused.get("fused", None)
     if model.recurrent:
         batches = iter(StreamBatcher(train_data, config.batch_size, config.seq_len, config.seed, bundle.step))
     else:

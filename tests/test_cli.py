@@ -80,11 +80,12 @@ def test_ctrl_c_stops_and_still_saves(tmp_path):
 
     out = tmp_path / "m.safetensors"
     p = subprocess.Popen([sys.executable, "-m", "charrnn", "train", str(SANITY), "--time-budget", "120", "--n-hidden",
-                          "32", "--threads", "1", "--out", str(out), "--quiet"], cwd=tmp_path, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          "32", "--threads", "1", "--out", str(out), "--quiet", "--sample-every", "0.2"],
+                         cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert "params" in p.stderr.readline()  # the header: training starts right after it
-    time.sleep(1.5)
+    deadline = time.monotonic() + 120
+    while "--- sample ---" not in p.stderr.readline():  # a sample is printed: the training loop is running
+        assert time.monotonic() < deadline and p.poll() is None
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=60)
     assert p.returncode == 130, stderr
