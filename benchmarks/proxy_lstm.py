@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default="")
+    p.add_argument("--out-dropout", type=float, default=0.0, help="experiment: dropout before the readout")
     p.add_argument("--json", type=Path, help="append the result as one JSON line here")
     for f in fields(TrainConfig):  # --lr, --batch-size, --min-lr-ratio, --threads, ...
         if f.name in ("max_steps", "time_budget", "seed", "device") or f.type not in ("int", "float", "str",
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     vocab = Vocab.from_text(text)
     options = {"n_hidden": args.n_hidden, "n_layer": args.n_layer, "n_embd": args.n_embd, "dropout": args.dropout}
     bundle = Bundle(build_model("lstm", len(vocab), make_config("lstm", **options), seed=args.seed), vocab, "lstm")
+    if args.out_dropout:
+        import torch
+        bundle.model.head = torch.nn.Sequential(torch.nn.Dropout(args.out_dropout), bundle.model.head)
+        options["out_dropout"] = args.out_dropout
     train_ids, val_ids = split(vocab.encode(text), 0.1, seq_len=config.seq_len)
     t0 = time.perf_counter()
     last, train_seconds = None, 0.0
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if not last.done:
             train_seconds = last.elapsed  # the final evaluation is not part of the budget
     total = time.perf_counter() - t0
-    result = {"label": args.label, "steps": args.steps, **options, "val_loss": last.val_loss,
+    result = {"label": args.label, "seed": args.seed, "steps": args.steps, **options, "val_loss": last.val_loss,
               "ms_per_step": 1000 * train_seconds / args.steps, "total_s": total,
               "config": {k: v for k, v in vars(config).items() if v != getattr(base, k, None) or k in
                          ("lr", "batch_size", "seq_len")}}

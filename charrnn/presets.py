@@ -12,7 +12,10 @@ The CLI and the app both start from this; every value can be overridden. How it 
    network needs more of them before it pays off. On 2 cores (measured on tinyshakespeare, see
    benchmarks/README.md) H192×2 beats both H128×2 and H256×2 at 60 s, and for the LSTM still at
    180 s once its learning rate is raised to 5e-3 (H256×2 cannot take that rate). So `n_hidden`,
-   dropout and (LSTM) the learning rate follow the budget (`_SIZE_BY_BUDGET`, per family). A step
+   dropout and (LSTM) the learning rate follow the budget (`_SIZE_BY_BUDGET`, per family). A longer
+   budget is more passes over the text, and from ~5 passes on the LSTM generalises better with weight
+   decay (AdamW's, 0.05: each step pulls every weight towards 0 by lr × 0.05 of itself) than with
+   dropout, which also costs ~15% of the speed; it then also gets a larger embedding (64). A step
    budget counts as the time those steps take at the typical speed.
 3. **Corpus size**: the same budget on a small text is many passes over it, and a big network then
    learns the text by heart (validation loss rises while training loss falls). Above 8 expected
@@ -46,17 +49,24 @@ FAMILIES: dict[str, tuple[dict, dict]] = {
                     {"lr": 1e-3, "batch_size": 32, "seq_len": 64}),
 }
 
-# PyTorch recurrent layers: (budget up to this many seconds, n_hidden, dropout, learning rate or None
-# for the family's); the last row: any longer. Measured on tinyshakespeare (benchmarks/README.md),
-# LSTM, 60 s worth of steps: H128 1.60, H192 1.59, H256 1.66 nats/char at lr 3e-3; H192 1.57 at
-# 4e-3 and 1.56 at 6e-3 (annealed to 0). 180 s worth: H256 1.52 at 3e-3 (1.58 at 5e-3: too fast for
-# it); H192 with dropout 0.1 1.51 at 3e-3, 1.49 at 5e-3, 1.50 at 6e-3, 1.51 at 8e-3. The larger
-# network pays off only with more steps than 180 s buys on 2 cores; the switch to it at 300 s is a
-# guess between measured points. Real 180 s runs of this preset: 1.493, 1.505, 1.505 (seeds 0-2).
-_SIZE_BY_BUDGET = {
-    "lstm": [(90.0, 192, 0.0, 5e-3), (300.0, 192, 0.1, 5e-3), (math.inf, 256, 0.1, 3e-3)],
-    "default": [(90.0, 192, 0.0, None), (math.inf, 256, 0.1, None)],
+# PyTorch recurrent layers by budget: rows of (up to this many seconds, settings); the last row: any
+# longer. Settings are model options (n_hidden, dropout, n_embd) and training ones (lr, weight_decay);
+# what a row leaves out keeps the family's value. Measured on tinyshakespeare (benchmarks/README.md),
+# LSTM, 60 s worth of steps: H128 1.60, H192 1.59, H256 1.66 nats/char at lr 3e-3; H192 1.57 at 4e-3
+# and 1.56 at 6e-3 (annealed to 0); weight decay or n_embd 64 do not help yet (~2.5 passes over the
+# text). 180 s worth (~7 passes), H192 at 5e-3, mean of seeds 1 and 2: dropout 0.1 1.504; weight
+# decay 0.1 1.487 (0.2: 1.521); decay 0.1 with dropout 0 1.483 (and dropout costs ~15% of the
+# speed); n_embd 64 with it 1.480, with decay 0.05 1.479. H256 needs a lower rate (1.58 at 5e-3) and
+# pays off only with more steps than 180 s buys on 2 cores; the switch to it at 300 s is a guess, and
+# so are its decay and n_embd (carried over from H192). Real runs of the CLI, seeds 0-2: 60 s 1.546,
+# 1.570, 1.540; 180 s 1.443, 1.477, 1.471.
+_SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
+    "lstm": [(90.0, {"n_hidden": 192, "dropout": 0.0, "lr": 5e-3}),
+             (300.0, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 5e-3, "weight_decay": 0.05}),
+             (math.inf, {"n_hidden": 256, "dropout": 0.1, "n_embd": 64, "lr": 3e-3, "weight_decay": 0.05})],
+    "default": [(90.0, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})],
 }
+_TRAIN_FIELDS = ("lr", "weight_decay")  # the row settings that belong to the TrainConfig
 _CHARS_PER_SEC = {192: 43_000, 256: 22_000}  # training speed on 2 cores, bf16, batch 16 (measured)
 _SIZES = [64, 128, 192, 256]
 _MANY_PASSES = 8.0  # expected passes over the text above which dropout is raised to 0.2...
@@ -74,10 +84,8 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = 60.0,
         options["order"] = 3 if n_chars < 20_000 else 4 if n_chars < 200_000 else 5
     elif model_name in ("rnn", "gru", "lstm"):
         size = _recurrent_size(model_name, n_chars, time_budget, max_steps, config)
-        lr = size.pop("lr")
+        config = replace(config, **{k: size.pop(k) for k in _TRAIN_FIELDS if k in size})
         options.update(size)
-        if lr is not None:
-            config = replace(config, lr=lr)
     return options, config
 
 
@@ -90,21 +98,20 @@ def _seconds(time_budget: float | None, max_steps: int | None, config: TrainConf
 
 def _recurrent_size(model_name: str, n_chars: int, time_budget: float | None, max_steps: int | None,
                     config: TrainConfig) -> dict:
-    """n_hidden, dropout (and lr, None: the family's) for PyTorch's RNN/GRU/LSTM from the budget and
-    the corpus size."""
+    """The budget row's settings for PyTorch's RNN/GRU/LSTM, adjusted to the corpus size."""
     table = _SIZE_BY_BUDGET.get(model_name, _SIZE_BY_BUDGET["default"])
     seconds = _seconds(time_budget, max_steps, config, 256)
     if time_budget is None:  # a step budget: count it at the speed of the size it would buy
-        small = next(size for limit, size, _, _ in table if seconds <= limit)
+        small = next(row["n_hidden"] for limit, row in table if seconds <= limit)
         seconds = _seconds(time_budget, max_steps, config, small)
-    n_hidden, dropout, lr = next((size, p, lr) for limit, size, p, lr in table if seconds <= limit)
-    seconds = _seconds(time_budget, max_steps, config, n_hidden)
-    passes = seconds * _CHARS_PER_SEC[n_hidden] / max(n_chars, 1)
+    size = dict(next(row for limit, row in table if seconds <= limit))
+    seconds = _seconds(time_budget, max_steps, config, size["n_hidden"])
+    passes = seconds * _CHARS_PER_SEC[size["n_hidden"]] / max(n_chars, 1)
     if passes > _MANY_PASSES:  # small text or long budget: it would start learning the text by heart
-        dropout = 0.2
+        size["dropout"] = 0.2
     if passes > _TOO_MANY_PASSES:  # and fewer weights to do it with
-        n_hidden = _SIZES[max(0, _SIZES.index(n_hidden) - 1)]
-    return {"n_hidden": n_hidden, "dropout": dropout, "lr": lr}
+        size["n_hidden"] = _SIZES[max(0, _SIZES.index(size["n_hidden"]) - 1)]
+    return size
 
 
 def _eval_settings(time_budget: float | None) -> dict:

@@ -51,6 +51,8 @@ TRAIN_SPECS: tuple[FieldSpec, ...] = (
     FieldSpec("lr", "float", "learning rate", "step size of the optimizer (AdamW)", 1e-6, 1.0),
     FieldSpec("batch_size", "int", "batch size", "text pieces learned from at once", 1, 1024),
     FieldSpec("seq_len", "int", "sequence length", "characters per piece (backprop through time)", 2, 1024),
+    FieldSpec("weight_decay", "float", "weight decay", "pulls every weight a little towards 0 each step "
+              "(AdamW): less learning by heart", 0, 1.0),
 )
 
 
@@ -86,7 +88,7 @@ def coerce(spec: FieldSpec, value):
 
 def defaults(name: str, n_chars: int, time_budget: float) -> dict:
     """Starting values for a model: its Config defaults, overridden by the preset for this corpus size
-    and time budget, plus the preset's learning rate, batch size and sequence length."""
+    and time budget, plus the preset's training settings (`TRAIN_SPECS`)."""
     options, train_config = preset(name, n_chars, time_budget)
     config = make_config(name, **options)
     values = {f.name: getattr(config, f.name) for f in fields(config)}

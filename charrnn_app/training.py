@@ -112,8 +112,8 @@ def model_figure(session: Session) -> object:
 
 
 def train_model(session, corpus=None, text=None, example=None, ascii_fold=False, latin1=False, model=None,
-                time_budget=30.0, max_steps=None, lr=None, batch_size=None, seq_len=None, reset=False, *,
-                settings, examples, **model_options):
+                time_budget=30.0, max_steps=None, lr=None, batch_size=None, seq_len=None, weight_decay=None,
+                reset=False, *, settings, examples, **model_options):
     """Train (or continue training) this tab's model, streaming
     (status, loss figure, live sample, download, reset box, session) about three times a second."""
     session = ensure_session(session)
@@ -140,7 +140,8 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
             v = options.coerce(specs[k], model_options[k])
             if v is not None:
                 model_opts[k] = v
-        given = dict(zip([s.name for s in options.TRAIN_SPECS], (lr, batch_size, seq_len), strict=True))
+        given = dict(zip([s.name for s in options.TRAIN_SPECS], (lr, batch_size, seq_len, weight_decay),
+                         strict=True))
         tuned = {s.name: options.coerce(s, given[s.name]) for s in options.TRAIN_SPECS}
         train_config = replace(train_config, **{k: v for k, v in tuned.items() if v is not None},
                                time_budget=budget, max_steps=steps, sample_every=SAMPLE_EVERY,
