@@ -60,8 +60,8 @@ FAMILIES: dict[str, tuple[dict, dict]] = {
 # decay 0.1 1.487 (0.2: 1.521); decay 0.1 with dropout 0 1.483 (and dropout costs ~15% of the
 # speed); n_embd 64 with it 1.480, with decay 0.05 1.479. H256 needs a lower rate (1.58 at 5e-3) and
 # pays off only with more steps than 180 s buys on 2 cores; the switch to it at 300 s is a guess, and
-# so are its decay and n_embd (carried over from H192). Real runs of the CLI, seeds 0-2: 60 s 1.546,
-# 1.570, 1.540; 180 s 1.443, 1.477, 1.471.
+# so are its decay and n_embd (carried over from H192). Real runs of the CLI (with the family's
+# 200-step warm-up): 60 s, seeds 0-4: 1.559, 1.556, 1.545, 1.591, 1.541; 180 s, seeds 0-2: 1.445, 1.442, 1.465.
 _SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
     "lstm": [(90.0, {"n_hidden": 192, "dropout": 0.0, "lr": 5e-3}),
              (300.0, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 5e-3, "weight_decay": 0.05}),
