@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from charrnn import Bundle, TrainConfig, Vocab, build_model, make_config, read_text, split, train  # noqa: E402
 
 
@@ -53,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     options = {"n_hidden": args.n_hidden, "n_layer": args.n_layer, "n_embd": args.n_embd, "dropout": args.dropout}
     bundle = Bundle(build_model("lstm", len(vocab), make_config("lstm", **options), seed=args.seed), vocab, "lstm")
     if args.out_dropout:
-        import torch
         bundle.model.head = torch.nn.Sequential(torch.nn.Dropout(args.out_dropout), bundle.model.head)
         options["out_dropout"] = args.out_dropout
     train_ids, val_ids = split(vocab.encode(text), 0.1, seq_len=config.seq_len)

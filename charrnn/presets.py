@@ -31,7 +31,7 @@ The CLI and the app both start from this; every value can be overridden. How it 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from .train import TrainConfig
 
@@ -68,7 +68,7 @@ _SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
              (math.inf, {"n_hidden": 256, "dropout": 0.1, "n_embd": 64, "lr": 3e-3, "weight_decay": 0.05})],
     "default": [(90.0, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})],
 }
-_TRAIN_FIELDS = ("lr", "weight_decay")  # the row settings that belong to the TrainConfig
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}  # a row's settings that belong to the TrainConfig
 _CHARS_PER_SEC = {192: 43_000, 256: 22_000}  # training speed on 2 cores, bf16, batch 16 (measured)
 _SIZES = [64, 128, 192, 256]
 _MANY_PASSES = 8.0  # expected passes over the text above which dropout is raised to 0.2...
@@ -85,9 +85,9 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = 60.0,
     if model_name == "ngram":
         options["order"] = 3 if n_chars < 20_000 else 4 if n_chars < 200_000 else 5
     elif model_name in ("rnn", "gru", "lstm"):
-        size = _recurrent_size(model_name, n_chars, time_budget, max_steps, config)
-        config = replace(config, **{k: size.pop(k) for k in _TRAIN_FIELDS if k in size})
-        options.update(size)
+        row = _recurrent_row(model_name, n_chars, time_budget, max_steps, config)
+        config = replace(config, **{k: v for k, v in row.items() if k in _TRAIN_FIELDS})
+        options.update({k: v for k, v in row.items() if k not in _TRAIN_FIELDS})
     return options, config
 
 
@@ -98,7 +98,7 @@ def _seconds(time_budget: float | None, max_steps: int | None, config: TrainConf
     return (max_steps or 0) * config.batch_size * config.seq_len / _CHARS_PER_SEC[n_hidden]
 
 
-def _recurrent_size(model_name: str, n_chars: int, time_budget: float | None, max_steps: int | None,
+def _recurrent_row(model_name: str, n_chars: int, time_budget: float | None, max_steps: int | None,
                     config: TrainConfig) -> dict:
     """The budget row's settings for PyTorch's RNN/GRU/LSTM, adjusted to the corpus size."""
     table = _SIZE_BY_BUDGET.get(model_name, _SIZE_BY_BUDGET["default"])
@@ -106,14 +106,14 @@ def _recurrent_size(model_name: str, n_chars: int, time_budget: float | None, ma
     if time_budget is None:  # a step budget: count it at the speed of the size it would buy
         small = next(row["n_hidden"] for limit, row in table if seconds <= limit)
         seconds = _seconds(time_budget, max_steps, config, small)
-    size = dict(next(row for limit, row in table if seconds <= limit))
-    seconds = _seconds(time_budget, max_steps, config, size["n_hidden"])
-    passes = seconds * _CHARS_PER_SEC[size["n_hidden"]] / max(n_chars, 1)
+    settings = dict(next(row for limit, row in table if seconds <= limit))
+    seconds = _seconds(time_budget, max_steps, config, settings["n_hidden"])
+    passes = seconds * _CHARS_PER_SEC[settings["n_hidden"]] / max(n_chars, 1)
     if passes > _MANY_PASSES:  # small text or long budget: it would start learning the text by heart
-        size["dropout"] = 0.2
+        settings["dropout"] = 0.2
     if passes > _TOO_MANY_PASSES:  # and fewer weights to do it with
-        size["n_hidden"] = _SIZES[max(0, _SIZES.index(size["n_hidden"]) - 1)]
-    return size
+        settings["n_hidden"] = _SIZES[max(0, _SIZES.index(settings["n_hidden"]) - 1)]
+    return settings
 
 
 def _eval_settings(time_budget: float | None) -> dict:
