@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import fields, replace
 
+from .models.ngram import max_order
 from .train import TrainConfig
 
 # name → (model options, training settings). Names missing here get the Config defaults.
@@ -76,14 +77,17 @@ _TOO_MANY_PASSES = 50.0  # ...and above which the network also shrinks one size
 
 
 def preset(model_name: str, n_chars: int, time_budget: float | None = 60.0,
-           max_steps: int | None = None) -> tuple[dict, TrainConfig]:
-    """(model options, training config) for `model_name` on a corpus of `n_chars` characters."""
+           max_steps: int | None = None, vocab_size: int | None = None) -> tuple[dict, TrainConfig]:
+    """(model options, training config) for `model_name` on a corpus of `n_chars` characters with a
+    vocabulary of `vocab_size` (None: English-sized); the n-gram's order is capped to what fits it."""
     family_options, settings = FAMILIES.get(model_name, ({}, {}))
     options = dict(family_options)
     config = replace(TrainConfig(time_budget=time_budget, max_steps=max_steps), **settings)
     config = replace(config, **_eval_settings(time_budget))
     if model_name == "ngram":
         options["order"] = 3 if n_chars < 20_000 else 4 if n_chars < 200_000 else 5
+        if vocab_size:  # a CJK text has thousands of characters: fewer contexts fit in the keys
+            options["order"] = min(options["order"], max_order(vocab_size))
     elif model_name in ("rnn", "gru", "lstm"):
         row = _recurrent_row(model_name, n_chars, time_budget, max_steps, config)
         config = replace(config, **{k: v for k, v in row.items() if k in _TRAIN_FIELDS})

@@ -12,7 +12,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .batching import StreamBatcher, eval_streams, random_windows
 from .bundle import Bundle
 from .models.base import CharModel, detach_state
+from .options import TRAIN_OPTIONS, SettingError, check
 from .sample import generate
 
 
@@ -33,7 +34,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW's decoupled decay
     warmup_steps: int = 20  # linear warm-up at the start of every run
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio at the end of the run
-    grad_clip: float = 1.0  # clip the global gradient norm (RNNs: exploding gradients)
+    grad_clip: float | None = 1.0  # clip the global gradient norm (RNNs: exploding gradients); None: never
     eval_every: float = 2.0  # seconds between validation estimates
     eval_chars: int = 20_000  # validation characters per estimate (the final one uses all)
     sample_every: float = 0.0  # seconds between samples shown while training (0: none)
@@ -66,9 +67,25 @@ class TrainingError(ValueError):
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """CUDA if present, else Apple's MPS, else the CPU."""
+    """"auto": CUDA if present, else Apple's MPS, else the CPU. A named device ("cpu", "cuda",
+    "cuda:1", "mps") is checked: SettingError if it is not a device name or is not available here."""
+    name = (name or "auto").strip().lower()
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except (RuntimeError, ValueError):
+            raise SettingError("device", f"device must be auto, cpu, cuda, cuda:N or mps, not {name!r}",
+                               name) from None
+        if device.type == "cuda" and (not torch.cuda.is_available()
+                                      or (device.index or 0) >= torch.cuda.device_count()):
+            raise SettingError("device", f"device {name} is not available here (no such CUDA GPU); use "
+                               "device auto or cpu", name)
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                         and torch.backends.mps.is_available()):
+            raise SettingError("device", f"device {name} is not available here; use device auto or cpu", name)
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise SettingError("device", f"device must be auto, cpu, cuda, cuda:N or mps, not {name!r}", name)
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -137,12 +154,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def check_config(config: TrainConfig, model: CharModel, n_train: int, n_val: int) -> None:
+    """Every field of `config` within its range (`charrnn.options`), and the text long enough for it.
+
+    Raises SettingError (one field out of range, named) or TrainingError (a combination that cannot
+    train); both are ValueErrors.
+    """
+    for f in fields(config):
+        if f.name in TRAIN_OPTIONS:
+            check(f.name, getattr(config, f.name), TRAIN_OPTIONS[f.name])
+    pick_device(config.device)
     if config.max_steps is None and config.time_budget is None:
         raise TrainingError("set a step limit or a time budget, or training would never stop")
-    if config.precision not in ("fp32", "bf16", "auto"):
-        raise TrainingError(f"precision must be fp32, bf16 or auto, not {config.precision!r}")
-    if config.seq_len < 1 or config.batch_size < 1:
-        raise TrainingError("batch size and sequence length must be at least 1")
     if n_train < config.seq_len + 2 or n_val < 2:
         raise TrainingError(f"not enough text for a sequence length of {config.seq_len}: "
                             f"{n_train} training and {n_val} validation characters")
@@ -204,7 +226,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
     else:
         batches = random_windows(train_data, config.batch_size, config.seq_len, config.seed, bundle.step)
 
-    state = bundle.rnn_state
+    state = _to_device(bundle.rnn_state, device)  # a run saved on a GPU continues on this device
     good = {k: v.detach().clone() for k, v in model.state_dict().items()}  # last weights known good
     good_step, first_loss = bundle.step, None
     start = time.perf_counter() - bundle.run_seconds
@@ -244,7 +266,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf))
             opt.step()
             state = detach_state(state)  # TBPTT: keep the values, cut the gradient path
 
@@ -312,6 +334,14 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
     final_val = _record_val(bundle, val_data, config, None)
     yield _event(bundle, config, bundle.history.train_loss[-1] if bundle.history.train_loss else final_val,
                  final_val, 0.0, 0.0, start, run_start_chars, 0.0, None, True, stop_reason)
+
+
+def _to_device(state, device):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    return type(state)(_to_device(s, device) for s in state)
 
 
 def run_progress(config: TrainConfig, run_step: int, elapsed: float) -> float:

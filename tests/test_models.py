@@ -16,6 +16,7 @@ from charrnn import Bundle, TrainConfig, Vocab, generate, split, train
 from charrnn.checkpoint import load, to_bytes
 from charrnn.models import MODELS, build_model, make_config
 from charrnn.models.rnn_scratch import ElmanCell, GRUCell, LSTMCell
+from charrnn.options import SettingError
 
 CURRICULUM = ["ngram", "mlp", "rnn-scratch", "gru-scratch", "lstm-scratch", "rnn", "gru", "lstm", "transformer"]
 # Small sizes so every model trains in about a second; options a model does not have are ignored.
@@ -351,8 +352,10 @@ def test_ngram_stays_sparse_for_high_orders():
     assert model.num_ngrams() <= 8 * 2000 and model.num_params() == 0
     logits, state = model(text[None, :20], None)
     assert logits.shape == (1, 20, V) and state.shape == (1, 7)
-    with pytest.raises(ValueError, match="too high"):
-        build_model("ngram", V, make_config("ngram", order=12))
+    with pytest.raises(SettingError, match="order must be a whole number from 1 to 10"):
+        make_config("ngram", order=12)
+    with pytest.raises(SettingError, match="order 10 is too high for a vocabulary of 200"):
+        build_model("ngram", 200, make_config("ngram", order=10))
 
 
 def test_transformer_refuses_windows_longer_than_its_block():

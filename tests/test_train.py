@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from charrnn import Bundle, TrainConfig, TrainingError, Vocab, build_model, checkpoint, split, train
+from charrnn.options import SettingError
 from charrnn.train import lr_at
 
 TEXT = "the cat sat on the mat.\na dog ran in the fog.\n" * 60
@@ -100,7 +101,13 @@ def test_bad_settings_are_refused():
     with pytest.raises(TrainingError, match="never stop"):
         next(train(bundle, tr, va, TrainConfig(max_steps=None, time_budget=None)))
     with pytest.raises(TrainingError, match="not enough text"):
+        next(train(bundle, tr, va, config(seq_len=4000)))
+    with pytest.raises(SettingError, match="seq_len must be a whole number from 1 to 4,096"):
         next(train(bundle, tr, va, config(seq_len=10_000)))
+    with pytest.raises(SettingError, match="grad_clip"):
+        next(train(bundle, tr, va, config(grad_clip=0.0)))
+    with pytest.raises(SettingError, match="time_budget"):
+        next(train(bundle, tr, va, config(time_budget=0.0)))
 
 
 def test_transformer_refuses_windows_longer_than_its_block():

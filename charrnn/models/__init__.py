@@ -10,6 +10,7 @@ from dataclasses import fields
 
 import torch
 
+from ..options import MODEL_OPTIONS, check
 from .base import CharModel, ModelConfig, State, detach_state
 from .mlp import MLP
 from .ngram import NGram
@@ -45,10 +46,12 @@ def model_class(name: str) -> type[CharModel]:
 
 def make_config(name: str, **options) -> ModelConfig:
     """The model's config with `options` applied; options the model does not have are ignored,
-    so one set of UI/CLI settings can build any model."""
+    so one set of UI/CLI settings can build any model. Every value is checked against its range in
+    `charrnn.options` (raises SettingError, a ValueError, naming the setting)."""
     cls = model_class(name).Config
     known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in options.items() if k in known and v is not None})
+    return cls(**{k: check(k, v) if k in MODEL_OPTIONS else v for k, v in options.items()
+                  if k in known and v is not None})
 
 
 def build_model(name: str, vocab_size: int, config: ModelConfig | None = None, seed: int = 0) -> CharModel:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..options import SettingError
 from .base import CharModel, ModelConfig, State
 
 
@@ -21,6 +22,14 @@ class NGramConfig(ModelConfig):
     order: int = 3  # n: predict from the previous n-1 characters (1: unigram, 2: bigram, ...)
     smoothing: float = 0.1  # k of add-k smoothing: k pseudo-counts per character (0: maximum likelihood)
     interpolate: bool = True  # share the pseudo-counts like the shorter context predicts, not evenly
+
+
+def max_order(vocab_size: int) -> int:
+    """The highest order whose context keys, (V+1)^(n-1) * V of them, fit in a 64-bit integer."""
+    n = 1
+    while (vocab_size + 1) ** n * vocab_size < 2 ** 63:
+        n += 1
+    return n
 
 
 class NGram(CharModel):
@@ -65,13 +74,10 @@ class NGram(CharModel):
 
     def __init__(self, vocab_size: int, config: NGramConfig):
         super().__init__(vocab_size, config)
-        if config.order < 1:
-            raise ValueError(f"the n-gram order must be at least 1, not {config.order}")
-        if config.smoothing < 0:
-            raise ValueError(f"smoothing must be 0 or more, not {config.smoothing}")
-        if (vocab_size + 1) ** (config.order - 1) * vocab_size >= 2 ** 63:
-            raise ValueError(f"order {config.order} is too high for {vocab_size} characters: the n-gram "
-                             "keys would not fit in 64 bits; lower the order")
+        if config.order > max_order(vocab_size):
+            raise SettingError("order", f"order {config.order} is too high for a vocabulary of {vocab_size} "
+                               "characters: the n-gram's keys would not fit in 64 bits; use order "
+                               f"{max_order(vocab_size)} or lower", config.order)
         self.pad = vocab_size
         # Place values of the context digits, oldest first: (V+1)^(n-2), ..., (V+1), 1.
         powers = [(vocab_size + 1) ** i for i in reversed(range(config.order - 1))]

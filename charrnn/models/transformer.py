@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..options import SettingError
 from .base import CharModel, ModelConfig, State
 
 
@@ -84,7 +85,8 @@ class Transformer(CharModel):
     def __init__(self, vocab_size: int, config: TransformerConfig):
         super().__init__(vocab_size, config)
         if config.n_embd % config.n_head:
-            raise ValueError(f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
+            raise SettingError("n_head", f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head}): "
+                               "each head gets n_embd / n_head numbers; change one of them", config.n_head)
         self.tok_emb = nn.Embedding(vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)  # attention itself ignores order
         self.drop = nn.Dropout(config.dropout)
