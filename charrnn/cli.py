@@ -1,84 +1,91 @@
 """The command line: `python -m charrnn train | sample | models`. The only module that prints.
 
-Model and training flags are generated from the config dataclasses, so a new model option is a
-new flag without touching this file (`--n-hidden` sets `n_hidden`: one vocabulary everywhere).
+Model and training flags are generated from the settings table (`charrnn.options`), so a new option
+is a new flag without touching this file (`--n-hidden` sets `n_hidden`: one vocabulary everywhere).
+A run is planned by `charrnn.run.plan_run`, the door the app and the API use too; every mistake a
+user can make is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
-from dataclasses import MISSING, asdict, fields, replace
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
-from .corpus import CorpusError, Vocab, corpus_stats, read_text, split
+from .corpus import CorpusError, corpus_stats, read_text
 from .models import MODELS, UnknownModel, build_model, make_config
+from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
+from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run
 from .sample import next_char_probs, stream
-from .train import TrainConfig, TrainingError, run_progress, train
+from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
 _OWN_TRAIN_FLAGS = {"time_budget", "max_steps", "seed", "sample_every", "sample_length"}
+_RUN_ERRORS = (CorpusError, CheckpointError, TrainingError, SettingError, UnknownModel, OSError)
 
 
-def _model_fields() -> dict[str, object]:
-    """Every option of every registered model, with an example default (for the flag's type)."""
-    out: dict[str, object] = {}
-    for cls in MODELS.values():
-        for f in fields(cls.Config):
-            out.setdefault(f.name, f.default if f.default is not MISSING else None)
-    return out
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line and exit status 2 (not the whole usage text)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_dataclass_flags(parser: argparse.ArgumentParser, items: dict[str, object], title: str) -> None:
+def _add_option_flags(parser: argparse.ArgumentParser, names, title: str) -> None:
+    """One flag per setting, named like the setting (`--n-hidden` sets n_hidden). Values stay strings
+    here: the run plan checks them against `charrnn.options`, so the CLI says what the page says."""
     group = parser.add_argument_group(title)
-    for name, default in items.items():
+    for name in names:
+        opt = OPTIONS[name]
         flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        if opt.kind == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=opt.help)
         else:
-            kind = type(default) if isinstance(default, int | float | str) else str
-            if name in ("time_budget", "threads", "max_steps"):
-                kind = float if name == "time_budget" else int
-            group.add_argument(flag, type=kind, default=None, metavar=name.upper())
+            group.add_argument(flag, default=None, metavar=name.upper(),
+                               help=f"{opt.help} ({opt.range_text()})" if opt.help else opt.range_text())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="charrnn", description="Train character-level language models.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="charrnn", description="Train character-level language models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model on a text file")
-    t.add_argument("corpus", help="a UTF-8 text file")
-    t.add_argument("--model", choices=list(MODELS), help="architecture (default: lstm)")
+    t.add_argument("corpus", help="a text file (UTF-8), or - for standard input")
+    t.add_argument("--model", choices=list(MODELS), help=f"architecture (default: {DEFAULT_MODEL})")
     limit = t.add_mutually_exclusive_group()
-    limit.add_argument("--time-budget", type=float, metavar="SEC", help="train for this many seconds (default 60)")
-    limit.add_argument("--max-steps", type=int, metavar="N", help="train for this many steps")
-    t.add_argument("--out", help="checkpoint to write (default: CORPUS-MODEL.safetensors here)")
+    limit.add_argument("--time-budget", metavar="SEC",
+                       help=f"train for this many seconds (default {DEFAULT_TIME_BUDGET:g})")
+    limit.add_argument("--max-steps", metavar="N", help="train for this many steps")
+    t.add_argument("--out", help="checkpoint to write, or a folder for it (default: CORPUS-MODEL.safetensors here)")
     t.add_argument("--resume", metavar="CHECKPOINT", help="continue training this checkpoint")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", default=None, help="random seed of the weights, batches and dropout (default 0)")
     t.add_argument("--metrics-json", metavar="FILE", help="write final figures and the loss history here")
-    t.add_argument("--val-fraction", type=float, default=0.1, help="held-out share at the end (default 0.1)")
+    t.add_argument("--val-fraction", default=None, help=f"held-out share at the end (default {VAL_FRACTION:g})")
     t.add_argument("--ascii-fold", action="store_true", help="transliterate Latin text to ASCII (unidecode)")
-    t.add_argument("--latin1", action="store_true", help="read bytes that are not UTF-8 as Latin-1")
-    t.add_argument("--sample-every", type=float, default=0.0, metavar="SEC", help="print a sample this often")
+    t.add_argument("--latin1", action="store_true", help="read bytes that are not UTF-8 as Windows-1252/Latin-1")
+    t.add_argument("--sample-every", default=None, metavar="SEC", help="print a sample this often")
     t.add_argument("--weights-only", action="store_true", help="write a smaller file without optimizer state")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_dataclass_flags(t, _model_fields(), "model options (each applies to the models that have it)")
-    _add_dataclass_flags(t, {f.name: f.default for f in fields(TrainConfig) if f.name not in _OWN_TRAIN_FLAGS},
-                         "training options (defaults come from the preset for the model and corpus)")
+    _add_option_flags(t, list(MODEL_OPTIONS), "model options (each applies to the models that have it)")
+    _add_option_flags(t, [f.name for f in fields(TrainConfig) if f.name not in _OWN_TRAIN_FLAGS],
+                      "training options (defaults come from the preset for the model and corpus)")
 
     s = sub.add_parser("sample", help="write text with a trained model")
     s.add_argument("checkpoint")
     s.add_argument("--prompt", default="")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=0.8, help="0 = always the likeliest character")
-    s.add_argument("--top-k", type=int, default=None)
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--length", default=500, help="characters to write (default 500)")
+    s.add_argument("--temperature", default=0.8, help="0 = always the likeliest character (default 0.8)")
+    s.add_argument("--top-k", default=None)
+    s.add_argument("--seed", default=None)
     s.add_argument("--probs", action="store_true", help="print the next-character distribution instead")
 
     sub.add_parser("models", help="list the architectures")
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
-    except (CorpusError, CheckpointError, TrainingError, UnknownModel, OSError) as e:
+    except _RUN_ERRORS as e:
         print(f"charrnn: error: {e}", file=sys.stderr)
         return 2
 
@@ -105,52 +112,35 @@ def cmd_models(args) -> int:
 
 def cmd_train(args) -> int:
     text = read_text(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
-    overrides = {k: v for k, v in vars(args).items() if v is not None}
-    if args.resume:
-        bundle = checkpoint.load(args.resume)
-        if args.model and args.model != bundle.model_name:
-            raise TrainingError(f"--resume holds a {bundle.model_name!r} model, not {args.model!r}")
-        vocab = bundle.vocab
-        missing = vocab.unknown(text)
-        if missing:
-            raise CorpusError("the corpus has characters the checkpoint's vocabulary lacks: "
-                              f"{''.join(missing[:10])!r}")
-        name = bundle.model_name
-    else:
-        vocab, name = Vocab.from_text(text), args.model or "lstm"
-    budget = None if args.max_steps else (args.time_budget or 60.0)
-    options, config = preset(name, len(text), budget, args.max_steps)
-    config = TrainConfig(**{**asdict(config), **{k: v for k, v in overrides.items() if k in asdict(config)},
-                            "time_budget": budget, "max_steps": args.max_steps,
-                            "sample_every": args.sample_every})
-    # --resume without a new budget continues the interrupted run exactly (same schedule and data);
-    # with one, or when the last run had finished, a new run starts from the weights and moments.
-    saved = bundle.train_config if args.resume else None
-    resume = (saved is not None and args.time_budget is None and args.max_steps is None
-              and run_progress(saved, bundle.run_step, bundle.run_seconds) < 1)
-    if resume:
-        config = replace(saved, sample_every=args.sample_every)
-    if not args.resume:
-        model_config = make_config(name, **{**options, **overrides})
-        bundle = Bundle(build_model(name, len(vocab), model_config, seed=args.seed), vocab, name)
-    train_ids, val_ids = split(vocab.encode(text), args.val_fraction, seq_len=config.seq_len)
-    out = Path(args.out or f"{Path(args.corpus).stem}-{name}.safetensors")
+    bundle = checkpoint.load(args.resume) if args.resume else None
+    name = bundle.model_name if bundle else (args.model or DEFAULT_MODEL)
+    stem = "stdin" if args.corpus == "-" else Path(args.corpus).stem
+    settings = {k: v for k, v in vars(args).items() if k in OPTIONS and v is not None}
+    if args.sample_every is not None:
+        settings["sample_every"] = args.sample_every
+    plan = plan_run(text, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
+                    continue_from=bundle, out=args.out, default_out=f"{stem}-{name}.safetensors")
+    if plan.ignored:
+        _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
+    bundle, config, out = plan.build(), plan.train_config, plan.out
     stats = corpus_stats(text)
-    _err(f"{name}: {bundle.model.num_params():,} params · {stats.n_chars:,} chars, vocabulary {stats.vocab_size} · "
+    verb = "resuming" if plan.resume else "continuing" if plan.continue_from else "training"
+    _err(f"{verb} {name}: {plan.n_params:,} params · {stats.n_chars:,} chars, vocabulary {stats.vocab_size} · "
          f"uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
 
     last, interrupted = None, False
     bar = _progress_bar(config, args.quiet)
-    events = train(bundle, train_ids, val_ids, config, resume=resume)
+    events = plan.train(bundle)
     try:
-        for last in events:
-            if bar is not None:
-                bar.n = min(round(last.elapsed), config.time_budget) if config.time_budget else bundle.run_step
-                bar.set_postfix_str(_postfix(last, bundle))
-                bar.refresh()
-            if last.sample:
-                _err("\n--- sample ---\n" + last.sample + "\n--------------")
-    except KeyboardInterrupt:
+        with _sigterm_as_interrupt():
+            for last in events:
+                if bar is not None:
+                    bar.n = min(round(last.elapsed), config.time_budget) if config.time_budget else bundle.run_step
+                    bar.set_postfix_str(_postfix(last, bundle))
+                    bar.refresh()
+                if last.sample:
+                    _err("\n--- sample ---\n" + last.sample + "\n--------------")
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (kill, timeout, a Space restart)
         interrupted = True
         events.close()  # the model keeps the weights it reached
     finally:
@@ -169,17 +159,32 @@ def cmd_train(args) -> int:
     return 130 if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While training, SIGTERM stops the run like Ctrl-C does, so the checkpoint is still written."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. main() called from a worker): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def cmd_sample(args) -> int:
+    temperature, top_k, length, seed = check_sampling(args.temperature, args.top_k, args.length, args.seed)
     bundle = checkpoint.load(args.checkpoint)
-    if args.length < 0 or args.length > 1_000_000:
-        raise TrainingError("--length must be between 0 and 1,000,000")
     if args.probs:
-        for ch, p in next_char_probs(bundle.model, bundle.vocab, args.prompt, args.temperature, args.top_k)[:20]:
+        for ch, p in next_char_probs(bundle.model, bundle.vocab, args.prompt, temperature, top_k)[:20]:
             print(f"{ch!r:>6} {p:7.2%} {'█' * round(p * 50)}")
         return 0
     bundle.vocab.encode(args.prompt)  # unknown characters: a clear error before anything is printed
     sys.stdout.write(args.prompt)
-    for ch in stream(bundle.model, bundle.vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed):
+    for ch in stream(bundle.model, bundle.vocab, args.prompt, length, temperature, top_k, seed):
         sys.stdout.write(ch)
     sys.stdout.write("\n")
     return 0

@@ -49,7 +49,7 @@ def test_models_lists_the_registry(tmp_path):
 
 @pytest.mark.parametrize("content, args, message", [
     (b"\x00\x01binary", [], "binary"),
-    (b"", [], "has 0 characters"),
+    (b"", [], "empty"),
     (b"caf\xe9 " * 100, [], "not valid UTF-8"),
     (b"short", [], "needs at least"),
     (b"hello world " * 100, ["--model", "nope"], "invalid choice"),

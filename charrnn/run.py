@@ -1,0 +1,310 @@
+"""The one door for every run: what a user asked for → a checked, complete plan → training.
+
+    plan_run(text, model, settings, time_budget=…, max_steps=…, continue_from=…, limits=…, out=…)
+        ─► RunPlan: model config, train config, vocabulary, data split, device, output, parameter count
+    bundle = plan.build()              the model (new, or the one being continued)
+    for event in plan.train(bundle):   charrnn.train with the plan's data and config
+
+The page's /train, the CLI's `train`, the Python API and the benchmarks all go through `plan_run`;
+nothing else assembles a run. `settings` holds only what the user chose (None or absent = unset):
+presets fill the rest from the actual corpus size, vocabulary and budget (`presets.preset`), so the
+same text, model and settings give the same plan from every door. Everything is checked before any
+weight is allocated: a bad value raises SettingError naming it and its range, a combination that
+cannot train raises TrainingError, unusable text CorpusError — all ValueErrors, whose messages are
+what the CLI prints and the page shows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+
+from .bundle import Bundle
+from .corpus import CorpusError, Vocab, split
+from .models import MODELS, ModelConfig, build_model, make_config, model_class
+from .options import MODEL_OPTIONS, OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, SettingError, check
+from .presets import preset
+from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
+
+DEFAULT_MODEL = "lstm"  # the classic char-rnn
+DEFAULT_TIME_BUDGET = 60.0  # seconds, for the CLI and the Python API when no budget is given
+VAL_FRACTION = 0.1  # the last tenth of the text is held out for the validation loss
+
+# Settings an exact resume may change: where and how fast it runs, not what it computes.
+_RESUME_FREE = {"device", "threads", "sample_every", "sample_length", "eval_every", "eval_chars"}
+# Settings of a run that depend on its budget; a continued run takes them from the preset again.
+_BUDGET_SETTINGS = {"time_budget", "max_steps", "eval_every", "eval_chars"}
+_MACHINE = {"device", "threads"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A server's bounds on one run (None: no bound). Checked by `plan_run` before anything is built."""
+
+    max_seconds: float | None = None  # the longest time budget
+    max_params: int | None = None  # the largest model
+
+
+@dataclass
+class Data:
+    """The run's text as ids, split into a training part and the held-out end.
+
+    ids: (N,) int64 over `vocab`; `train` and `val` are views of it (no copy). The text itself is kept
+    so that views that read it (copied spans, prediction strips) need not decode it again. A later
+    memory-mapped corpus fills the same slots with a tensor from `torch.from_file`.
+    """
+
+    text: str
+    vocab: Vocab
+    ids: torch.Tensor
+    n_train: int
+
+    @property
+    def train(self) -> torch.Tensor:  # (n_train,)
+        return self.ids[: self.n_train]
+
+    @property
+    def val(self) -> torch.Tensor:  # (N - n_train,)
+        return self.ids[self.n_train:]
+
+    @property
+    def train_text(self) -> str:
+        return self.text[: self.n_train]
+
+    @property
+    def val_text(self) -> str:
+        return self.text[self.n_train:]
+
+
+@dataclass
+class Resolved:
+    """Settings with every gap filled: what `plan_run` will use, without the text's ids."""
+
+    model_name: str
+    model_options: dict  # every field of the model's Config
+    train_config: TrainConfig
+    sources: dict[str, str]  # setting → "you" | "preset" | "saved run"
+    ignored: list[str] = field(default_factory=list)  # given, but the model has no such setting
+    resume: bool = False  # an exact resume of an interrupted run
+
+
+@dataclass
+class RunPlan:
+    """A checked, complete run. `build()` makes (or returns) the model; `train(bundle)` runs it."""
+
+    model_name: str
+    model_config: ModelConfig
+    train_config: TrainConfig
+    data: Data
+    device: torch.device
+    n_params: int
+    val_fraction: float
+    sources: dict[str, str]
+    ignored: list[str]
+    continue_from: Bundle | None = None
+    resume: bool = False
+    out: Path | None = None
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.data.vocab
+
+    def build(self) -> Bundle:
+        """The bundle this run trains: the one continued, or a new model seeded by train_config.seed."""
+        if self.continue_from is not None:
+            return self.continue_from
+        model = build_model(self.model_name, len(self.vocab), self.model_config, seed=self.train_config.seed)
+        return Bundle(model, self.vocab, self.model_name)
+
+    def train(self, bundle: Bundle) -> Iterator[TrainEvent]:
+        """`charrnn.train` on this plan's split with this plan's config (a generator of TrainEvents)."""
+        return train(bundle, self.data.train, self.data.val, self.train_config, resume=self.resume)
+
+
+def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping | None = None, *,
+            time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
+            limits: Limits = Limits(), default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
+    """Fill the user's choices (`settings`, None = unset) from the preset for this corpus and budget, or
+    from the saved run when continuing. Cheap (no ids, no weights): the page calls it to show what an
+    empty field will mean. Raises SettingError / TrainingError."""
+    given = {k: v for k, v in (settings or {}).items() if v is not None}
+    for k in given:
+        if k not in OPTIONS:
+            raise SettingError(k, f"unknown setting {k!r}", given[k])
+    name = _model_name(model, continue_from)
+    have = {f.name for f in fields(model_class(name).Config)}
+    ignored = sorted(k for k in given if k in MODEL_OPTIONS and k not in have)  # unchecked: not used
+    given = {k: check(k, v) for k, v in given.items() if k not in ignored}
+    time_budget = check("time_budget", time_budget, TRAIN_OPTIONS["time_budget"])
+    max_steps = check("max_steps", max_steps, TRAIN_OPTIONS["max_steps"])
+    saved = continue_from.train_config if continue_from is not None else None
+    resume = (saved is not None and time_budget is None and max_steps is None
+              and run_progress(saved, continue_from.run_step, continue_from.run_seconds) < 1)
+    if time_budget is None and not resume:
+        time_budget = None if max_steps else default_time_budget
+    if limits.max_seconds is not None:
+        if time_budget is not None and time_budget > limits.max_seconds:
+            raise SettingError("time_budget", f"time_budget {time_budget:g} s is over this server's limit of "
+                               f"{limits.max_seconds:g} s per run; choose {limits.max_seconds:g} or less",
+                               time_budget)
+        if time_budget is None and not resume:
+            time_budget = limits.max_seconds  # a step limit, and the server's clock as well
+
+    mine = {k: v for k, v in given.items() if k in have}
+    train_given = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
+    options, config = preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size)
+    sources = {}
+    if continue_from is not None:
+        old = continue_from.model.config.to_dict()
+        changed = [f"{k} {old[k]} → {v}" for k, v in mine.items() if old[k] != v]
+        if changed:
+            raise TrainingError(f"the model being continued has other settings ({', '.join(changed)}); a trained "
+                                "model's settings cannot change. Leave them unset to continue it, or start a "
+                                "new model")
+        options, sources = old, dict.fromkeys(old, "saved run")
+        if saved is not None:
+            # the machine it ran on (device, threads) is not part of a run: it runs where it is now
+            kept = {k: v for k, v in asdict(saved).items() if k not in _BUDGET_SETTINGS | _MACHINE}
+            if resume:
+                fixed = [f"{k} {kept[k]} → {v}" for k, v in train_given.items()
+                         if k not in _RESUME_FREE and kept.get(k) != v]
+                if fixed:
+                    raise TrainingError("an exact resume continues the saved run's schedule and batches, so "
+                                        f"these cannot change: {', '.join(fixed)}. Leave them out, or give a new "
+                                        "time budget or step limit: that starts a new run from the saved weights "
+                                        "with your settings")
+                config = replace(saved, **{k: getattr(config, k) for k in _MACHINE})
+            else:
+                config = replace(config, **{k: v for k, v in kept.items() if k in TRAIN_OPTIONS})
+            sources.update(dict.fromkeys(kept, "saved run"))
+    else:
+        options = {**make_config(name, **options).to_dict()}
+        sources = dict.fromkeys(options, "preset")
+    options.update(mine)
+    if not resume:
+        config = replace(config, time_budget=time_budget, max_steps=max_steps)
+    config = replace(config, **train_given)
+    sources.update(dict.fromkeys(list(mine) + list(train_given), "you"))
+    sources.update({k: "preset" for k in asdict(config) if k not in sources})
+    return Resolved(name, options, config, sources, ignored, resume)
+
+
+def plan_run(text: str, model: str | None = None, settings: Mapping | None = None, *,
+             time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
+             limits: Limits = Limits(), out: str | Path | None = None, default_out: str | None = None,
+             default_time_budget: float = DEFAULT_TIME_BUDGET) -> RunPlan:
+    """The complete, checked plan for training `model` on `text` (a str, already read and cleaned).
+
+    settings: the user's explicit choices by name (model options, TrainConfig fields, `val_fraction`);
+        None or absent means "the preset's value" (or the saved run's, when continuing).
+    time_budget / max_steps: the run's budget; neither = `default_time_budget` seconds (when
+        continuing an interrupted run, neither = resume it exactly where it stopped).
+    continue_from: a trained Bundle to train further (its vocabulary must cover the text).
+    limits: the server's bounds. out / default_out: a checkpoint path to check writable now (a folder
+        means `default_out` inside it); None = no output.
+    Raises SettingError, TrainingError, CorpusError (ValueErrors) or OSError for an unwritable output.
+    """
+    if not text.strip():
+        raise CorpusError("the text is empty (or only white space). Give the model some text to learn from.")
+    if continue_from is not None:
+        vocab = continue_from.vocab
+        unknown = vocab.unknown(text)
+        if unknown:
+            raise CorpusError("the text has characters the model being continued never saw: "
+                              f"{''.join(unknown[:10])!r}; continue it on text with the same characters, or "
+                              "start a new model")
+    else:
+        vocab = Vocab.from_text(text)
+    settings = dict(settings or {})
+    val_fraction = settings.pop("val_fraction", None)
+    val_fraction = VAL_FRACTION if val_fraction is None else check("val_fraction", val_fraction,
+                                                                   RUN_OPTIONS["val_fraction"])
+    r = resolve(model, len(text), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
+                continue_from=continue_from, limits=limits, default_time_budget=default_time_budget)
+    config = make_config(r.model_name, **r.model_options)
+    shape = _shape_only(r.model_name, len(vocab), config)  # raises for sizes that cannot build
+    n_params = shape.num_params() if continue_from is None else continue_from.model.num_params()
+    if limits.max_params is not None and continue_from is None and n_params > limits.max_params:
+        raise SettingError("n_hidden", f"this model would have {n_params:,} parameters; this server allows at "
+                           f"most {limits.max_params:,}. Use a smaller hidden size, embedding or fewer layers",
+                           n_params)
+    train_config = _fit_seq_len(r, shape, len(text), val_fraction)
+    ids = vocab.encode(text)
+    train_ids, val_ids = split(ids, val_fraction, seq_len=train_config.seq_len)
+    check_config(train_config, shape, len(train_ids), len(val_ids))
+    device = pick_device(train_config.device)
+    path = prepare_output(out, default_out) if (out is not None or default_out is not None) else None
+    return RunPlan(r.model_name, config, train_config, Data(text, vocab, ids, len(train_ids)), device, n_params,
+                   val_fraction, r.sources, r.ignored, continue_from, r.resume, path)
+
+
+def _model_name(model: str | None, continue_from: Bundle | None) -> str:
+    if continue_from is not None:
+        if model and model != continue_from.model_name:
+            raise TrainingError(f"the model being continued is {MODELS[continue_from.model_name].title} "
+                                f"({continue_from.model_name!r}), not {model!r}; choose it, or start a new model")
+        return continue_from.model_name
+    name = model or DEFAULT_MODEL
+    model_class(name)  # UnknownModel (a ValueError) naming the registry
+    return name
+
+
+def _shape_only(name: str, vocab_size: int, config: ModelConfig):
+    """The model built on PyTorch's "meta" device: shapes and parameter count, no memory."""
+    cls = model_class(name)
+    try:
+        with torch.device("meta"):
+            return cls(vocab_size, config)
+    except (NotImplementedError, RuntimeError):  # a constructor that needs real numbers
+        return cls(vocab_size, config)
+
+
+def _fit_seq_len(r: Resolved, model, n_chars: int, val_fraction: float) -> TrainConfig:
+    """A preset sequence length shortened to what the model reads at once and the text allows;
+    a length the user chose is kept (and refused later with the reason if it cannot work)."""
+    config = r.train_config
+    if r.sources.get("seq_len") == "you" or r.resume:
+        return config
+    longest = min(config.seq_len, model.max_seq_len or config.seq_len,
+                  int(n_chars * val_fraction) - 1, n_chars - int(n_chars * val_fraction) - 2)
+    return replace(config, seq_len=max(1, longest)) if longest < config.seq_len else config
+
+
+def prepare_output(out: str | Path | None, default_name: str | None) -> Path:
+    """Where a checkpoint will go, checked before training: parent folders are created, an existing
+    folder means `default_name` inside it, and the folder must be writable (probed with a temporary
+    file that is removed). Raises OSError (PermissionError, NotADirectoryError …) saying which path."""
+    path = Path(out) if out is not None else Path(default_name or "model.safetensors")
+    if path.is_dir() or (out is not None and str(out).endswith(os.sep)):
+        path = path / (default_name or "model.safetensors")
+    if path.is_dir():
+        raise IsADirectoryError(f"the output {path} is a folder; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise type(e)(f"cannot write the checkpoint to {path}: {e.strerror or e}") from None
+    return path
+
+
+def describe_sources(r: Resolved | RunPlan, names: list[str] | None = None) -> str:
+    """One line: the values a run will use and where each came from ("n_hidden 192 (preset)")."""
+    values = {**(r.model_options if isinstance(r, Resolved) else r.model_config.to_dict()),
+              **asdict(r.train_config)}
+    names = names or [k for k in values if k in r.sources]
+    return ", ".join(f"{k} {_short(values[k])} ({r.sources.get(k, 'preset')})" for k in names if k in values)
+
+
+def _short(v) -> str:
+    return f"{v:g}" if isinstance(v, float) and math.isfinite(v) else str(v)
+
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TIME_BUDGET", "VAL_FRACTION", "Data", "Limits", "Resolved", "RunPlan",
+           "describe_sources", "plan_run", "prepare_output", "resolve"]
