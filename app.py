@@ -17,7 +17,7 @@ import torch
 
 from charrnn_app import corpus_view, options, plots, sampling, texts, training
 from charrnn_app.session import Session, delete_session
-from charrnn_app.settings import Settings, example_notes, list_examples
+from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
 #live-sample textarea, #sample-output textarea, #corpus-preview textarea { font-family: ui-monospace, monospace; }
@@ -26,18 +26,14 @@ CSS = """
 """
 
 
-def option_input(spec: options.FieldSpec) -> gr.components.Component:
-    """An input for one model setting; its value is filled when a model is chosen."""
-    common = dict(label=spec.label, info=spec.info or None, visible=False, elem_id=f"opt-{spec.name}",
-                  min_width=170)
-    if spec.kind == "bool":
-        return gr.Checkbox(**common)
-    if spec.kind == "str":
-        if spec.choices:
-            return gr.Dropdown(list(spec.choices), value=None, **common)
-        return gr.Textbox(**common)
-    return gr.Number(value=None, precision=0 if spec.kind == "int" else None, minimum=spec.minimum,
-                     maximum=spec.maximum, **common)
+def option_input(spec) -> gr.components.Component:
+    """An input for one setting, empty at first: empty means the preset's value for this text and budget
+    (shown as the placeholder). Text, not gr.Number: a cleared Number sends 0, a real value for dropout."""
+    common = dict(label=spec.label, visible=False, elem_id=f"opt-{spec.name}", min_width=150)
+    if options.is_choice(spec):  # on/off or named choices; the help line says what empty means
+        return gr.Dropdown(options.choices(spec), value=None, info=spec.help or None, allow_custom_value=True,
+                           **common)
+    return gr.Textbox(value=None, placeholder="preset", info=spec.help or None, max_lines=1, **common)
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -86,16 +82,14 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     option_inputs = [option_input(s) for s in specs]
                 with gr.Row():
                     time_budget = gr.Slider(min(5, settings.max_seconds), settings.max_seconds, step=5,
-                                            value=min(30, settings.max_seconds),
+                                            value=min(PAGE_TIME_BUDGET, settings.max_seconds),
                                             label="time budget (seconds)", elem_id="time-budget",
                                             info=f"at most {settings.max_seconds:g} s per run on this server")
                     max_steps = gr.Number(0, precision=0, minimum=0, label="step limit (0 = none)",
                                           elem_id="max-steps", info="stop earlier after this many steps")
                 with gr.Row():
-                    train_inputs = [gr.Number(None, label=s.label, info=s.info, minimum=s.minimum,
-                                              maximum=s.maximum, precision=0 if s.kind == "int" else None,
-                                              elem_id=f"opt-{s.name}", min_width=170)
-                                    for s in options.TRAIN_SPECS]
+                    train_inputs = [option_input(s) for s in options.TRAIN_SPECS]
+                plan_line = gr.Markdown(elem_id="plan")
 
         # ── 3 · training ──
         gr.Markdown(texts.TRAIN)
@@ -155,12 +149,17 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         example.input(corpus_view.example_chosen, example, [corpus_file, corpus_text], api_visibility="private")
 
         fields = option_inputs + train_inputs
-        named_options = {s.name: c for s, c in zip(specs, option_inputs, strict=True)}
-        gr.on([demo.load, model.input], training.model_selected, [model, corpus_info, time_budget], fields,
+        named_fields = {s.name: c for s, c in zip([*specs, *options.TRAIN_SPECS], fields, strict=True)}
+        # What an empty field means depends on the model, the text, the budget and the tab's trained model:
+        # refresh the placeholders whenever one changes, and the card and "Train will use" line on any edit.
+        plan_inputs = [model, corpus_info, time_budget, max_steps, reset, session]
+        plan_changed = [demo.load, model.change, corpus_info.change, time_budget.change, max_steps.change,
+                        reset.change]
+        gr.on(plan_changed, training.model_selected, plan_inputs, fields, trigger_mode="always_last",
               show_progress="hidden", api_visibility="private")
-        gr.on([model.change, corpus_info.change] + [c.change for c in option_inputs], training.update_card,
-              [model, corpus_info], card, inputs_kwargs=named_options, trigger_mode="always_last",
-              show_progress="hidden", api_visibility="private")
+        gr.on(plan_changed + [c.change for c in fields], training.plan_summary, plan_inputs, [card, plan_line],
+              inputs_kwargs=named_fields, trigger_mode="always_last", show_progress="hidden",
+              api_visibility="private")
 
         # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.
         train_btn.click(training.mark_pending, session, status, queue=False, show_progress="hidden",
@@ -170,9 +169,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             [status, loss_plot, live_sample, download, reset, session],
             inputs_kwargs={"corpus": corpus_file, "text": corpus_text, "example": example, "ascii_fold": ascii_fold,
                            "latin1": latin1, "model": model, "time_budget": time_budget, "max_steps": max_steps,
-                           "reset": reset,
-                           **{s.name: c for s, c in zip(options.TRAIN_SPECS, train_inputs, strict=True)},
-                           **named_options},
+                           "reset": reset, **named_fields},
             api_name="train", concurrency_limit=settings.concurrency, concurrency_id="train",
             show_progress="minimal", show_progress_on=status)
         stop_btn.click(training.stop_training, session, None, queue=False, api_name="stop")
@@ -187,6 +184,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
               api_name="next_char_probs")
         trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                      api_visibility="private")
+        trained.then(training.model_selected, plan_inputs, fields, show_progress="hidden", api_visibility="private")
         gr.on([sample_btn.click, prompt.submit], sampling.sample_text, session, [sample_output, session],
               inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,
                              "seed": seed},

@@ -13,10 +13,10 @@ import gradio as gr
 import charrnn
 from charrnn import CorpusError
 from charrnn.corpus import fold_ascii, min_chars
+from charrnn.run import VAL_FRACTION
 
 from . import plots, user_error
 
-VAL_FRACTION = 0.1  # the last 10% of the text is held out for the validation loss
 PREVIEW_CHARS = 2000
 
 
@@ -86,7 +86,7 @@ def describe_corpus(corpus=None, text=None, example=None, ascii_fold=False, lati
     s = charrnn.corpus_stats(used)
     bits = plots.BITS_PER_NAT
     top = " · ".join(f"`{plots.shown(c)}` {n / s.n_chars:.1%}" for c, n in s.top_chars)
-    need = min_chars(charrnn.TrainConfig().seq_len, VAL_FRACTION)
+    need, full = min_chars(1, VAL_FRACTION), min_chars(charrnn.TrainConfig().seq_len, VAL_FRACTION)
     note = (notes or {}).get(example) if source.startswith("the example") else None
     lines = [
         f"**Using {source}**: {s.n_chars:,} characters, a vocabulary of **V = {s.vocab_size}** "
@@ -103,8 +103,11 @@ def describe_corpus(corpus=None, text=None, example=None, ascii_fold=False, lati
         _fold_note(raw, folded, fold_error, ascii_fold),
     ]
     if s.n_chars < need:
-        lines += ["", f"⚠️ This is too short to train with the default sequence length: it needs at least "
-                      f"{need:,} characters. Add more text, or lower the sequence length in step 2."]
+        lines += ["", f"⚠️ This is too short to train on: it needs at least {need:,} characters (a tenth is held "
+                      "out to measure the validation loss). Add more text."]
+    elif s.n_chars < full:
+        lines += ["", f"A short text: the sequence length will be shortened to fit it (from {full:,} characters "
+                      "on, the preset's full length fits)."]
     preview = used[:PREVIEW_CHARS] + ("\n[…]" if len(used) > PREVIEW_CHARS else "")
     info = {"n_chars": s.n_chars, "vocab_size": s.vocab_size, "uniform": s.uniform_loss,
             "unigram": s.unigram_entropy}

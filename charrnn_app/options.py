@@ -1,74 +1,33 @@
 """The settings a user can change, read from the model registry rather than written per model.
 
 Every field of every registered model's `Config` dataclass becomes one input on the page; choosing a
-model shows the fields its Config has and hides the others. `FIELD_SPECS` only adds labels, help
-and ranges for fields we know; a field a new model brings gets a plain input from its type.
+model shows the fields its Config has and hides the others. Labels, help and ranges come from the
+core's one table (`charrnn.options`), which the run plan checks against; every input starts empty,
+meaning "the preset's value for this text and budget".
 """
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 import torch
 
 from charrnn import MODELS, make_config
 from charrnn.models import build_model
-from charrnn.presets import preset
+from charrnn.options import MODEL_OPTIONS, TRAIN_OPTIONS, Option
+
+# Training settings every model has, shown on the page (from TrainConfig); empty = the preset's value.
+TRAIN_SPECS: tuple[Option, ...] = tuple(TRAIN_OPTIONS[n] for n in ("lr", "batch_size", "seq_len", "weight_decay"))
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    name: str
-    kind: str  # "int" | "float" | "bool" | "str"
-    label: str
-    info: str = ""
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-
-
-# Labels and help for the fields the registry's models use today (and sensible bounds).
-FIELD_SPECS: dict[str, FieldSpec] = {s.name: s for s in [
-    FieldSpec("order", "int", "n-gram order (n)", "predict from the previous n-1 characters", 1, 10),
-    FieldSpec("smoothing", "float", "add-k smoothing (k)", "every count starts at k; 0 = raw counts", 0, 10),
-    FieldSpec("context", "int", "context (characters)", "how many previous characters the model sees", 1, 256),
-    FieldSpec("block_size", "int", "context window (block_size)", "the longest window attention sees", 2, 512),
-    FieldSpec("n_embd", "int", "embedding size", "length of the vector that stands for a character", 1, 1024),
-    FieldSpec("n_hidden", "int", "hidden size", "numbers in the hidden state / hidden layer", 1, 2048),
-    FieldSpec("n_layer", "int", "layers", "stacked layers", 1, 12),
-    FieldSpec("n_head", "int", "attention heads", "must divide the embedding size", 1, 32),
-    FieldSpec("dropout", "float", "dropout", "share of activations zeroed while training (0 = off)", 0, 0.9),
-    FieldSpec("onehot", "bool", "one-hot input (no embedding)", "the classic char-rnn input"),
-    FieldSpec("identity_init", "bool", "identity init of W_hh (IRNN, Le et al. 2015)"),
-    FieldSpec("nonlinearity", "str", "nonlinearity", choices=("tanh", "relu")),
-    FieldSpec("combine", "str", "combine input and state", "W_ih x + W_hh h, or W [x; h]",
-              choices=("add", "concat")),
-]}
-
-# Training settings every model has (from TrainConfig); None on the page = the preset's value.
-TRAIN_SPECS: tuple[FieldSpec, ...] = (
-    FieldSpec("lr", "float", "learning rate", "step size of the optimizer (AdamW)", 1e-6, 1.0),
-    FieldSpec("batch_size", "int", "batch size", "text pieces learned from at once", 1, 1024),
-    FieldSpec("seq_len", "int", "sequence length", "characters per piece (backprop through time)", 2, 1024),
-    FieldSpec("weight_decay", "float", "weight decay", "pulls every weight a little towards 0 each step "
-              "(AdamW): less learning by heart", 0, 1.0),
-)
-
-
-def _kind(tp) -> str:
-    return {int: "int", float: "float", bool: "bool", str: "str"}.get(tp, "str")
-
-
-def option_specs() -> list[FieldSpec]:
-    """One spec per distinct Config field over all registered models, in registry order."""
-    specs: dict[str, FieldSpec] = {}
+def option_specs() -> list[Option]:
+    """One spec per distinct Config field over all registered models, in registry order (a field a new
+    model brings without an entry in `charrnn.options` gets a plain text input)."""
+    specs: dict[str, Option] = {}
     for cls in MODELS.values():
-        hints = typing.get_type_hints(cls.Config)
         for f in fields(cls.Config):
             if f.name not in specs:
-                specs[f.name] = FIELD_SPECS.get(f.name) or FieldSpec(
-                    f.name, _kind(hints.get(f.name)), f.name.replace("_", " "))
+                specs[f.name] = MODEL_OPTIONS.get(f.name) or Option(f.name, "str", f.name.replace("_", " "))
     return list(specs.values())
 
 
@@ -76,24 +35,22 @@ def model_fields(name: str) -> set[str]:
     return {f.name for f in fields(MODELS[name].Config)}
 
 
-def coerce(spec: FieldSpec, value):
-    """A value from the page (or an API call) as the type the config wants; None stays None."""
-    if value is None or value == "":
-        return None
-    try:
-        return {"int": lambda v: int(round(float(v))), "float": float, "bool": bool, "str": str}[spec.kind](value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{spec.label}: {value!r} is not a valid {spec.kind}") from None
+def is_choice(spec: Option) -> bool:
+    """Shown as a dropdown (on/off, or named choices) rather than a text field."""
+    return spec.kind == "bool" or bool(spec.choices)
 
 
-def defaults(name: str, n_chars: int, time_budget: float) -> dict:
-    """Starting values for a model: its Config defaults, overridden by the preset for this corpus size
-    and time budget, plus the preset's training settings (`TRAIN_SPECS`)."""
-    options, train_config = preset(name, n_chars, time_budget)
-    config = make_config(name, **options)
-    values = {f.name: getattr(config, f.name) for f in fields(config)}
-    values.update({s.name: getattr(train_config, s.name) for s in TRAIN_SPECS})
-    return values
+def choices(spec: Option) -> list[str]:
+    return ["on", "off"] if spec.kind == "bool" else list(spec.choices)
+
+
+def shown_value(value) -> str:
+    """A setting's value as the page writes it: on/off, 0.005, 192."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
 
 
 def default_model() -> str:

@@ -13,11 +13,12 @@ import gradio as gr
 
 import charrnn
 from charrnn import MODELS, Bundle, CheckpointError
+from charrnn.options import SettingError, check_sampling
 
-from . import options, plots, texts, user_error
+from . import plots, texts, training, user_error
 from .corpus_view import chars
 from .session import Session, ensure_session
-from .training import field_updates, model_figure
+from .training import model_figure
 
 STREAM_EVERY = 0.1  # seconds between partial updates of a streamed sample
 MAX_SAMPLE_LENGTH = 5000
@@ -45,11 +46,11 @@ def sample_text(session, prompt=None, length=500, temperature=0.8, top_k=0, seed
     prompt = prompt or ""
     _check_prompt(bundle, prompt)
     try:
-        length = max(1, min(int(length or 1), MAX_SAMPLE_LENGTH))
-        temperature, top_k = max(0.0, float(temperature)), int(top_k or 0) or None
-        seed = int(seed) if seed not in (None, "") and int(seed) >= 0 else None  # -1 / empty: random
-    except (TypeError, ValueError):
-        raise user_error("length, temperature, top-k and seed must be numbers.") from None
+        seed = None if seed in (None, "") or (_is_number(seed) and float(seed) == -1) else seed  # -1: random
+        temperature, top_k, length, seed = check_sampling(temperature, top_k, length, seed)
+    except SettingError as e:
+        raise user_error(str(e)) from None
+    length = max(1, min(length or 1, MAX_SAMPLE_LENGTH))
     # While this tab trains, write with a snapshot: the weights change under the training thread.
     model = copy.deepcopy(bundle.model) if session.running else bundle.model
     out, last = prompt, time.perf_counter()
@@ -61,10 +62,21 @@ def sample_text(session, prompt=None, length=500, temperature=0.8, top_k=0, seed
     yield out, session
 
 
+def _is_number(x) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
     """Bar chart of P(next character | prompt) at this temperature; a note instead if impossible."""
     bundle = session.bundle if isinstance(session, Session) else None
-    temperature = max(0.0, float(temperature or 0))
+    try:
+        temperature, top_k, _, _ = check_sampling(temperature or 0, top_k or 0)
+    except SettingError as e:
+        return plots.probs_figure(None, 1.0, note=str(e))
     prompt = (prompt or "")[-MAX_PROMPT_LENGTH:]
     if bundle is None:
         return plots.probs_figure(None, temperature, note=texts.NO_MODEL)
@@ -73,7 +85,7 @@ def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
         return plots.probs_figure(None, temperature,
                                   note=f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}")
     model = copy.deepcopy(bundle.model) if session.running else bundle.model
-    probs = charrnn.next_char_probs(model, bundle.vocab, prompt, temperature, int(top_k or 0) or None)
+    probs = charrnn.next_char_probs(model, bundle.vocab, prompt, temperature, top_k)
     return plots.probs_figure(probs, temperature)
 
 
@@ -82,7 +94,7 @@ def load_checkpoint(file, session, *, max_bytes) -> list:
     *field updates, download, session); a bad file raises gr.Error and changes nothing."""
     session = ensure_session(session)
     if not file:
-        return [gr.skip()] * (4 + len(options.option_specs()) + len(options.TRAIN_SPECS)) + [session]
+        return [gr.skip()] * (4 + len(training.options.option_specs()) + len(training.options.TRAIN_SPECS)) + [session]
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
     try:
@@ -91,14 +103,13 @@ def load_checkpoint(file, session, *, max_bytes) -> list:
         raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (step 5).") from None
     session.bundle = bundle
     session.uniform, session.unigram = math.log(len(bundle.vocab)), None
-    values = bundle.model.config.to_dict()
-    if bundle.train_config is not None:
-        values.update({s.name: getattr(bundle.train_config, s.name) for s in options.TRAIN_SPECS})
+    # Train now continues this model: every field is emptied, and empty means "as the checkpoint has it".
+    resolved = training.resolve_for_page(bundle.model_name, None, None, None, False, session)
+    fields = [{**update, "value": None} for update in training.field_updates(bundle.model_name, resolved)]
     h = bundle.history
     status = (f"**Loaded** {MODELS[bundle.model_name].title} from `{Path(file).name}`: {bundle.step:,} steps, "
               f"{bundle.chars_seen:,} characters seen, a vocabulary of {len(bundle.vocab)}"
               + (f", validation loss {h.val_loss[-1]:.3f} nats/char" if h.val_loss else "")
               + ". Sample from it below, or press Train to continue training it on text that uses the same "
                 "characters.")
-    return [status, model_figure(session), bundle.model_name, *field_updates(bundle.model_name, values),
-            file, session]
+    return [status, model_figure(session), bundle.model_name, *fields, file, session]

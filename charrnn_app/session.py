@@ -6,11 +6,12 @@ checks it between steps, ends the run cleanly and keeps the model.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from pathlib import Path
 
-from charrnn import Bundle, save
+from charrnn import Bundle, corpus_stats, save
 
 
 class Session:
@@ -23,6 +24,18 @@ class Session:
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
         self.unigram: float | None = None
         self.folder: str | None = None  # this tab's checkpoint files (removed with the session)
+
+    def take_queued_stop(self) -> bool:
+        """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""
+        stopped, self.pending = self.pending and self.stop, False
+        self.stop = False
+        return stopped
+
+    def start(self, bundle: Bundle, plan) -> None:
+        """A checked run begins: the tab's model is now `bundle`; reference levels from the plan's text."""
+        self.bundle, self.running, self.stop = bundle, True, False
+        self.uniform = math.log(len(bundle.vocab))
+        self.unigram = corpus_stats(plan.data.text).unigram_entropy
 
     def write_checkpoint(self) -> Path:
         """The model as a fresh .safetensors file in this tab's folder (the previous file removed).

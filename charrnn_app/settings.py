@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from charrnn.run import Limits
+
 ROOT = Path(__file__).resolve().parent.parent
+PAGE_TIME_BUDGET = 30.0  # seconds: the page's and the API's budget when none is chosen (the CLI's is 60)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class Settings:
     session_ttl: float = 7200.0
     max_params: int = 20_000_000
     examples_dir: Path = ROOT / "examples_corpora"
+
+    @property
+    def limits(self) -> Limits:
+        """The bounds every run on this server is planned within (`charrnn.run.plan_run`)."""
+        return Limits(max_seconds=self.max_seconds, max_params=self.max_params)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -1,7 +1,8 @@
 """Steps 2 and 3 of the page: the model's settings and card, and training it while the chart moves.
 
-    Train ─► train_model(...) ─ yields (status, loss figure, live sample, checkpoint, reset, session)
-             about three times a second, whatever the step rate; Stop sets a flag it checks each step.
+    Train ─► train_model(...): plan (charrnn.run.plan_run, the door the CLI uses too), stream, finish
+             ─ yields TrainUpdates about three times a second, whatever the step rate; Stop sets a flag
+             the loop checks each step. `train_handler` turns them into Gradio's output tuple.
 
 Handlers are plain functions: values in, values out. A failure a user can cause is a `gr.Error` that
 says what to do, and never replaces or damages the model the tab has already trained.
@@ -11,58 +12,49 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import time
-from dataclasses import fields, replace
+from dataclasses import asdict, replace
+from typing import NamedTuple
 
 import gradio as gr
 
 import charrnn
-from charrnn import MODELS, Bundle, CorpusError, TrainingError, Vocab
-from charrnn.presets import preset
-from charrnn.train import check_config
+from charrnn import MODELS, Bundle, run
+from charrnn.options import SettingError
+from charrnn.run import RunPlan
 
 from . import options, plots, user_error
-from .corpus_view import VAL_FRACTION, chars, load_corpus
+from .corpus_view import load_corpus
 from .session import Session, ensure_session
+from .settings import PAGE_TIME_BUDGET, Settings
 
 UPDATE_EVERY = 0.35  # seconds between chart updates while training (~3 per second)
 SAMPLE_EVERY = 3.0  # seconds between "what the model writes now" samples
 LIVE_SAMPLE_LENGTH = 240
-TYPICAL_CHARS = 100_000  # corpus size assumed for defaults before any text is chosen
+TYPICAL_CHARS = 100_000  # corpus size assumed for the preview before any text is chosen
+SKIP = gr.skip()
 
 
-def field_updates(name: str, values: dict) -> list:
-    """One update per option input (shown if `name`'s Config has it, with its value) and per
-    training input, in the order of `options.option_specs()` then `options.TRAIN_SPECS`."""
-    have = options.model_fields(name)
-    out = [gr.update(visible=s.name in have, **({"value": values[s.name]} if s.name in values else {}))
-           for s in options.option_specs()]
-    out += [gr.update(value=values[s.name]) if s.name in values else gr.skip() for s in options.TRAIN_SPECS]
-    return out
+class TrainUpdate(NamedTuple):
+    """One update of the training section; `SKIP` leaves an output as it is."""
+
+    status: str
+    figure: object = SKIP
+    live_sample: object = SKIP
+    checkpoint: object = SKIP
+    reset: object = SKIP
 
 
-def model_selected(name, info, time_budget) -> list:
-    """The chosen model's inputs, filled with its defaults for this corpus and time budget."""
-    if name not in MODELS:
-        raise user_error(f"unknown model {name!r}")
-    n_chars = (info or {}).get("n_chars") or TYPICAL_CHARS
-    return field_updates(name, options.defaults(name, n_chars, float(time_budget or 30)))
+def page_budget(time_budget, max_steps) -> tuple[float | None, int | None]:
+    """The page's budget: the slider's seconds (None = the page's default) and a step limit where
+    0 or empty means none (a cleared gr.Number sends 0)."""
+    steps = None if max_steps in (None, "", 0, 0.0) else max_steps
+    return (PAGE_TIME_BUDGET if time_budget in (None, "") else time_budget), steps
 
 
-def update_card(model, info, **values) -> str:
-    if model not in MODELS:
-        return f"Unknown model {model!r}."
-    specs = {s.name: s for s in options.option_specs()}
-    have = options.model_fields(model)
-    opts = {}
-    for k, v in values.items():
-        if k in have and k in specs:
-            try:
-                opts[k] = options.coerce(specs[k], v)
-            except ValueError:
-                pass
-    return options.model_card(model, opts, (info or {}).get("vocab_size"))
+def page_choices(values: dict) -> dict:
+    """The settings the user chose on the page or in the API call: empty fields (None or "") are unset."""
+    return {k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())}
 
 
 def _unit(units: str) -> tuple[float, str]:
@@ -89,114 +81,128 @@ def status_line(ev: charrnn.TrainEvent, bundle: Bundle, units: str, label: str =
     return " · ".join(p for p in parts if p)
 
 
-def continue_problem(bundle: Bundle, name: str, config, text: str) -> str | None:
-    """Why the tab's trained model cannot simply be trained further with these settings, or None."""
-    old = f"{MODELS[bundle.model_name].title} (`{bundle.model_name}`)"
-    if bundle.model_name != name:
-        return f"This tab's trained model is {old}, but {MODELS[name].title} (`{name}`) is selected."
-    if bundle.model.config != config:
-        changed = [f"{f.name} {getattr(bundle.model.config, f.name)} → {getattr(config, f.name)}"
-                   for f in fields(config) if getattr(bundle.model.config, f.name) != getattr(config, f.name)]
-        return f"The settings differ from those of the trained model ({', '.join(changed)})."
-    unknown = bundle.vocab.unknown(text)
-    if unknown:
-        return (f"The text has characters the trained model has never seen: {chars(unknown[:10])}"
-                + (" …" if len(unknown) > 10 else "") + ".")
-    return None
-
-
 def model_figure(session: Session) -> object:
     """The loss chart of the tab's model (empty before training), in the tab's units."""
     b = session.bundle
     return plots.loss_figure(b.history if b else None, session.uniform, session.unigram, session.units)
 
 
-def train_model(session, corpus=None, text=None, example=None, ascii_fold=False, latin1=False, model=None,
-                time_budget=30.0, max_steps=None, lr=None, batch_size=None, seq_len=None, weight_decay=None,
-                reset=False, *, settings, examples, **model_options):
-    """Train (or continue training) this tab's model, streaming
-    (status, loss figure, live sample, download, reset box, session) about three times a second."""
-    session = ensure_session(session)
-    if session.running:
-        raise user_error("This tab is already training: press Stop first.")
-    stopped_in_queue, session.pending = session.pending and session.stop, False
-    session.stop = False
-    if stopped_in_queue:
-        yield "**Cancelled** while waiting for a free training slot.", gr.skip(), gr.skip(), gr.skip(), gr.skip(), \
-            session
-        return
-    model = model or options.default_model()
+def _continuing(session, model, reset) -> Bundle | None:
+    b = session.bundle if isinstance(session, Session) else None
+    return b if b is not None and not reset and b.model_name == model else None
+
+
+def resolve_for_page(model, info, time_budget, max_steps, reset, session, values: dict | None = None
+                     ) -> run.Resolved:
+    """What Train would use for these fields (empty ones filled from the preset for this text and
+    budget, or from the tab's trained model when continuing it). Raises ValueError for a bad value."""
+    info = info or {}
+    budget, steps = page_budget(time_budget, max_steps)
+    return run.resolve(model, info.get("n_chars") or TYPICAL_CHARS, info.get("vocab_size") or 65,
+                       page_choices(values or {}), time_budget=budget, max_steps=steps,
+                       continue_from=_continuing(session, model, reset), default_time_budget=PAGE_TIME_BUDGET)
+
+
+def field_updates(name: str, resolved: run.Resolved | None) -> list:
+    """One update per option input (shown if `name`'s Config has it) and per training input (hidden for
+    models fitted by counting), in the order of `options.option_specs()` then `options.TRAIN_SPECS`.
+    Values are left as the user typed them; the placeholder (or, for a choice, the help line) says what
+    an empty field means."""
+    have = options.model_fields(name)
+    counted = MODELS[name].fitted_by_counting
+    values = {**resolved.model_options, **asdict(resolved.train_config)} if resolved else {}
+    model_specs = options.option_specs()
+    out = []
+    for spec in [*model_specs, *options.TRAIN_SPECS]:
+        visible = spec.name in have if spec in model_specs else not counted
+        hint = {}
+        if spec.name in values:
+            empty = f"{options.shown_value(values[spec.name])} ({resolved.sources.get(spec.name, 'preset')})"
+            hint = ({"info": f"empty = {empty}" + (f" · {spec.help}" if spec.help else "")}
+                    if options.is_choice(spec) else {"placeholder": empty})
+        out.append(gr.update(visible=visible, **hint))
+    return out
+
+
+def model_selected(name, info, time_budget, max_steps=None, reset=False, session=None) -> list:
+    """The chosen model's inputs, with what an empty field means for this text and budget."""
+    if name not in MODELS:
+        raise user_error(f"unknown model {name!r}")
+    try:
+        resolved = resolve_for_page(name, info, time_budget, max_steps, reset, session)
+    except ValueError:
+        resolved = None
+    return field_updates(name, resolved)
+
+
+def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, session=None, **values
+                 ) -> tuple[str, str]:
+    """(model card, the line under the settings: what Train will use and where each value comes from)."""
     if model not in MODELS:
-        raise user_error(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+        return f"Unknown model {model!r}.", ""
+    try:
+        r = resolve_for_page(model, info, time_budget, max_steps, reset, session, values)
+    except ValueError as e:
+        return options.model_card(model, {}, (info or {}).get("vocab_size")), f"⚠️ {e}"
+    card = options.model_card(model, r.model_options, (info or {}).get("vocab_size"))
+    counted = MODELS[model].fitted_by_counting
+    shown = [s for s in options.option_specs() if s.name in r.model_options]
+    shown += [] if counted else list(options.TRAIN_SPECS)
+    values = {**r.model_options, **asdict(r.train_config)}
+    parts = [(f"**{s.label} {options.shown_value(values[s.name])}**" if r.sources.get(s.name) == "you"
+              else f"{s.label} {options.shown_value(values[s.name])}") for s in shown]
+    budget = r.train_config.time_budget
+    where = ("the trained model's settings, continuing it" if _continuing(session, model, reset) is not None
+             else f"the preset for {'this text' if info else 'a typical text'} and "
+                  + ("this step limit" if budget is None else f"{budget:g} s"))
+    return card, f"**Train will use** ({where}; **bold** = yours): " + " · ".join(parts)
+
+
+def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, model, time_budget, max_steps,
+                  reset, choices: dict, *, settings: Settings, examples) -> tuple[RunPlan, str]:
+    """(the run plan, where the text came from) for a Train press, or gr.Error with what to do."""
+    continuing = session.bundle if session.bundle is not None and not reset else None
     try:
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
-        stats = charrnn.corpus_stats(corpus_text)
-        budget = max(1.0, min(float(time_budget or settings.max_seconds), settings.max_seconds))
-        steps = int(max_steps) if max_steps and float(max_steps) > 0 else None
-        model_opts, train_config = preset(model, stats.n_chars, budget, steps)
-        specs = {s.name: s for s in options.option_specs()}
-        for k in options.model_fields(model) & set(model_options) & set(specs):
-            v = options.coerce(specs[k], model_options[k])
-            if v is not None:
-                model_opts[k] = v
-        given = dict(zip([s.name for s in options.TRAIN_SPECS], (lr, batch_size, seq_len, weight_decay),
-                         strict=True))
-        tuned = {s.name: options.coerce(s, given[s.name]) for s in options.TRAIN_SPECS}
-        train_config = replace(train_config, **{k: v for k, v in tuned.items() if v is not None},
-                               time_budget=budget, max_steps=steps, sample_every=SAMPLE_EVERY,
-                               sample_length=LIVE_SAMPLE_LENGTH)
-        config = charrnn.make_config(model, **model_opts)
-    except (CorpusError, ValueError) as e:
-        raise user_error(str(e)) from None
+        budget, steps = page_budget(time_budget, max_steps)
+        return run.plan_run(corpus_text, model or None, page_choices(choices), time_budget=budget, max_steps=steps,
+                            continue_from=continuing, limits=settings.limits,
+                            default_time_budget=PAGE_TIME_BUDGET), source
+    except ValueError as e:  # SettingError, TrainingError, CorpusError, UnknownModel: the user's to fix
+        way_out = (" To train a new model instead, tick “Start a new model” (download the current one first if "
+                   "you want to keep it)." if continuing is not None and not isinstance(e, SettingError) else "")
+        raise user_error(f"{str(e).rstrip('.')}.{way_out}") from None
 
-    bundle = session.bundle
-    continuing = bundle is not None and not reset
-    if continuing:
-        problem = continue_problem(bundle, model, config, corpus_text)
-        if problem:
-            raise user_error(problem + " To train a new model instead, tick “Start a new model” (download the "
-                           "current one first if you want to keep it); to continue the trained one, select "
-                           "its model and settings again (they are shown after uploading its checkpoint).")
-    else:
-        vocab = Vocab.from_text(corpus_text)
-        try:
-            n_params = options.count_params(model, len(vocab), model_opts)
-            if n_params > settings.max_params:
-                raise user_error(f"This model would have {n_params:,} parameters; this server allows at most "
-                               f"{settings.max_params:,}. Use a smaller hidden size or fewer layers.")
-            bundle = Bundle(charrnn.build_model(model, len(vocab), config, seed=train_config.seed), vocab, model)
-        except gr.Error:
-            raise
-        except Exception as e:  # any invalid combination of sizes, said plainly
-            raise user_error(f"These settings cannot build a {MODELS[model].title}: "
-                           f"{str(e).splitlines()[0]}") from None
-    try:
-        train_ids, val_ids = charrnn.split(bundle.vocab.encode(corpus_text), VAL_FRACTION,
-                                           seq_len=train_config.seq_len)
-        check_config(train_config, bundle.model, len(train_ids), len(val_ids))
-    except (CorpusError, TrainingError) as e:
-        raise user_error(str(e)) from None
 
-    # Everything checked: from here on the tab's model is this bundle.
-    session.bundle, session.running, session.stop = bundle, True, False
-    session.uniform, session.unigram = math.log(len(bundle.vocab)), stats.unigram_entropy
-    verb = "Continuing" if continuing else "Starting"
-    yield (f"**{verb}** {MODELS[model].title} on {source} ({stats.n_chars:,} characters)…",
-           model_figure(session), gr.skip(), gr.skip(), False, session)
-
-    events = charrnn.train(bundle, train_ids, val_ids, train_config)
-    last, ev, latest, error = 0.0, None, "", None
+def train_model(session, corpus=None, text=None, example=None, ascii_fold=False, latin1=False, model=None,
+                time_budget=None, max_steps=None, reset=False, *, settings, examples, **choices):
+    """Train (or continue training) this tab's model: plan, stream, finish. Yields TrainUpdates about
+    three times a second, whatever the step rate; Stop sets a flag the loop checks each step."""
+    session = ensure_session(session)
+    if session.running:
+        raise user_error("This tab is already training: press Stop first.")
+    if session.take_queued_stop():
+        yield TrainUpdate("**Cancelled** while waiting for a free training slot.")
+        return
+    plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
+                                 max_steps, reset, choices, settings=settings, examples=examples)
+    plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
+    bundle = plan.build()
+    session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
+    verb = "Continuing" if plan.continue_from is not None else "Starting"
+    yield TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {source} ({len(plan.data.text):,} "
+                      "characters)…", model_figure(session), reset=False)
+    ev, error, last = None, None, 0.0
+    events = plan.train(bundle)
     try:
         for ev in events:
             if session.stop or ev.done:
                 break
-            now = time.perf_counter()
-            if now - last >= UPDATE_EVERY or ev.sample is not None:  # throttled: ~3 chart updates a second
-                latest = ev.sample or latest
-                live = ev.sample if ev.sample is not None else gr.skip()
-                yield status_line(ev, bundle, session.units), model_figure(session), live, gr.skip(), gr.skip(), session
-                last = now
+            if time.perf_counter() - last >= UPDATE_EVERY or ev.sample is not None:  # throttled
+                yield TrainUpdate(status_line(ev, bundle, session.units), model_figure(session),
+                                  ev.sample if ev.sample is not None else SKIP)
+                last = time.perf_counter()
     except Exception as e:  # a model that fails mid-run: keep the weights, say why (and log it)
         logging.getLogger(__name__).exception("training failed")
         error = (f"Training stopped with an error: {str(e).splitlines()[0]}. The model keeps the weights it "
@@ -205,20 +211,22 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
         events.close()  # the core keeps the optimizer state and the recurrent state for continuing
         session.running = False
     if error:
-        yield f"**Stopped.** {error}", model_figure(session), gr.skip(), gr.skip(), gr.skip(), session
+        yield TrainUpdate(f"**Stopped.** {error}", model_figure(session))
         raise user_error(error)
+    yield finish(session, ev)
 
-    if ev is None:
-        label, note = "Stopped", ""
-    elif session.stop:
-        label, note = "Stopped", " The model is kept as it is."
+
+def finish(session: Session, ev) -> TrainUpdate:
+    """The last update of a run: what happened, the final chart and sample, the checkpoint to download."""
+    bundle = session.bundle
+    if ev is None or session.stop:
+        label, note = "Stopped", (" The model is kept as it is." if ev is not None else "")
     else:
         label = {"diverged": "Stopped: the loss diverged", "exhausted": "Done: all the text was used",
                  "max_steps": "Done: step limit reached"}.get(ev.stop_reason, "Done: time budget used")
-        note = ""
+        note = f" {ev.message}" if ev.message else ""
         if ev.message:
             gr.Warning(ev.message)
-            note = f" {ev.message}"
     note += " Sample from it below, download it in step 5, or press Train to continue."
     status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + "." + note
     latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
@@ -226,22 +234,25 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
         checkpoint = str(session.write_checkpoint())
     except OSError as e:  # e.g. a full disk: the model itself is fine, only the download is missing
         gr.Warning(f"The model could not be saved for download: {e}")
-        checkpoint = gr.skip()
-    yield status, model_figure(session), latest, checkpoint, False, session
+        checkpoint = SKIP
+    return TrainUpdate(status, model_figure(session), latest, checkpoint, False)
 
 
 def train_handler(settings, examples):
-    """The /train handler for this server: `train_model` with the settings bound and one explicit
-    keyword parameter per model option (default None = the preset's value), so that the API lists
-    every option by name and marks it optional."""
+    """The /train handler for this server: `train_model` with the settings bound, its TrainUpdates as
+    Gradio's output tuple (status, figure, live sample, checkpoint, reset, session), and one explicit
+    keyword parameter per setting (default None = the preset's value), so that the API lists every
+    option by name and marks it optional."""
 
-    def train(*args, **kwargs):
-        yield from train_model(*args, settings=settings, examples=examples, **kwargs)
+    def train(session, *args, **kwargs):
+        session = ensure_session(session)
+        for update in train_model(session, *args, settings=settings, examples=examples, **kwargs):
+            yield (*update, session)
 
     sig = inspect.signature(train_model)
     params = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     params += [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None)
-               for s in options.option_specs()]
+               for s in [*options.option_specs(), *options.TRAIN_SPECS]]
     train.__signature__ = sig.replace(parameters=params)
     train.__doc__ = train_model.__doc__
     return train

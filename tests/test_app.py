@@ -153,13 +153,35 @@ def test_upload_beats_pasted_text_beats_example(files):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_choosing_a_model_shows_exactly_its_settings(name):
-    ups = training.model_selected(name, {"n_chars": 5000, "vocab_size": 30}, 30)
-    specs = options.option_specs()
-    shown = {s.name for s, u in zip(specs, ups, strict=False) if u["visible"]}
-    assert shown == options.model_fields(name)
-    values = {s.name: u["value"] for s, u in zip(specs, ups, strict=False) if u["visible"]}
-    card = training.update_card(name, {"vocab_size": 30}, **values)
+    info = {"n_chars": 5000, "vocab_size": 30}
+    ups = training.model_selected(name, info, 30)
+    specs = [*options.option_specs(), *options.TRAIN_SPECS]
+    shown = {s.name for s, u in zip(specs, ups, strict=True) if u["visible"]}
+    counted = MODELS[name].fitted_by_counting  # no learning rate or batch size for counting
+    assert shown == options.model_fields(name) | (set() if counted else {s.name for s in options.TRAIN_SPECS})
+    assert all("value" not in u for u in ups)  # what the user typed stays; the hint says what empty means
+    hints = [u.get("placeholder") or u.get("info") for s, u in zip(specs, ups, strict=True) if s.name in shown]
+    assert all("(preset)" in h for h in hints)
+    card, line = training.plan_summary(name, info, 30)
     assert MODELS[name].title in card and ("parameters" in card or "counts" in card)
+    assert line.startswith("**Train will use**") and "30 s" in line
+
+
+def test_the_page_shows_the_preset_for_this_text_and_budget_and_keeps_typed_values():
+    small, big = {"n_chars": 5000, "vocab_size": 30}, {"n_chars": 1_100_000, "vocab_size": 65}
+    ph = {s.name: u.get("placeholder") for s, u in zip(options.option_specs(), training.model_selected(
+        "lstm", big, 120), strict=False)}
+    assert ph["dropout"] == "0 (preset)" and ph["n_embd"] == "64 (preset)"  # tinyshakespeare, 120 s
+    ph = {s.name: u.get("placeholder") for s, u in zip(options.option_specs(), training.model_selected(
+        "lstm", small, 120), strict=False)}
+    assert ph["dropout"] == "0.2 (preset)"  # a small text: many passes, more dropout
+    _, line = training.plan_summary("lstm", big, 120, n_hidden="64", dropout="")
+    assert "**hidden size 64**" in line and "dropout 0 " in line  # typed: bold; empty: the preset's
+    _, line = training.plan_summary("lstm", big, 120, dropout="1.5")
+    assert line.startswith("⚠️") and "dropout must be" in line
+    ngram = {s.name: u.get("info") for s, u in zip(options.option_specs(), training.model_selected(
+        "ngram", {"n_chars": 5000, "vocab_size": 8000}, 30), strict=False)}
+    assert ngram["interpolate"].startswith("empty = on (preset)")  # a choice with a "preset" state
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -185,7 +207,7 @@ def test_train_streams_stops_continues_and_protects_the_model(files, settings):
     # A different model, bad settings or an unknown character: a clear error, the model untouched.
     for kw, words in [({"model": "gru"}, "Start a new model"), ({"n_hidden": 64}, "n_hidden 32 → 64"),
                       ({"model": "gru", "reset": True, "n_hidden": 2000, "n_layer": 4}, "at most 1,000,000"),
-                      ({"corpus": str(files["xyz"])}, "never seen"), ({"corpus": str(files["binary"])}, "binary")]:
+                      ({"corpus": str(files["xyz"])}, "never saw"), ({"corpus": str(files["binary"])}, "binary")]:
         with pytest.raises(gr.Error, match=words):
             train(s, settings, **{"corpus": str(files["abc"]), "model": "lstm", **kw})
         assert s.bundle.model is model and s.bundle.step == step + 2 and not s.running
@@ -225,8 +247,11 @@ def test_a_closed_session_frees_its_model_and_files(files, settings):
 def test_training_time_is_capped_by_the_server(files):
     s = Session()
     capped = Settings(max_seconds=1.5, examples_dir=files["examples"])
+    with pytest.raises(gr.Error, match="over this server's limit of 1.5 s"):
+        train(s, capped, corpus=str(files["abc"]), model="mlp", time_budget=600)
+    assert s.bundle is None
     t = time.perf_counter()
-    outs = train(s, capped, corpus=str(files["abc"]), model="mlp", time_budget=600)
+    outs = train(s, capped, corpus=str(files["abc"]), model="mlp", time_budget=1.5)
     assert time.perf_counter() - t < 8 and "time budget" in outs[-1][0]
     assert s.bundle.train_config.time_budget == 1.5
 
@@ -268,7 +293,8 @@ def test_checkpoint_round_trip_and_corrupt_files(files, settings):
     status, fig, model, *fields, download, session = out
     assert "Loaded" in status and model == "gru" and b.bundle.step == 3 and b.bundle.vocab == a.bundle.vocab
     named = dict(zip([s.name for s in options.option_specs()], fields, strict=False))
-    assert named["n_hidden"]["value"] == 32 and named["n_hidden"]["visible"]
+    assert named["n_hidden"]["value"] is None and named["n_hidden"]["visible"]  # empty = as the checkpoint has it
+    assert named["n_hidden"]["placeholder"] == "32 (saved run)"
     assert list(sampling.sample_text(b, "ab", 20, 0.0))[-1][0] == list(sampling.sample_text(a, "ab", 20, 0.0))[-1][0]
     for bad in (files["corrupt"], files["abc"]):
         with pytest.raises(gr.Error, match="checkpoint|safetensors"):
