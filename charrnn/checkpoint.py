@@ -120,6 +120,7 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
         config = make_config(name, **json.loads(meta["model_config"]))
         model = build_model(name, len(vocab), config)
         weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        _check_finite(weights)
         model.load_state_dict(weights, strict=True)
         train_config = json.loads(meta["train_config"])
         if train_config is not None:
@@ -138,6 +139,16 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError, json.JSONDecodeError) as e:
         raise CheckpointError(f"the checkpoint is damaged or inconsistent: {str(e).splitlines()[0]}") from None
     return bundle
+
+
+def _check_finite(weights: dict[str, torch.Tensor]) -> None:
+    """Refuse NaN/inf weights: sampling from them crashes (T > 0) or writes one character forever (T = 0)."""
+    for name, t in weights.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"the weights contain NaN/inf in model.{name} ({bad:,} of {t.numel():,} "
+                                  "values): training diverged before this was saved, or the file was edited; "
+                                  "train again (or from an earlier checkpoint)")
 
 
 def _metadata(data: bytes) -> dict[str, str]:
