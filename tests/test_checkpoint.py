@@ -3,6 +3,8 @@
 import copy
 import dataclasses
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -106,6 +108,42 @@ def test_nan_or_inf_weights_are_refused_saying_what_it_means(name, tmp_path):
             checkpoint.load(path)
     save_file(tensors, str(path), metadata=meta)
     assert checkpoint.load(path).model_name == name  # the untouched file still loads
+
+
+# --- atomic saves, no stray files --------------------------------------------------------------------
+
+def test_save_leaves_only_the_checkpoint_readable_as_any_other_file(trained, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = checkpoint.save(tmp_path / "m.safetensors", trained)
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["m.safetensors"]
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the umask's, not mkstemp's 0o600
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failing_write_keeps_the_old_file_and_leaves_nothing_behind(trained, tmp_path, monkeypatch, failure):
+    path = checkpoint.save(tmp_path / "m.safetensors", trained, weights_only=True)
+    before = path.read_bytes()
+
+    def fail(fd):
+        raise failure
+
+    monkeypatch.setattr(os, "fsync", fail)
+    expected = CheckpointError if isinstance(failure, OSError) else KeyboardInterrupt
+    with pytest.raises(expected, match="No space left on device" if expected is CheckpointError else None):
+        checkpoint.save(path, trained)
+    assert os.listdir(tmp_path) == ["m.safetensors"] and path.read_bytes() == before
+
+
+def test_saving_to_a_folder_or_into_a_missing_one_is_a_clear_error(trained, tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder; name a file in it"):
+        checkpoint.save(tmp_path, trained)
+    with pytest.raises(CheckpointError, match="the folder .*nowhere does not exist"):
+        checkpoint.save(tmp_path / "nowhere" / "m.safetensors", trained)
+    assert os.listdir(tmp_path) == []
 
 
 # --- portability ----------------------------------------------------------------------------------
