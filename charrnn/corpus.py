@@ -30,11 +30,11 @@ def read_text(source: str | Path | bytes, *, latin1_fallback: bool = False,
               ascii_fold: bool = False, max_bytes: int = MAX_CORPUS_BYTES) -> str:
     """Read a corpus from a path, `"-"` (standard input) or raw bytes, and return clean text.
 
-    Decoding: a byte-order mark decides (UTF-8, UTF-16 LE/BE as Windows Notepad saves "Unicode",
-    UTF-32 LE/BE); without one, UTF-16 whose NUL bytes all fall on one side of each byte pair
-    (ASCII-range text saved by tools that write no mark) is read as such; everything else must be
-    strict UTF-8. `latin1_fallback` ("Windows-1252/Latin-1") reads a file that is not UTF-8 as
-    Windows-1252 — its curly quotes and dashes (0x91-0x97) become ’ “ ” – —, never invisible
+    Decoding: a UTF-16 LE/BE byte-order mark (Windows Notepad's "Unicode") or a UTF-32 one decides;
+    without one, UTF-16 whose NUL bytes nearly all fall on one side of each byte pair (ASCII-range
+    text from tools that write no mark) is read as such; everything else must be strict UTF-8, with
+    or without its mark. `latin1_fallback` ("Windows-1252/Latin-1") reads a file that is not UTF-8
+    as Windows-1252 — its curly quotes and dashes (0x91-0x97) become ’ “ ” – —, never invisible
     control characters — and the five bytes Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90,
     0x9D) as Latin-1. The fallback applies to the whole file, and only when it is not valid UTF-8.
 
@@ -126,16 +126,16 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
-# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
-         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Marks that decide the encoding. Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+              (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 # Windows-1252 for the bytes it defines, Latin-1 (the same number) for the five it leaves undefined:
 # what Windows itself does with them, and never an error.
 _CP1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
 
 
 def _decode(data: bytes, name: str, latin1_fallback: bool) -> str:
-    for bom, encoding in _BOMS:
+    for bom, encoding in _WIDE_BOMS:
         if data.startswith(bom):
             try:
                 return data[len(bom):].decode(encoding)
@@ -143,20 +143,24 @@ def _decode(data: bytes, name: str, latin1_fallback: bool) -> str:
                 raise CorpusError(f"{name} starts with a {encoding.upper()} byte-order mark but is not valid "
                                   f"{encoding.upper()} at byte {e.start + len(bom)}. Save it again as UTF-8."
                                   ) from None
-    nul = data.find(b"\x00")
+    # A UTF-8 mark is only dropped: the rest is read like any file, so that a UTF-8 file with some
+    # Windows-1252 bytes appended (cat) gets the same message, and the fallback if the user allows it.
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    body = data[skip:]
+    nul = body.find(b"\x00")
     if nul >= 0:
-        encoding = _utf16_without_bom(data)
+        encoding = _utf16_without_bom(body)
         if encoding is None:
-            raise CorpusError(f"{name} looks like a binary file, not text: a NUL byte at byte {nul} (text has "
-                              "none). Give a plain-text file (.txt, saved as UTF-8).")
-        return data.decode(encoding)
+            raise CorpusError(f"{name} looks like a binary file, not text: a NUL byte at byte {nul + skip} "
+                              "(text has none). Give a plain-text file (.txt, saved as UTF-8).")
+        return body.decode(encoding)
     try:
-        return data.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as e:
         if latin1_fallback:
-            return codecs.charmap_decode(data, "strict", _CP1252)[0]
-        raise CorpusError(f"{name} is not valid UTF-8: byte 0x{data[e.start]:02x} at byte {e.start} "
-                          f"(near {data[e.start:e.start + 4]!r}).{_suggest_encoding(data)}") from None
+            return codecs.charmap_decode(body, "strict", _CP1252)[0]
+        raise CorpusError(f"{name} is not valid UTF-8: byte 0x{body[e.start]:02x} at byte {e.start + skip} "
+                          f"(near {body[e.start:e.start + 4]!r}).{_suggest_encoding(body)}") from None
 
 
 def _utf16_without_bom(data: bytes) -> str | None:

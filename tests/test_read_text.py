@@ -62,6 +62,10 @@ def test_the_fallback_is_windows_1252_and_latin1_only_where_1252_has_no_characte
     text = read_text(undefined + b" and plenty of ordinary text around it " * 20, latin1_fallback=True)
     assert text[:5] == "\x81\x8d\x8f\x90\x9d"  # what Windows does with them; nothing is lost
     assert read_text("café".encode(), latin1_fallback=True) == "café"  # UTF-8 stays UTF-8
+    cat = codecs.BOM_UTF8 + "naïve\n".encode() + "’quoted’\n".encode("cp1252")  # cat utf8.txt cp1252.txt
+    with pytest.raises(CorpusError, match="not valid UTF-8: byte 0x92 at byte 10"):
+        read_text(cat)
+    assert read_text(cat, latin1_fallback=True) == "naÃ¯ve\n’quoted’\n"  # the user's choice: the whole file
 
 
 def test_the_detector_only_suggests_and_is_silent_on_a_few_bytes():
