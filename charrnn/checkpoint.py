@@ -17,6 +17,8 @@ Layout of a file:
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -80,16 +82,48 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
 
 
 def save(path: str | Path, bundle: Bundle, *, weights_only: bool = False) -> Path:
+    """Write the checkpoint to `path` (a file name; the folder must exist) and return `path`.
+
+    Atomic: the bytes go to a temporary file of a unique name in the same folder, which then replaces
+    `path` in one step, so a crash, a full disk or Ctrl-C leaves the old file (or none), never half
+    of one, and the temporary file is removed on any error. Raises CheckpointError when `path` is a
+    folder, its folder does not exist, or writing fails (the OSError is its __cause__).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; name a file in it, such as {path / 'model.safetensors'}")
+    if not path.parent.is_dir():
+        raise CheckpointError(f"cannot save {path.name}: the folder {path.parent} does not exist")
     data = to_bytes(bundle, weights_only=weights_only)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # never leave a half-written checkpoint behind
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    created = False
+    try:
+        # O_EXCL: a file of our own; mode 0o666 lets the umask decide, as for any other file
+        # (mkstemp would make checkpoints readable by their owner only)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        os.replace(tmp, path)
+    except BaseException as e:
+        if created:
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise CheckpointError(f"cannot save {path}: {e.strerror or e}") from e
+        raise
     return path
 
 
 def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Bundle:
-    """A Bundle from a checkpoint path or its bytes. Raises CheckpointError for anything else."""
+    """A Bundle from a checkpoint path or its bytes, its tensors on the CPU.
+
+    The saved train_config's device (e.g. "cuda") is kept as information only; moving the model is
+    the caller's choice, so a checkpoint from a GPU loads on a CPU-only machine. Raises
+    CheckpointError for a file that is not a charrnn checkpoint, is damaged or inconsistent, is
+    larger than `max_bytes`, or holds NaN/inf weights (training diverged, or the file was edited).
+    """
     if isinstance(source, bytes):
         data = source
     else:
@@ -120,6 +154,7 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
         config = make_config(name, **json.loads(meta["model_config"]))
         model = build_model(name, len(vocab), config)
         weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        _check_finite(weights)
         model.load_state_dict(weights, strict=True)
         train_config = json.loads(meta["train_config"])
         if train_config is not None:
@@ -138,6 +173,16 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError, json.JSONDecodeError) as e:
         raise CheckpointError(f"the checkpoint is damaged or inconsistent: {str(e).splitlines()[0]}") from None
     return bundle
+
+
+def _check_finite(weights: dict[str, torch.Tensor]) -> None:
+    """Refuse NaN/inf weights: sampling from them crashes (T > 0) or writes one character forever (T = 0)."""
+    for name, t in weights.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"the weights contain NaN/inf in model.{name} ({bad:,} of {t.numel():,} "
+                                  "values): training diverged before this was saved, or the file was edited; "
+                                  "train again (or from an earlier checkpoint)")
 
 
 def _metadata(data: bytes) -> dict[str, str]:

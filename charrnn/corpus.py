@@ -8,7 +8,9 @@ act on; nothing deeper in the package has to re-check the text.
 
 from __future__ import annotations
 
+import codecs
 import math
+import sys
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -26,47 +28,204 @@ class CorpusError(ValueError):
 
 def read_text(source: str | Path | bytes, *, latin1_fallback: bool = False,
               ascii_fold: bool = False, max_bytes: int = MAX_CORPUS_BYTES) -> str:
-    """Read a corpus from a path or raw bytes and return clean text.
+    """Read a corpus from a path, `"-"` (standard input) or raw bytes, and return clean text.
 
-    Strict UTF-8 (a BOM is dropped); with `latin1_fallback` undecodable bytes are read as Latin-1
-    instead of failing. Line endings become "\\n". `ascii_fold` transliterates to ASCII with
-    unidecode, but only Latin-script text: folding Chinese or Russian would replace the corpus with a
-    romanisation, so that is refused with a message rather than done silently.
+    Decoding: a UTF-16 LE/BE byte-order mark (Windows Notepad's "Unicode") or a UTF-32 one decides;
+    without one, UTF-16 whose NUL bytes nearly all fall on one side of each byte pair (ASCII-range
+    text from tools that write no mark) is read as such; everything else must be strict UTF-8, with
+    or without its mark. `latin1_fallback` ("Windows-1252/Latin-1") reads a file that is not UTF-8
+    as Windows-1252 — its curly quotes and dashes (0x91-0x97) become ’ “ ” – —, never invisible
+    control characters — and the five bytes Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90,
+    0x9D) as Latin-1. The fallback applies to the whole file, and only when it is not valid UTF-8.
+
+    Cleaning (`normalize_text`): line endings become "\\n" (also a lone "\\r", form feeds, vertical
+    tabs, NEL, U+2028/U+2029: a page or paragraph break is a line break to the model); U+FEFF left
+    in the middle (several files with BOMs joined by `cat`) is removed; the text is put in Unicode
+    NFC, so "é" is one character however the editor stored it. Zero-width characters (ZWSP, ZWNJ,
+    ZWJ, word joiner, soft hyphen) are kept: in Persian, Indic scripts and emoji they change what
+    the text says. `ascii_fold` then transliterates to ASCII with unidecode, but only Latin-script
+    text: folding Chinese or Russian would replace the corpus with a romanisation, so that is refused
+    rather than done silently.
+
+    At most `max_bytes` bytes are read, from a file or standard input alike.
+    Raises CorpusError, naming the input, for: a missing file, a folder, a file that cannot be read
+    (and why), more than `max_bytes`, binary data (a NUL byte, or many control characters), bytes
+    that are not UTF-8 without the fallback (naming the byte and, as a suggestion, the encoding a
+    detector guesses), text that is empty or only white space, and ascii_fold of non-Latin text.
     """
-    if isinstance(source, bytes):
-        data = source
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise CorpusError(f"no such file: {path}")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise CorpusError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
-                              "Use a smaller excerpt.")
-        data = path.read_bytes()
-    if len(data) > max_bytes:
-        raise CorpusError(f"the text is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise CorpusError(f"this looks like a binary file, not text: a NUL byte at byte {nul}. "
-                          "Upload a plain .txt file.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        if not latin1_fallback:
-            bad = data[e.start:e.start + 4]
-            raise CorpusError(f"not valid UTF-8: byte 0x{data[e.start]:02x} at byte {e.start} "
-                              f"(near {bad!r}). Save the file as UTF-8, or allow the Latin-1 fallback."
-                              ) from None
-        text = data.decode("latin-1")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    controls = sum(1 for c in text[:100_000] if unicodedata.category(c) == "Cc" and c not in "\n\t")
-    if controls > 0.01 * min(len(text), 100_000):
-        raise CorpusError(f"this looks like a binary file: {controls} control characters in the first "
-                          "100,000. Upload a plain text file.")
+    data, name = _read_bytes(source, max_bytes)
+    text = normalize_text(_decode(data, name, latin1_fallback))
+    if not text.strip():
+        raise CorpusError(f"{name} is empty (or only white space). Give the model some text to learn from.")
+    nul = text.find("\x00")  # UTF-16/32 decoded from a byte-order mark may still hold U+0000
+    sample = text[:100_000]
+    controls = sum(1 for c in sample if unicodedata.category(c) == "Cc" and c not in "\n\t")
+    if nul >= 0 or controls > 0.01 * len(sample):
+        found = (f"a NUL character at character {nul}" if nul >= 0 else
+                 f"{controls} control characters in the first {len(sample):,} characters")
+        raise CorpusError(f"{name} looks like a binary file, not text: {found}. "
+                          "Give a plain-text file (.txt, saved as UTF-8).")
     if ascii_fold:
         text = fold_ascii(text)
     return text
+
+
+# Breaks that mean "new line" to a reader, and U+FEFF, a byte-order mark left inside the text by `cat`.
+# (str.replace, not str.translate: translate is ~50x slower on text that is not pure ASCII.)
+_CLEAN = (("\r\n", "\n"), ("\r", "\n"), ("\f", "\n"), ("\v", "\n"), ("\x85", "\n"), ("\u2028", "\n"),
+          ("\u2029", "\n"), ("\ufeff", ""))
+
+
+def normalize_text(text: str) -> str:
+    """The one normalisation of corpus and prompts alike: Unicode NFC, "\\n" line endings, no U+FEFF.
+
+    Apply it to every prompt before encoding it, so that "café" typed with a precomposed é (U+00E9)
+    matches a corpus stored decomposed (e + U+0301); `charrnn.sample` does. Never raises.
+    """
+    for old, new in _CLEAN:
+        if old in text:
+            text = text.replace(old, new)
+    return unicodedata.normalize("NFC", text)
+
+
+def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]:
+    """(the bytes, a name for messages). Reads at most max_bytes + 1 bytes, to tell "too big"."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "the text"
+    elif str(source) == "-":
+        name = "standard input"
+        try:
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        except (AttributeError, ValueError, OSError) as e:  # no stdin (pythonw), closed, or unreadable
+            raise CorpusError(f"cannot read standard input: {e}") from None
+    else:
+        path = Path(source)
+        name = path.name
+        try:
+            if path.is_dir():
+                raise IsADirectoryError
+            if path.is_file() and path.stat().st_size > max_bytes:  # say so before reading it all
+                raise CorpusError(f"{name} is {_size(path.stat().st_size)}; the limit is {_size(max_bytes)}. "
+                                  "Use a smaller excerpt.")
+            with path.open("rb") as f:
+                data = f.read(max_bytes + 1)
+        except FileNotFoundError:
+            raise CorpusError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise CorpusError(f"{path} is a folder, not a text file. Name a .txt file inside it.") from None
+        except PermissionError:
+            raise CorpusError(f"cannot read {path}: permission denied.") from None
+        except OSError as e:
+            raise CorpusError(f"cannot read {path}: {e.strerror or e}.") from None
+    if len(data) > max_bytes:
+        raise CorpusError(f"{name} is more than {_size(max_bytes)}, the limit. Use a smaller excerpt.")
+    return data, name
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+# Marks that decide the encoding. Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+              (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Windows-1252 for the bytes it defines, Latin-1 (the same number) for the five it leaves undefined:
+# what Windows itself does with them, and never an error.
+_CP1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
+
+
+def _decode(data: bytes, name: str, latin1_fallback: bool) -> str:
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(encoding)
+            except UnicodeDecodeError as e:
+                raise CorpusError(f"{name} starts with a {encoding.upper()} byte-order mark but is not valid "
+                                  f"{encoding.upper()} at byte {e.start + len(bom)}. Save it again as UTF-8."
+                                  ) from None
+    # A UTF-8 mark is only dropped: the rest is read like any file, so that a UTF-8 file with some
+    # Windows-1252 bytes appended (cat) gets the same message, and the fallback if the user allows it.
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    body = data[skip:]
+    nul = body.find(b"\x00")
+    if nul >= 0:
+        encoding = _utf16_without_bom(body)
+        if encoding is None:
+            raise CorpusError(f"{name} looks like a binary file, not text: a NUL byte at byte {nul + skip} "
+                              "(text has none). Give a plain-text file (.txt, saved as UTF-8).")
+        return body.decode(encoding)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if latin1_fallback:
+            return codecs.charmap_decode(body, "strict", _CP1252)[0]
+        raise CorpusError(f"{name} is not valid UTF-8: byte 0x{body[e.start]:02x} at byte {e.start + skip} "
+                          f"(near {body[e.start:e.start + 4]!r}).{_suggest_encoding(body)}") from None
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """"utf-16-le"/"utf-16-be" if `data` is UTF-16 without a byte-order mark, else None.
+
+    UTF-16 of mostly ASCII-range text has a NUL in one byte of nearly every pair and none in the
+    other; binary data does not look like that. It must also decode strictly (the control-character
+    check after decoding is a second net).
+    """
+    if len(data) % 2:
+        return None
+    head = data[:8192]
+    pairs = len(head) // 2
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    for zeros, others, encoding in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros >= 0.25 * pairs and others <= 0.05 * zeros:
+            try:
+                data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+            return encoding
+    return None
+
+
+# Readable names for the encodings a detector most often reports.
+_ENCODING_NAMES = {"cp1252": "Windows-1252 (Western European)", "cp1250": "Windows-1250 (Central European)",
+                   "cp1251": "Windows-1251 (Cyrillic)", "latin_1": "Latin-1 (ISO-8859-1)",
+                   "iso8859_15": "Latin-9 (ISO-8859-15)", "iso8859_2": "Latin-2 (ISO-8859-2)",
+                   "mac_roman": "Mac Roman", "cp437": "DOS code page 437", "cp850": "DOS code page 850",
+                   "koi8_r": "KOI8-R (Russian)", "cp932": "Shift-JIS (Japanese)", "shift_jis": "Shift-JIS (Japanese)",
+                   "euc_jp": "EUC-JP (Japanese)", "gb18030": "GB18030 (Chinese)", "gb2312": "GB2312 (Chinese)",
+                   "big5": "Big5 (Chinese)", "cp949": "EUC-KR (Korean)", "euc_kr": "EUC-KR (Korean)",
+                   "utf_16_le": "UTF-16 LE without a byte-order mark",
+                   "utf_16_be": "UTF-16 BE without a byte-order mark"}
+_DOORS = '(the page\'s "Latin-1 fallback" box, --latin1, or latin1_fallback=True)'
+
+
+def _suggest_encoding(data: bytes) -> str:
+    """What to do about bytes that are not UTF-8, with a detector's guess when it has one.
+
+    charset-normalizer guesses; similar code pages (cp1250/cp1252) decode most text alike, so the
+    guess is only named, never used to decode. What we check ourselves is whether our fallback
+    would read the sample exactly as the guessed encoding does.
+    """
+    advice = (" Save the file as UTF-8 in your editor or, if it is Western European text, allow the "
+              f"Windows-1252/Latin-1 fallback {_DOORS}.")
+    if len(data) < 64:  # on a few bytes any guess is noise
+        return advice
+    head = data[:65536]
+    if len(data) > len(head) and b"\n" in head:
+        head = head[:head.rindex(b"\n") + 1]  # whole lines: do not cut a multi-byte character
+    try:
+        from charset_normalizer import from_bytes
+        best = from_bytes(head).best()
+    except Exception:  # a missing or failing detector only means no suggestion
+        return advice
+    if best is None:
+        return advice
+    others = sorted((c for c in best.could_be_from_charset if c in _ENCODING_NAMES), key=lambda c: c != "cp1252")
+    names = list(dict.fromkeys(_ENCODING_NAMES.get(c, c) for c in [best.encoding, *others]))
+    guess = f" It looks like {' or '.join(names[:2])} (a detector's guess, not a certainty)."
+    if codecs.charmap_decode(head, "strict", _CP1252)[0] == str(best):
+        return (f"{guess} The Windows-1252/Latin-1 fallback reads it the same way: allow it {_DOORS}, "
+                "or save the file as UTF-8.")
+    return f"{guess} The Windows-1252/Latin-1 fallback would misread it: save the file as UTF-8 in your editor."
 
 
 def non_latin_share(text: str) -> float:

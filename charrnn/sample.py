@@ -5,12 +5,30 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 import torch
 
-from .corpus import Vocab
+from .corpus import Vocab, normalize_text
 from .models.base import CharModel, State
+
+
+def fit_prompt(vocab: Vocab, prompt: str) -> str:
+    """The prompt spelled as the vocabulary spells it; call it before checking or encoding a prompt.
+
+    Corpora are read in Unicode NFC (`normalize_text`), so the prompt is normalised the same way:
+    "café" typed with a precomposed é (U+00E9) then matches a corpus stored decomposed (e + U+0301).
+    A checkpoint trained before corpora were normalised may hold decomposed characters instead; when
+    the NFC form has characters the vocabulary lacks, the prompt as given and then its NFD form are
+    tried. If none fits, the NFC form is returned, and `vocab.unknown` / `vocab.encode` of it name
+    the missing characters. Never raises.
+    """
+    nfc = normalize_text(prompt)
+    for form in (nfc, prompt, unicodedata.normalize("NFD", nfc)):
+        if not vocab.unknown(form):
+            return form
+    return nfc
 
 
 def scale_logits(logits: torch.Tensor, temperature: float, top_k: int | None = None) -> torch.Tensor:
@@ -31,7 +49,8 @@ def next_char_probs(model: CharModel, vocab: Vocab, context: str, temperature: f
                     top_k: int | None = None) -> list[tuple[str, float]]:
     """P(next character | context) at this temperature, all V characters, likeliest first.
 
-    Temperature 0 means argmax: all the probability on the likeliest character.
+    The context goes through `fit_prompt` first. Temperature 0 means argmax: all the probability on
+    the likeliest character. Raises CorpusError if the context has characters the vocabulary lacks.
     """
     logits, _ = _prime(model, vocab, context)
     if temperature <= 0:
@@ -52,6 +71,7 @@ def _prime(model: CharModel, vocab: Vocab, prompt: str) -> tuple[torch.Tensor, S
     """
     model.eval()
     device = model.device
+    prompt = fit_prompt(vocab, prompt)
     if not prompt:
         prompt = "\n" if "\n" in vocab.stoi else vocab.chars[0]
     ids = vocab.encode(prompt).to(device)[None]  # (1, P)
@@ -70,6 +90,7 @@ def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, 
     """Yield `length` new characters one by one. Same seed, same text.
 
     Each step feeds only the last character and the carried state — never the whole text so far.
+    The prompt goes through `fit_prompt`; raises CorpusError if it has characters the model never saw.
     """
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     was_training = model.training
@@ -92,5 +113,6 @@ def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, 
 
 def generate(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, temperature: float = 1.0,
              top_k: int | None = None, seed: int | None = None) -> str:
-    """The prompt followed by `length` sampled characters."""
+    """The prompt (as `fit_prompt` spells it) followed by `length` sampled characters."""
+    prompt = fit_prompt(vocab, prompt)
     return prompt + "".join(stream(model, vocab, prompt, length, temperature, top_k, seed))

@@ -1,12 +1,18 @@
 """Checkpoints: self-contained, safe to load from strangers, clear when they are not ours."""
 
+import copy
+import dataclasses
 import json
+import os
+import stat
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save as save_safetensors
+from safetensors.torch import save_file
 
-from charrnn import Bundle, TrainConfig, Vocab, build_model, checkpoint, generate, split, train
+from charrnn import MODELS, Bundle, TrainConfig, Vocab, build_model, checkpoint, generate, make_config, split, train
 from charrnn.checkpoint import CheckpointError
 
 
@@ -15,8 +21,6 @@ def trained():
     text = "hello world, hello there.\n" * 40
     vocab = Vocab.from_text(text)
     tr, va = split(vocab.encode(text), seq_len=16)
-    from charrnn import make_config
-
     bundle = Bundle(build_model("gru", len(vocab), make_config("gru", n_hidden=24)), vocab, "gru")
     for _ in train(bundle, tr, va, TrainConfig(max_steps=8, time_budget=None, batch_size=4, seq_len=16)):
         pass
@@ -70,3 +74,84 @@ def test_inconsistent_metadata_is_a_clear_error(trained):
     body = json.dumps(header).encode()
     with pytest.raises(CheckpointError, match="unknown model"):
         checkpoint.load(len(body).to_bytes(8, "little") + body + data[8 + n:])
+
+
+# --- weights that are not numbers ------------------------------------------------------------------
+
+TINY = dict(n_hidden=8, n_layer=1, n_embd=8, n_head=2, block_size=8, context=4, order=2)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_nan_or_inf_weights_are_refused_saying_what_it_means(name, tmp_path):
+    """As ../shared/cases/README.md says: train a few steps, set one weight to NaN with safetensors,
+    keep the metadata; loading must say what happened, for every family."""
+    text = "the cat sat on the mat. " * 20
+    vocab = Vocab.from_text(text)
+    tr, va = split(vocab.encode(text), seq_len=8)
+    bundle = Bundle(build_model(name, len(vocab), make_config(name, **TINY)), vocab, name)
+    for _ in train(bundle, tr, va, TrainConfig(max_steps=2, time_budget=None, batch_size=2, seq_len=8)):
+        pass
+    path = checkpoint.save(tmp_path / "m.safetensors", bundle)
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    key = next((k for k, v in tensors.items() if k.startswith("model.") and v.is_floating_point()), None)
+    if key is None:
+        pytest.skip(f"{name}'s weights are integer counts: they cannot hold NaN")
+    for bad in (float("nan"), float("inf")):
+        edited = dict(tensors)
+        edited[key] = tensors[key].clone()
+        edited[key].view(-1)[0] = bad
+        save_file(edited, str(path), metadata=meta)
+        with pytest.raises(CheckpointError, match=rf"NaN/inf in {key} \(1 of [\d,]+ values\): training diverged"
+                                                 r".*or the file was edited; train again"):
+            checkpoint.load(path)
+    save_file(tensors, str(path), metadata=meta)
+    assert checkpoint.load(path).model_name == name  # the untouched file still loads
+
+
+# --- atomic saves, no stray files --------------------------------------------------------------------
+
+def test_save_leaves_only_the_checkpoint_readable_as_any_other_file(trained, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = checkpoint.save(tmp_path / "m.safetensors", trained)
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["m.safetensors"]
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the umask's, not mkstemp's 0o600
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failing_write_keeps_the_old_file_and_leaves_nothing_behind(trained, tmp_path, monkeypatch, failure):
+    path = checkpoint.save(tmp_path / "m.safetensors", trained, weights_only=True)
+    before = path.read_bytes()
+
+    def fail(fd):
+        raise failure
+
+    monkeypatch.setattr(os, "fsync", fail)
+    expected = CheckpointError if isinstance(failure, OSError) else KeyboardInterrupt
+    with pytest.raises(expected, match="No space left on device" if expected is CheckpointError else None):
+        checkpoint.save(path, trained)
+    assert os.listdir(tmp_path) == ["m.safetensors"] and path.read_bytes() == before
+
+
+def test_saving_to_a_folder_or_into_a_missing_one_is_a_clear_error(trained, tmp_path):
+    with pytest.raises(CheckpointError, match="is a folder; name a file in it"):
+        checkpoint.save(tmp_path, trained)
+    with pytest.raises(CheckpointError, match="the folder .*nowhere does not exist"):
+        checkpoint.save(tmp_path / "nowhere" / "m.safetensors", trained)
+    assert os.listdir(tmp_path) == []
+
+
+# --- portability ----------------------------------------------------------------------------------
+
+def test_a_checkpoint_saved_on_a_gpu_loads_on_the_cpu(trained):
+    gpu = copy.copy(trained)
+    gpu.train_config = dataclasses.replace(trained.train_config, device="cuda")
+    loaded = checkpoint.load(checkpoint.to_bytes(gpu))
+    assert loaded.train_config.device == "cuda"  # kept as information; the caller picks the device
+    assert {p.device.type for p in loaded.model.parameters()} == {"cpu"}
+    assert len(generate(loaded.model, loaded.vocab, "he", 10, 0.8, seed=0)) == 12
