@@ -4,9 +4,10 @@
 
 Loss after N steps does not depend on how busy the machine is, so candidates can be compared on a
 shared machine by giving each the number of steps it manages in the budget on a quiet one (the
-cosine schedule then anneals by steps exactly as a time-budgeted run anneals by seconds). The same
-data split, seeds and model construction as the CLI; the final validation loss is over all of the
-held-out 10%. Also prints ms/step (meaningful only on a quiet machine).
+cosine schedule then anneals by steps exactly as a time-budgeted run anneals by seconds). It plans
+its run through `charrnn.run.plan_run` like the CLI (the LSTM preset for that many steps; flags
+override it), so the split, seeds and model construction are the CLI's; the final validation loss is
+over all of the held-out 10%. Also prints ms/step (meaningful only on a quiet machine).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,51 +24,45 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from charrnn import Bundle, TrainConfig, Vocab, build_model, make_config, read_text, split, train  # noqa: E402
+from charrnn import TrainConfig, plan_run, read_text  # noqa: E402
+from charrnn.options import MODEL_OPTIONS  # noqa: E402
+
+# The proxy's fixed choices: no validation estimates during the run (they would cost steps' time).
+FIXED = {"eval_every": 1e9}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("corpus", type=Path)
     p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--n-hidden", type=int, default=256)
-    p.add_argument("--n-layer", type=int, default=2)
-    p.add_argument("--n-embd", type=int, default=32)
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", default="")
     p.add_argument("--out-dropout", type=float, default=0.0, help="experiment: dropout before the readout")
     p.add_argument("--json", type=Path, help="append the result as one JSON line here")
-    for f in fields(TrainConfig):  # --lr, --batch-size, --min-lr-ratio, --threads, ...
-        if f.name in ("max_steps", "time_budget", "seed", "device") or f.type not in ("int", "float", "str",
-                                                                                         "int | None"):
-            continue
-        kind = {"int": int, "float": float, "str": str, "int | None": int}[f.type]
-        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=None)
+    for name in [*(f.name for f in fields(TrainConfig)), *MODEL_OPTIONS]:  # --lr, --n-hidden, --seed, ...
+        flag = "--" + name.replace("_", "-")
+        if name not in ("max_steps", "time_budget", "device") and flag not in p._option_string_actions:
+            p.add_argument(flag, default=None)
     args = p.parse_args(argv)
 
-    base = TrainConfig(time_budget=None, max_steps=args.steps, batch_size=16, seq_len=64, lr=3e-3,
-                       precision="auto", eval_every=1e9, seed=args.seed)
-    config = replace(base, **{f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                              if getattr(args, f.name, None) is not None and f.name not in ("seed",)})
-    text = read_text(args.corpus)
-    vocab = Vocab.from_text(text)
-    options = {"n_hidden": args.n_hidden, "n_layer": args.n_layer, "n_embd": args.n_embd, "dropout": args.dropout}
-    bundle = Bundle(build_model("lstm", len(vocab), make_config("lstm", **options), seed=args.seed), vocab, "lstm")
+    chosen = {k: v for k, v in vars(args).items() if k in MODEL_OPTIONS or k in TrainConfig.__dataclass_fields__}
+    settings = {**FIXED, **{k: v for k, v in chosen.items() if v is not None}}
+    # The one door: the LSTM preset for a run of this many steps, with the flags on top.
+    plan = plan_run(read_text(args.corpus), "lstm", settings, max_steps=args.steps)
+    bundle, config = plan.build(), plan.train_config
+    options = plan.model_config.to_dict()
     if args.out_dropout:
         bundle.model.head = torch.nn.Sequential(torch.nn.Dropout(args.out_dropout), bundle.model.head)
         options["out_dropout"] = args.out_dropout
-    train_ids, val_ids = split(vocab.encode(text), 0.1, seq_len=config.seq_len)
     t0 = time.perf_counter()
     last, train_seconds = None, 0.0
-    for last in train(bundle, train_ids, val_ids, config):
+    for last in plan.train(bundle):
         if not last.done:
             train_seconds = last.elapsed  # the final evaluation is not part of the budget
     total = time.perf_counter() - t0
-    result = {"label": args.label, "seed": args.seed, "steps": args.steps, **options, "val_loss": last.val_loss,
+    result = {"label": args.label, "seed": config.seed, "steps": args.steps, **options, "val_loss": last.val_loss,
               "ms_per_step": 1000 * train_seconds / args.steps, "total_s": total,
-              "config": {k: v for k, v in vars(config).items() if v != getattr(base, k, None) or k in
-                         ("lr", "batch_size", "seq_len")}}
+              "config": {k: v for k, v in vars(config).items()
+                         if k in settings or k in ("lr", "batch_size", "seq_len")}}
     print(json.dumps(result), flush=True)
     if args.json:
         with args.json.open("a") as f:

@@ -2,17 +2,20 @@
 
 The plain PyTorch core behind the app and the CLI:
 
-    read_text ─► Vocab ─► split ─► train(bundle, ...) yields TrainEvent ─► generate / save / load
+    read_text ─► plan_run(text, model, settings) ─► plan.build() ─► plan.train(bundle) yields TrainEvent
+              ─► generate / save / load          (plan_run: the one door the app and the CLI use too)
 """
 
 from .bundle import Bundle, History
 from .checkpoint import CheckpointError, load, save
-from .corpus import CorpusError, CorpusStats, Vocab, corpus_stats, read_text, split
+from .corpus import CorpusError, CorpusStats, Vocab, corpus_stats, normalize_text, read_text, split
 from .models import MODELS, build_model, make_config
-from .sample import generate, next_char_probs, stream
+from .options import SettingError
+from .run import Limits, RunPlan, plan_run
+from .sample import fit_prompt, generate, next_char_probs, stream
 from .train import TrainConfig, TrainEvent, TrainingError, evaluate, pick_device, train
 
-__all__ = ["MODELS", "Bundle", "CheckpointError", "CorpusError", "CorpusStats", "History", "TrainConfig",
-           "TrainEvent", "TrainingError", "Vocab", "build_model", "corpus_stats", "evaluate", "generate",
-           "load", "make_config", "next_char_probs", "pick_device", "read_text", "save", "split", "stream",
-           "train"]
+__all__ = ["MODELS", "Bundle", "CheckpointError", "CorpusError", "CorpusStats", "History", "Limits", "RunPlan",
+           "SettingError", "TrainConfig", "TrainEvent", "TrainingError", "Vocab", "build_model", "corpus_stats",
+           "evaluate", "fit_prompt", "generate", "load", "make_config", "next_char_probs", "normalize_text",
+           "pick_device", "plan_run", "read_text", "save", "split", "stream", "train"]

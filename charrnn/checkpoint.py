@@ -163,7 +163,11 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
         bundle = Bundle(model, vocab, name, train_config, _history(tensors),
                         int(meta["step"]), int(meta["chars_seen"]), float(meta["seconds"]),
                         int(meta["run_step"]), float(meta["run_seconds"]))
-        bundle.optimizer_state = _optimizer_state(tensors, json.loads(meta["optim_groups"]))
+        optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+        if optim and not all(bool(torch.isfinite(v).all()) for v in optim.values() if v.is_floating_point()):
+            optim = {}  # NaN/inf Adam moments would diverge at the first step: keep the weights, drop them
+            meta["optim_groups"] = "null"
+        bundle.optimizer_state = _optimizer_state(optim, json.loads(meta["optim_groups"]))
         parts = [tensors[f"rnn_state.{j}"] for j in range(len(tensors))
                  if f"rnn_state.{j}" in tensors]
         bundle.rnn_state = {"none": None, "tensor": parts[0] if parts else None,

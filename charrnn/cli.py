@@ -25,7 +25,7 @@ from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run
-from .sample import next_char_probs, stream
+from .sample import fit_prompt, next_char_probs, stream
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -182,9 +182,10 @@ def cmd_sample(args) -> int:
         for ch, p in next_char_probs(bundle.model, bundle.vocab, args.prompt, temperature, top_k)[:20]:
             print(f"{ch!r:>6} {p:7.2%} {'█' * round(p * 50)}")
         return 0
-    bundle.vocab.encode(args.prompt)  # unknown characters: a clear error before anything is printed
-    sys.stdout.write(args.prompt)
-    for ch in stream(bundle.model, bundle.vocab, args.prompt, length, temperature, top_k, seed):
+    prompt = fit_prompt(bundle.vocab, args.prompt)  # "café" typed precomposed matches a decomposed corpus
+    bundle.vocab.encode(prompt)  # unknown characters: a clear error before anything is printed
+    sys.stdout.write(prompt)
+    for ch in stream(bundle.model, bundle.vocab, prompt, length, temperature, top_k, seed):
         sys.stdout.write(ch)
     sys.stdout.write("\n")
     return 0

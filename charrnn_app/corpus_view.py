@@ -38,8 +38,6 @@ def load_corpus(corpus: str | None, text: str | None, example: str | None, ascii
     else:
         raise CorpusError("there is no text yet: upload a .txt file, paste some text, or pick an example "
                           "in step 1.")
-    if not out.strip():
-        raise CorpusError(f"{source} is empty (or only white space). Give the model some text to learn from.")
     return out, source
 
 

@@ -14,6 +14,7 @@ import gradio as gr
 import charrnn
 from charrnn import MODELS, Bundle, CheckpointError
 from charrnn.options import SettingError, check_sampling
+from charrnn.sample import fit_prompt
 
 from . import plots, texts, training, user_error
 from .corpus_view import chars
@@ -34,7 +35,7 @@ def _model_for_sampling(session) -> Bundle:
 def _check_prompt(bundle: Bundle, prompt: str) -> None:
     if len(prompt) > MAX_PROMPT_LENGTH:
         raise user_error(f"The prompt has {len(prompt):,} characters; use at most {MAX_PROMPT_LENGTH:,}.")
-    unknown = bundle.vocab.unknown(prompt)
+    unknown = bundle.vocab.unknown(fit_prompt(bundle.vocab, prompt))
     if unknown:
         raise user_error(f"The model never saw these characters of the prompt: {chars(unknown[:10])}. "
                        "Remove them: it can only read and write characters from its training text.")
@@ -80,7 +81,7 @@ def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
     prompt = (prompt or "")[-MAX_PROMPT_LENGTH:]
     if bundle is None:
         return plots.probs_figure(None, temperature, note=texts.NO_MODEL)
-    unknown = bundle.vocab.unknown(prompt)
+    unknown = bundle.vocab.unknown(fit_prompt(bundle.vocab, prompt))
     if unknown:
         return plots.probs_figure(None, temperature,
                                   note=f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}")
