@@ -27,8 +27,9 @@ Cost, with k = min_len (a fingerprint takes k vectorised passes):
             at most 8 bytes per training character; building adds ~40-80 MB of temporaries whatever n.
     query   O(m k + m log n) time, O(m) memory. The index does not keep the text.
 Measured (`benchmarks/bench_copying.py`, one torch thread as the app uses on 2 cores, a busy machine):
-tinyshakespeare (1.1 M chars): 7.6 MiB = 7.2 bytes/char, built in 0.3 s; a 2,000-char sample in ~1.5 ms.
-10 M random letters: 76 MB = 8.0 bytes/char, built in 2.6 s, peak memory growth 152 MiB. A query's
+tinyshakespeare (1.1 M chars): 7.6 MiB = 7.2 bytes/char, built in 0.2-0.3 s, peak memory growth 48 MiB;
+a 2,000-char sample in ~1.3 ms. 10 M random letters: 76 MiB = 8.0 bytes/char, built in 1.3-2.6 s, peak
+growth 112-152 MiB; a 2,000-char sample in ~8 ms (one binary search per chunk of the index). A query's
 tensors are too small for torch to split across threads; a build's are not, and like any torch code it
 slows several-fold when torch has more threads than free cores (the app gives each training one).
 
