@@ -85,6 +85,9 @@ def _fingerprints(codes: torch.Tensor, k: int) -> torch.Tensor:
 class CopyIndex:
     """Index of a training text's `min_len`-character windows, to find copied spans in many samples.
 
+    Read-only once built, so one index can serve several runs or threads on the same text. Attributes:
+    `min_len`, and `n_chars`, the length of the training text (which the index does not keep).
+
     >>> index = CopyIndex("the quick brown fox jumps over the lazy dog", min_len=10)
     >>> index.spans("a brown fox jumps high")
     [(1, 18)]
