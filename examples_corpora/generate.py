@@ -2,23 +2,29 @@
 
     python examples_corpora/generate.py        # rewrites the .txt files beside this script
 
-Each corpus has checkable structure, and `check_*` functions that score what a model wrote.
+Each corpus has checkable structure; `charrnn/checkers.py` scores what a model wrote, and holds the
+word lists used here, so that a corpus and its checker cannot drift apart.
 """
 
 from __future__ import annotations
 
 import random
-import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run as a script from a clone, where charrnn is not installed
 
-SANITY_LINES = [
-    "the cat sat on the mat.",
-    "a dog ran in the fog.",
-    "my hat is red and flat.",
-    "we sing a long song.",
-]
+from charrnn.checkers import (  # noqa: E402
+    CITIES,
+    DAYS,
+    SANITY_LINES,
+    SKIES,
+    SNOW_TEMPERATURES,
+    TEMPERATURES,
+    WIND_SPEEDS,
+    WINDS,
+)
 
 
 def sanity() -> str:
@@ -62,14 +68,6 @@ def arithmetic(n_lines: int = 6000, seed: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-CITIES = ["Oslo", "Zürich", "Québec", "São Paulo", "Kraków", "Reykjavík", "Lyon", "Málaga", "Tromsø",
-          "Dublin", "Nairobi", "Córdoba", "Gdańsk", "Porto", "Genève", "Århus"]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-SKIES = ["clear skies", "light rain", "heavy rain", "fog in the morning", "scattered clouds", "snow showers",
-         "sunshine", "a thunderstorm in the evening", "drizzle", "overcast"]
-WINDS = ["north", "south", "east", "west", "north-west", "south-east"]
-
-
 def weather(n_lines: int = 2500, seed: int = 3) -> str:
     """Templated weather reports with accented city names and °C: words, numbers and punctuation
     with a clear grammar. A good first corpus for the ASCII-fold option (Zürich → Zurich, ° → deg)."""
@@ -77,39 +75,14 @@ def weather(n_lines: int = 2500, seed: int = 3) -> str:
     lines = []
     for _ in range(n_lines):
         sky = rng.choice(SKIES)
-        temp = rng.randint(-12, 3) if "snow" in sky else rng.randint(-2, 31)
+        temps = SNOW_TEMPERATURES if "snow" in sky else TEMPERATURES
+        temp = rng.randint(temps[0], temps[-1])
         lines.append(f"{rng.choice(DAYS)} in {rng.choice(CITIES)}: {sky}, {temp}°C, wind from the "
-                     f"{rng.choice(WINDS)} at {rng.randint(0, 60)} km/h.")
+                     f"{rng.choice(WINDS)} at {rng.randint(WIND_SPEEDS[0], WIND_SPEEDS[-1])} km/h.")
     return "\n".join(lines) + "\n"
 
 
 CORPORA = {"sanity": sanity, "brackets": brackets, "arithmetic": arithmetic, "weather": weather}
-
-
-def check_brackets(text: str) -> float:
-    """Share of complete lines in `text` that are balanced bracket sequences."""
-    pairs = {")": "(", "]": "[", "}": "{"}
-    lines = [line for line in text.split("\n")[1:-1] if line]  # first/last may be cut
-    ok = 0
-    for line in lines:
-        stack = []
-        for c in line:
-            if c in "([{":
-                stack.append(c)
-            elif c in pairs and stack and stack[-1] == pairs[c]:
-                stack.pop()
-            else:
-                break
-        else:
-            ok += not stack
-    return ok / max(len(lines), 1)
-
-
-def check_arithmetic(text: str) -> float:
-    """Share of well-formed "a+b=c" / "a-b=c" lines in `text` whose answer is right."""
-    lines = re.findall(r"^(\d+)([+-])(\d+)=(\d+)$", text, flags=re.M)
-    right = sum(int(c) == (int(a) + int(b) if op == "+" else int(a) - int(b)) for a, op, b, c in lines)
-    return right / max(len(lines), 1)
 
 
 def main() -> None:
