@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from charrnn import Bundle, TrainConfig, Vocab, corpus_stats, split, train
+from charrnn import Bundle, TrainConfig, Vocab, corpus_stats, next_char_probs, split, train
 from charrnn.bundle import History
 from charrnn.inspect import (
     InspectError,
@@ -30,10 +30,12 @@ from charrnn.inspect import (
     next_char_chart,
     param_groups,
     predictions,
+    record_graph,
     saliency,
     saturation,
     snapshot,
     text_properties,
+    to_dot,
     worked_loss,
 )
 from charrnn.inspect.common import position_logits
@@ -418,6 +420,9 @@ def test_diagnose_crafted_histories():
     found = diagnose(flat_uniform, uniform=UNIFORM, unigram=UNIGRAM, grad_stats=dead)
     assert kinds(found) == ["stuck_uniform"] and "No gradient" in found[0].message
 
+    above = history([UNIFORM + 0.8 + n for n in noisy])
+    assert kinds(diagnose(above, uniform=UNIFORM, unigram=UNIGRAM)) == ["worse_than_uniform"]
+
     unigram = history([UNIFORM - (UNIFORM - UNIGRAM) * min(1, i / 30) + n for i, n in enumerate(noisy)])
     assert kinds(diagnose(unigram, uniform=UNIFORM, unigram=UNIGRAM)) == ["stuck_unigram"]
 
@@ -515,3 +520,35 @@ def test_views_leave_the_model_as_they_found_it():
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
 
+
+
+def test_chart_of_a_long_prompt_feeds_only_what_the_model_can_see():
+    model = small("transformer")
+    chart = next_char_chart(model, VOCAB, TEXT, 1.0, min_prob=0.0, max_bars=100)
+    full = dict(next_char_probs(model, VOCAB, TEXT, 1.0))  # the whole text, one character at a time
+    assert chart.probs == pytest.approx([full[c] for c in chart.chars], rel=1e-5)
+
+
+# ---- the graph of a real forward pass -----------------------------------------------------------------
+
+def test_graph_unrolls_the_hand_written_cells_and_keeps_fused_layers_whole():
+    steps = 3
+    g = record_graph(small("lstm-scratch", n_layer=1), VOCAB, TEXT, steps=steps)
+    ops = Counter(n.label for n in g.nodes if n.kind == "op")
+    assert ops["sigmoid"] == 3 * steps and ops["matmul"] == 2 * steps  # 3 gates; W_ih x and W_hh h per step
+    # the loop: each step's new h (the last mul) feeds the next step's W_hh matmul
+    by_id = {n.id: n for n in g.nodes}
+    loop = [e for e in g.edges if by_id[e.src].label == "mul" and by_id[e.dst].label == "matmul"]
+    assert len(loop) == steps - 1 and all(e.dims == "(B, H)" for e in loop)
+    assert {n.dims for n in g.nodes if n.label == "sigmoid"} == {"(B, H)"}
+    assert any(n.dims == "(B, 4H)" for n in g.nodes if n.label == "matmul")
+
+    fused = record_graph(small("lstm"), VOCAB, TEXT)
+    assert [n.label for n in fused.nodes if n.kind == "op"].count("lstm") == 1
+    attn = record_graph(small("transformer"), VOCAB, TEXT)
+    assert [n.label for n in attn.nodes].count("scaled_dot_product_attention") == SMALL["n_layer"]
+    for graph in (g, fused, attn):  # every node leads to an output, every edge joins two nodes
+        assert {e.src for e in graph.edges} | {n.id for n in graph.nodes if n.kind == "output"} == \
+            {n.id for n in graph.nodes}
+    dot = to_dot(g)
+    assert dot.startswith('digraph "ScratchLSTM"') and 'label="cells.0"' in dot and "(B, 4H)" in dot

@@ -10,7 +10,8 @@ transformer's attention module, whose per-head (B, heads, T, hd) tensors are no 
 Each size is then named by matching it against the batch and the model's config:
 
     B batch   T time steps   V vocabulary   E n_embd   H n_hidden   L n_layer (recurrent state)
-    heads n_head   hd n_embd/n_head   3E, 4E (qkv, transformer MLP)   C context (MLP)   C·E   n-1 (n-gram)
+    3H, 4H (GRU, LSTM gates)   heads n_head   hd n_embd/n_head   3E, 4E (qkv, transformer MLP)
+    C context (MLP)   C·E   n-1 (n-gram)
 
 B and T are nudged off the model's own sizes (e.g. T=15 instead of 16 when n_embd is 16) so that
 each dimension gets one name; two config sizes that are equal (n_embd = n_hidden = 32) are shown
@@ -87,6 +88,7 @@ def config_dims(model: CharModel) -> dict[str, int]:
             dims[name] = getattr(c, attr)
     if model.recurrent:
         dims["L"] = c.n_layer  # only the recurrent state has a layer dimension
+        dims.update({"3H": 3 * c.n_hidden, "4H": 4 * c.n_hidden})  # GRU and LSTM gates, side by side
     if hasattr(c, "n_head"):
         dims.update({"heads": c.n_head, "hd": c.n_embd // c.n_head, "3E": 3 * c.n_embd, "4E": 4 * c.n_embd})
     if hasattr(c, "context"):
