@@ -30,7 +30,7 @@ from ..bundle import History
 
 @dataclass
 class Finding:
-    kind: str  # "diverged" | "too_early" | "stuck_uniform" | "stuck_unigram" | "memorising" |
+    kind: str  # "diverged" | "too_early" | "worse_than_uniform" | "stuck_uniform" | "stuck_unigram" | "memorising" |
     #            "vanishing_gradients" | "saturated" | "updates_too_small" | "updates_too_large"
     message: str  # what is happening, in plain words, with the numbers
     evidence: dict[str, float] = field(default_factory=dict)  # the numbers the message rests on
@@ -58,8 +58,9 @@ def grad_stats_now(model: nn.Module, before: dict[str, torch.Tensor] | None = No
     place). Without `before`, "update_ratio" is empty. Parameters without a gradient are left out,
     as are update ratios of all-zero weights (a ratio to 0 says nothing).
 
-    Cost: two norms per parameter tensor and one host sync, plus `snapshot`'s copy; meant to be taken
-    every N steps, not every step (see the module's README note on its measured cost).
+    Cost: two norms per parameter tensor and one host sync, plus `snapshot`'s copy. Measured on the
+    default LSTM (H192x2, batch 16 x 64, 2-core CPU, 1 thread): ~1 ms for both, against ~31 ms per
+    training step, i.e. ~3 % if taken every step and ~0.3 % every 10 steps.
     """
     names, grads, deltas, weights = [], [], [], []
     for name, p in model.named_parameters():
@@ -151,7 +152,13 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     near = max(plateau * gap, 0.02)
     ev = {"recent_loss": recent, "uniform": uniform, "unigram": unigram, "steps": len(train)}
     stuck = recent >= uniform - near
-    if stuck:
+    if recent > uniform + max(0.1, plateau * gap):
+        findings.append(Finding(
+            "worse_than_uniform", f"The loss ({recent:.2f} nats) is above the uniform guess ln V = {uniform:.2f}: "
+            "the model is confidently wrong, worse than guessing every character equally.", ev,
+            "Lower the learning rate 3-10x; a learning rate too high throws the weights far from where "
+            "they started."))
+    elif stuck:
         findings.append(_stuck_uniform(recent, uniform, len(train), ev, grad_stats, lr))
     elif gap > 0.05 and abs(recent - unigram) <= max(near, 0.05) and _flat(train, w):
         findings.append(Finding(

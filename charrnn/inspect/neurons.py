@@ -243,7 +243,7 @@ def find_units(model: CharModel, vocab: Vocab, text: str, *, properties: list[st
     if spans:
         wanted["selected span"] = span_mask(len(text), spans)
     names = list(acts)
-    A = torch.cat([acts[n][1] for n in names], dim=1).double()  # (T, ΣD): every unit side by side
+    A = torch.cat([acts[n][1] for n in names], dim=1).double().cpu()  # (T, ΣD): every unit side by side
     owner = [(n, u) for n in names for u in range(acts[n][0].size)]
     Az = _standardise(A)
     matches = []

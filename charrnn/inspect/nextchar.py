@@ -40,9 +40,12 @@ def next_char_chart(model: CharModel, vocab: Vocab, prompt: str, temperature: fl
     A character is drawn when either distribution gives it at least `min_prob`; characters with
     (nearly) zero probability in both are dropped, so temperature 0 draws one full bar over the
     faint T = 1 bars rather than a row of empty ones. At most `max_bars`, likeliest first.
-    Only the prompt's last `max_chars` characters are fed (what comes next depends on the end).
+    Only the prompt's last `max_chars` characters are fed, and for a model that sees a bounded
+    context (n-gram, MLP, transformer) only its last `model.context` ones: the same distribution, as
+    the rest would fall out of view, without feeding thousands of characters one at a time.
     """
-    prompt = prompt[-max_chars:] if max_chars else prompt
+    keep = min(max_chars, model.context) if model.context else max_chars
+    prompt = prompt[-keep:]
     at_t = dict(next_char_probs(model, vocab, prompt, temperature, top_k))
     at_1 = next_char_probs(model, vocab, prompt, 1.0, None)  # likeliest first
     shown = [c for c, p in at_1 if p >= min_prob or at_t[c] >= min_prob][:max_bars]
