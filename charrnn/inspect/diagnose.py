@@ -126,7 +126,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     history: the run's loss curves (nats/char). uniform: ln V. unigram: the text's unigram entropy.
     grad_stats: samples from `grad_stats_now`, oldest first. lr: the run's peak learning rate.
     stop_reason: the trainer's (e.g. "diverged"). saturation: {layer: share of |tanh| > 0.97}.
-    time_profile: gradient norm of one prediction w.r.t. the input 0, 1, 2 … steps back.
+    time_profile: gradient norm of one prediction w.r.t. the input 0, 1, 2 … steps back, e.g.
+    `saliency(model, vocab, text, t).raw[::-1]`.
     plateau: how close to a reference line counts as "at" it, as a share of (uniform − unigram).
     rise: how far (nats) validation must climb above its best to count as memorising.
     """
@@ -207,7 +208,9 @@ def _stuck_uniform(recent, uniform, steps, ev, grad_stats, lr) -> Finding:
                  if ratio is not None else ".")
         return Finding("stuck_uniform", head + said, ev,
                        "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for these models).")
-    return Finding("stuck_uniform", head + " The weights do move, but not usefully.", ev,
+    moving = (f" The weights do move ({ratio:.1e} of their size per step), but not usefully." if ratio is not None
+              else " Nothing here says why: sample gradient statistics during the run to see more.")
+    return Finding("stuck_uniform", head + moving, ev,
                    "Try a learning rate of 1e-3 - 3e-3, a gated cell (GRU, LSTM), or check that the text has "
                    "some structure (a random text cannot be learned).")
 
