@@ -1,0 +1,35 @@
+"""Look inside a model: the computations behind the app's inspection views (issue 13).
+
+Tensors in, plain data out (dataclasses of lists, floats and strings), one idea per file:
+
+    predictions.py  how surprised the model was by each character; one loss worked out by hand
+    neurons.py      hidden units over a text; units that track quotes, brackets, line position …
+    saliency.py     which earlier characters a prediction depended on (input gradients)
+    shapes.py       every tensor of one real (B, T) batch, recorded with forward hooks
+    maps.py         character embeddings by PCA, the n-gram's bigram table, attention weights
+    diagnose.py     why a loss is flat or wild, in words; gradient statistics for the trainer
+    nextchar.py     the next-character chart's data, and a prompt worth looking at
+    graph.py        the operations of a real forward pass as a graph, shapes on the edges (+ Graphviz text)
+
+Every function takes the model, its vocabulary and a text with an explicit bound (`max_chars`,
+default 2,000 characters: longer text is cut and the result says `truncated`), and raises
+`InspectError` with one plain sentence where a view does not apply to a model (an n-gram has no
+neurons). None of them changes the model or its training path.
+"""
+
+from .common import MAX_CHARS, InspectError
+from .diagnose import Finding, diagnose, grad_stats_now, param_groups, snapshot
+from .graph import Graph, record_graph, to_dot
+from .maps import AttentionMaps, BigramTable, EmbeddingMap, attention_maps, bigram_table, embedding_map
+from .neurons import Layer, NeuronTrace, UnitMatch, find_units, layers, neuron, saturation, text_properties
+from .nextchar import NextCharChart, default_prompt, next_char_chart
+from .predictions import CharPrediction, Predictions, WorkedLoss, predictions, worked_loss
+from .saliency import Saliency, saliency
+from .shapes import BatchShapes, TensorInfo, batch_shapes
+
+__all__ = ["MAX_CHARS", "AttentionMaps", "BatchShapes", "BigramTable", "CharPrediction", "EmbeddingMap", "Finding",
+           "Graph", "InspectError", "Layer", "NeuronTrace", "NextCharChart", "Predictions", "Saliency", "TensorInfo",
+           "UnitMatch", "WorkedLoss", "attention_maps", "batch_shapes", "bigram_table", "default_prompt", "diagnose",
+           "embedding_map", "find_units", "grad_stats_now", "layers", "neuron", "next_char_chart", "param_groups",
+           "predictions", "record_graph", "saliency", "saturation", "snapshot", "text_properties", "to_dot",
+           "worked_loss"]
