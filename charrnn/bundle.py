@@ -38,6 +38,8 @@ class Bundle:
     run_seconds: float = 0.0
     optimizer_state: dict | None = None  # Adam moments
     rnn_state: State = None  # recurrent state at the end of the last batch
+    # Sampled every TrainConfig.stats_every steps (not saved): {"step", "grad_norm", "update_ratio"}
+    grad_stats: list = field(default_factory=list)
 
     @property
     def val_loss(self) -> float | None:

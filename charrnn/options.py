@@ -110,6 +110,16 @@ TRAIN_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("threads", "int", "threads", "torch threads while training", 1, 1024, none="leave as is"),
     Option("seed", "int", "seed", "random seed of the weights, batches and dropout", 0, 2**32 - 1),
     Option("device", "str", "device", "auto, cpu, cuda, cuda:N or mps"),
+    Option("final_eval_chars", "int", "final validation characters", "the final validation pass reads the "
+           "held-out text's first N characters, the same ones every run", 1, 10**12, none="all of it"),
+    Option("clock", "str", "clock", "wall: the budget is time since the start; own: only the trainer's own "
+           "compute (a race)", choices=("wall", "own")),
+    Option("loss_on", "str", "loss on", "all: a prediction at every position; last: only each window's last "
+           "character", choices=("all", "last")),
+    Option("stateless", "bool", "stateless", "recurrent models learn from independent windows, each from a "
+           "fresh state, instead of carried streams (TBPTT)"),
+    Option("stats_every", "int", "gradient statistics every", "steps between per-layer gradient norms and "
+           "update ratios (0: never)", 0, 10**9),
 ]}
 
 RUN_OPTIONS: dict[str, Option] = {o.name: o for o in [

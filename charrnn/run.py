@@ -37,7 +37,8 @@ DEFAULT_TIME_BUDGET = 60.0  # seconds, for the CLI and the Python API when no bu
 VAL_FRACTION = 0.1  # the last tenth of the text is held out for the validation loss
 
 # Settings an exact resume may change: where and how fast it runs, not what it computes.
-_RESUME_FREE = {"device", "threads", "sample_every", "sample_length", "eval_every", "eval_chars"}
+_RESUME_FREE = {"device", "threads", "sample_every", "sample_length", "eval_every", "eval_chars", "stats_every",
+                "final_eval_chars"}
 # Settings of a run that depend on its budget; a continued run takes them from the preset again.
 _BUDGET_SETTINGS = {"time_budget", "max_steps", "eval_every", "eval_chars"}
 _MACHINE = {"device", "threads"}

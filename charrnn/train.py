@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .batching import StreamBatcher, eval_streams, random_windows
 from .bundle import Bundle
+from .gradstats import grad_stats_now, snapshot
 from .models.base import CharModel, detach_state
 from .options import TRAIN_OPTIONS, SettingError, check
 from .sample import generate
@@ -43,6 +44,11 @@ class TrainConfig:
     threads: int | None = None  # torch threads while training (None: leave as is)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
+    final_eval_chars: int | None = 200_000  # the final validation pass: the held-out text's first N (None: all)
+    clock: str = "wall"  # "wall": the budget is time since the start; "own": only time spent in the trainer
+    loss_on: str = "all"  # "all": a prediction at every position; "last": only the window's last character
+    stateless: bool = False  # recurrent models on independent windows, each from a fresh state (no TBPTT)
+    stats_every: int = 0  # every N steps: per-parameter gradient norm and update ratio (0: never)
 
 
 @dataclass
@@ -60,6 +66,7 @@ class TrainEvent:
     done: bool = False
     stop_reason: str | None = None  # "max_steps" | "time_budget" | "diverged" | "exhausted"
     message: str | None = None  # advice when something went wrong
+    stats: dict | None = None  # every stats_every steps: {"step", "grad_norm": {param: …}, "update_ratio": {…}}
 
 
 class TrainingError(ValueError):
@@ -221,15 +228,15 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
             opt.load_state_dict(bundle.optimizer_state)
         for group in opt.param_groups:  # the saved groups carry the saving run's choice
             group["fused"] = fused.get("fused", None)
-    if model.recurrent:
+    if model.recurrent and not config.stateless:
         batches = iter(StreamBatcher(train_data, config.batch_size, config.seq_len, config.seed, bundle.step))
-    else:
+    else:  # every window stands alone (reset=True): a recurrent model then starts each from a fresh state
         batches = random_windows(train_data, config.batch_size, config.seq_len, config.seed, bundle.step)
 
     state = _to_device(bundle.rnn_state, device)  # a run saved on a GPU continues on this device
     good = {k: v.detach().clone() for k, v in model.state_dict().items()}  # last weights known good
     good_step, first_loss = bundle.step, None
-    start = time.perf_counter() - bundle.run_seconds
+    clock = _Clock(config.clock, bundle.run_seconds)
     run_start_chars, run_start_seconds = bundle.chars_seen, bundle.run_seconds
     next_eval = bundle.run_seconds + config.eval_every
     next_sample = bundle.run_seconds + config.sample_every if config.sample_every else math.inf
@@ -237,7 +244,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
     precision = resolve_precision(config.precision, device)
     try:
         while True:
-            elapsed = time.perf_counter() - start
+            elapsed = clock.now()
             progress = run_progress(config, bundle.run_step, elapsed)
             if progress >= 1:
                 stop_reason = "max_steps" if config.max_steps and bundle.run_step >= config.max_steps \
@@ -252,7 +259,8 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
                 group["lr"] = lr
             with _autocast(precision, device):
                 logits, state = model(x, state)  # (B, T, V)
-            loss = lm_loss(logits, y)
+            # "last": one prediction per window, as a first hand-written RNN is often trained
+            loss = lm_loss(logits, y) if config.loss_on == "all" else lm_loss(logits[:, -1:], y[:, -1:])
             loss_value = float(loss.detach())
             first_loss = first_loss if first_loss is not None else loss_value
             if not math.isfinite(loss_value) or loss_value > 3 * max(first_loss, 1.0):
@@ -267,7 +275,12 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf))
+            watch = config.stats_every and (bundle.step + 1) % config.stats_every == 0
+            before = snapshot(model) if watch else None  # sampled: ~1 ms, so the loop stays fast
             opt.step()
+            stats = grad_stats_now(model, before, step=bundle.step + 1) if watch else None
+            if stats is not None:
+                bundle.grad_stats.append(stats)
             state = detach_state(state)  # TBPTT: keep the values, cut the gradient path
 
             bundle.step += 1
@@ -276,7 +289,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
             history.step.append(bundle.step)
             history.chars.append(bundle.chars_seen)
             history.train_loss.append(loss_value)
-            elapsed = time.perf_counter() - start
+            elapsed = clock.now()
             bundle.run_seconds = elapsed
 
             val_loss = sample = None
@@ -288,25 +301,30 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
                     good_step = bundle.step
             if elapsed >= next_sample:
                 sample = generate(model, bundle.vocab, "", config.sample_length, 0.8, seed=0)
-                next_sample = time.perf_counter() - start + config.sample_every
-            yield _event(bundle, config, loss_value, val_loss, lr, grad_norm, start, run_start_chars,
-                         run_start_seconds, sample)
+                next_sample = clock.now() + config.sample_every
+            event = _event(bundle, config, loss_value, val_loss, lr, grad_norm, clock, run_start_chars,
+                           run_start_seconds, sample)
+            event.stats = stats
+            clock.leave()
+            yield event
+            clock.back()
     finally:
         # Runs also when the consumer stops iterating: keep what resuming needs.
+        clock.back()
         bundle.rnn_state = state
         if opt is not None:
             bundle.optimizer_state = opt.state_dict()
-        bundle.seconds += time.perf_counter() - start - run_start_seconds
-        bundle.run_seconds = time.perf_counter() - start
-    final_val = _record_val(bundle, val_data, config, None)
+        bundle.seconds += clock.now() - run_start_seconds
+        bundle.run_seconds = clock.now()
+    final_val = _record_val(bundle, val_data, config, config.final_eval_chars)
     yield _event(bundle, config, history.train_loss[-1] if history.train_loss else final_val, final_val,
-                 0.0, 0.0, start, run_start_chars, run_start_seconds, None, True, stop_reason, message)
+                 0.0, 0.0, clock, run_start_chars, run_start_seconds, None, True, stop_reason, message)
 
 
 def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterator[TrainEvent]:
     """Models fitted by counting (n-grams): count the text chunk by chunk, one 'step' per chunk,
     so the curve shows the validation loss falling as more text is counted."""
-    model, start = bundle.model, time.perf_counter()
+    model, clock = bundle.model, _Clock(config.clock, 0.0)
     run_start_chars = bundle.chars_seen
     chunk = max(config.batch_size * config.seq_len, len(train_data) // 50)
     done_chars = bundle.run_step * chunk
@@ -314,7 +332,7 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
     if bundle.run_step == 0:
         model.reset_counts()
     while done_chars < len(train_data) - 1:
-        if run_progress(config, bundle.run_step, time.perf_counter() - start) >= 1:
+        if run_progress(config, bundle.run_step, clock.now()) >= 1:
             stop_reason = "time_budget"
             break
         begin = max(0, done_chars - model.context + 1)  # the chunk's targets need their contexts
@@ -329,11 +347,13 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
         bundle.history.step.append(bundle.step)
         bundle.history.chars.append(bundle.chars_seen)
         bundle.history.train_loss.append(train_loss)
-        yield _event(bundle, config, train_loss, val_loss, 0.0, 0.0, start, run_start_chars, 0.0, None)
-    bundle.seconds += time.perf_counter() - start
-    final_val = _record_val(bundle, val_data, config, None)
+        clock.leave()
+        yield _event(bundle, config, train_loss, val_loss, 0.0, 0.0, clock, run_start_chars, 0.0, None)
+        clock.back()
+    bundle.seconds += clock.now()
+    final_val = _record_val(bundle, val_data, config, config.final_eval_chars)
     yield _event(bundle, config, bundle.history.train_loss[-1] if bundle.history.train_loss else final_val,
-                 final_val, 0.0, 0.0, start, run_start_chars, 0.0, None, True, stop_reason)
+                 final_val, 0.0, 0.0, clock, run_start_chars, 0.0, None, True, stop_reason)
 
 
 def _to_device(state, device):
@@ -342,6 +362,27 @@ def _to_device(state, device):
     if isinstance(state, torch.Tensor):
         return state.to(device)
     return type(state)(_to_device(s, device) for s in state)
+
+
+class _Clock:
+    """Seconds into a run. "wall": time since the run started. "own": only the time spent inside the
+    trainer — while the consumer holds a yielded event (a race's other models taking their turn) the
+    clock stands still, so each model's budget and seconds axis count its own compute."""
+
+    def __init__(self, kind: str, offset: float):
+        self.own, self.start, self.paused, self.left = kind == "own", time.perf_counter() - offset, 0.0, None
+
+    def now(self) -> float:
+        return time.perf_counter() - self.start - self.paused
+
+    def leave(self) -> None:  # just before a yield
+        if self.own:
+            self.left = time.perf_counter()
+
+    def back(self) -> None:  # just after it
+        if self.left is not None:
+            self.paused += time.perf_counter() - self.left
+            self.left = None
 
 
 def run_progress(config: TrainConfig, run_step: int, elapsed: float) -> float:
@@ -363,9 +404,9 @@ def _record_val(bundle: Bundle, val_data, config: TrainConfig, max_chars: int | 
     return val
 
 
-def _event(bundle, config, train_loss, val_loss, lr, grad_norm, start, run_start_chars, run_start_seconds,
+def _event(bundle, config, train_loss, val_loss, lr, grad_norm, clock: _Clock, run_start_chars, run_start_seconds,
            sample, done=False, stop_reason=None, message=None) -> TrainEvent:
-    elapsed = time.perf_counter() - start
+    elapsed = clock.now()
     run_time = max(elapsed - run_start_seconds, 1e-9)
     remaining = max(0.0, config.time_budget - elapsed) if config.time_budget else None
     return TrainEvent(bundle.step, bundle.chars_seen, train_loss, val_loss, lr, grad_norm,

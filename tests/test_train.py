@@ -118,3 +118,43 @@ def test_transformer_refuses_windows_longer_than_its_block():
     model = build_model("transformer", len(vocab), make_config("transformer", block_size=8, n_embd=16))
     with pytest.raises(TrainingError, match="longer than the 8 characters"):
         next(train(Bundle(model, vocab, "transformer"), tr, va, config(seq_len=16)))
+
+
+# ── the hooks later features use: an own-compute clock, last-position loss, stateless windows, stats ──
+
+def test_own_clock_counts_only_the_trainers_time():
+    """A race lets models take turns: time spent outside the generator is not part of a model's budget."""
+    import time
+
+    bundle, tr, va = setup()
+    wall = time.perf_counter()
+    events = []
+    for ev in train(bundle, tr, va, config(max_steps=None, time_budget=0.5, clock="own")):
+        events.append(ev)
+        time.sleep(0.05)  # the other models' turns
+    wall = time.perf_counter() - wall
+    assert events[-1].done and 0.5 <= bundle.run_seconds < 2.0  # its own compute: the budget
+    assert wall >= bundle.run_seconds + 0.05 * len(events) - 0.01  # the others' turns were not counted
+
+
+def test_loss_on_the_last_position_and_stateless_windows():
+    bundle, tr, va = setup("lstm")
+    states = []
+    bundle.model.register_forward_pre_hook(lambda m, args: states.append(args[1] is None) if m.training else None)
+    events = list(train(bundle, tr, va, config(max_steps=6, stateless=True)))
+    assert all(states) and len(states) == 6  # every window from a fresh state
+    states.clear()
+    list(train(bundle, tr, va, config(max_steps=6)))
+    assert states[0] and not any(states[1:])  # streams: the state is carried
+    bundle, tr, va = setup("lstm")
+    first = next(train(bundle, tr, va, config(max_steps=1, loss_on="last", warmup_steps=0)))
+    assert math.isfinite(first.train_loss) and events[0].train_loss != first.train_loss
+
+
+def test_gradient_statistics_are_sampled_every_n_steps():
+    bundle, tr, va = setup("lstm")
+    events = list(train(bundle, tr, va, config(max_steps=12, stats_every=4)))
+    stats = [e.stats for e in events if e.stats]
+    assert [s["step"] for s in stats] == [4, 8, 12] and bundle.grad_stats == stats
+    names = {n for n, p in bundle.model.named_parameters()}
+    assert set(stats[0]["grad_norm"]) == names and all(0 < r < 1 for r in stats[0]["update_ratio"].values())
