@@ -15,15 +15,24 @@ import os
 import gradio as gr
 import torch
 
-from charrnn_app import corpus_view, options, plots, sampling, texts, training
+from charrnn_app import corpus_view, links, options, plots, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
 #live-sample textarea, #sample-output textarea, #corpus-preview textarea { font-family: ui-monospace, monospace; }
 #status { min-height: 2.5em; }
-#model-options .form > * { min-width: 170px !important; }
+#model-options .form > * { min-width: 150px !important; }
+#intro h1 { margin: 0; font-size: 1.6em; }
+#intro p { margin: 0.2em 0 0; }
+/* Presentation mode (a projector at the back of a classroom): larger type, less chrome. */
+body.present { font-size: 20px; }
+body.present .prose, body.present label span, body.present textarea, body.present input,
+body.present button, body.present .tab-nav button { font-size: 20px !important; }
+body.present #intro p, body.present #chart-help, body.present #text-details { display: none; }
 """
+# Runs in the browser: the checkbox's value puts the page in presentation mode or takes it out.
+PRESENT_JS = "(on) => { document.body.classList.toggle('present', !!on); }"
 
 
 def option_input(spec) -> gr.components.Component:
@@ -46,96 +55,105 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=(3600, 3600)) as demo:
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
         session = gr.State(Session(), time_to_live=settings.session_ttl, delete_callback=delete_session)
-        corpus_info = gr.State(None)  # {n_chars, vocab_size} of the chosen text, for defaults and the card
-        gr.Markdown(texts.INTRO)
+        corpus_info = gr.State(None)  # {n_chars, vocab_size, ...} of the chosen text, for the plan and the card
+        with gr.Row(elem_id="header", equal_height=True):
+            gr.Markdown(texts.INTRO, elem_id="intro")
+            present = gr.Checkbox(label="Presentation mode", elem_id="present", scale=0, min_width=180,
+                                  info="larger type for a projector (link: ?present=1)")
 
-        # ── 1 · the text ──
-        gr.Markdown(texts.CORPUS)
-        with gr.Row():
-            with gr.Column():
-                corpus_file = gr.File(label="Upload a .txt file", file_types=[".txt"], type="filepath",
-                                      elem_id="corpus-file", height=120)
-                example = gr.Dropdown(list(examples), value=first_example, label="…or pick an example",
-                                      elem_id="example", visible=bool(examples),
-                                      info="picking one clears the upload and the pasted text")
-                corpus_text = gr.Textbox(label="…or paste text", lines=4, max_lines=8, elem_id="corpus-text")
+        with gr.Tabs(elem_id="tabs"):
+            # ── Train: the text, the model, Train, and the chart side by side ──
+            with gr.Tab("1 · Train", id="train-tab", elem_id="train-tab"):
+                with gr.Row(elem_id="train-row"):
+                    with gr.Column(scale=2, min_width=320, elem_id="controls"):
+                        example = gr.Dropdown(list(examples), value=first_example, label="Your text: an example…",
+                                              elem_id="example", visible=bool(examples),
+                                              info="picking one clears the upload and the pasted text")
+                        corpus_file = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath",
+                                              elem_id="corpus-file", height=100)
+                        model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model",
+                                            elem_id="model")
+                        time_budget = gr.Slider(min(5, settings.max_seconds), settings.max_seconds, step=5,
+                                                value=min(PAGE_TIME_BUDGET, settings.max_seconds),
+                                                label="time budget (seconds)", elem_id="time-budget",
+                                                info=f"at most {settings.max_seconds:g} s per run on this server")
+                        with gr.Row(equal_height=True):
+                            train_btn = gr.Button("Train", variant="primary", elem_id="train", scale=2)
+                            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+                        reset = gr.Checkbox(label="Start a new model (forget the trained one)", elem_id="reset")
+                        plan_line = gr.Markdown(elem_id="plan")
+                        with gr.Accordion("Settings of the model and the training", open=False,
+                                          elem_id="settings"):
+                            with gr.Row(elem_id="model-options"):
+                                option_inputs = [option_input(s) for s in specs]
+                            with gr.Row():
+                                train_inputs = [option_input(s) for s in options.TRAIN_SPECS]
+                            max_steps = gr.Number(0, precision=0, minimum=0, label="step limit (0 = none)",
+                                                  elem_id="max-steps", info="stop earlier after this many steps")
+                        with gr.Accordion("About this model", open=False, elem_id="about-model"):
+                            card = gr.Markdown(elem_id="model-card")
+                    with gr.Column(scale=3, min_width=340, elem_id="watch"):
+                        status = gr.Markdown("Press **Train** to start.", label="status", show_label=False,
+                                             elem_id="status")
+                        loss_plot = gr.Plot(plots.loss_figure(None), label="loss", show_label=False,
+                                            elem_id="loss-plot")
+                        live_sample = gr.Textbox(label="What the model writes now", lines=5, max_lines=8,
+                                                 interactive=False, elem_id="live-sample")
+                        with gr.Row():
+                            units = gr.Radio(["nats", "bits"], value="nats", label="loss in", elem_id="units",
+                                             info="1 nat = 1.44 bits")
+                        with gr.Accordion("What the chart shows", open=False, elem_id="chart-help"):
+                            gr.Markdown(texts.CHART + "\n\n" + texts.LIVE_SAMPLE)
+                with gr.Accordion("Your text: paste it, its statistics and a preview", open=True,
+                                  elem_id="text-details"):
+                    gr.Markdown(texts.CORPUS)
+                    with gr.Row():
+                        with gr.Column():
+                            corpus_text = gr.Textbox(label="…or paste text", lines=4, max_lines=8,
+                                                     elem_id="corpus-text")
+                            ascii_fold = gr.Checkbox(label="Fold to ASCII (é → e, “ → \")", elem_id="ascii-fold",
+                                                     info="fewer distinct characters: an easier task")
+                            latin1 = gr.Checkbox(label="Windows-1252 / Latin-1 fallback", elem_id="latin1",
+                                                 info="read an upload that is not UTF-8 (Western European)")
+                        with gr.Column():
+                            corpus_stats = gr.Markdown("The statistics of your text appear here.",
+                                                       elem_id="corpus-stats")
+                            preview = gr.Textbox(label="Preview: the start of the text", lines=6, max_lines=6,
+                                                 interactive=False, elem_id="corpus-preview")
+
+            # ── Write: sampling ──
+            with gr.Tab("2 · Write", id="write-tab", elem_id="write-tab"):
                 with gr.Row():
-                    ascii_fold = gr.Checkbox(label="Fold to ASCII (é → e, “ → \")", elem_id="ascii-fold",
-                                             info="fewer distinct characters: an easier task for a small model")
-                    latin1 = gr.Checkbox(label="Latin-1 fallback", elem_id="latin1",
-                                         info="read an upload that is not UTF-8 as Latin-1 (Western European)")
-            with gr.Column():
-                corpus_stats = gr.Markdown("The statistics of your text appear here.", label="statistics",
-                                           show_label=False, elem_id="corpus-stats")
-                preview = gr.Textbox(label="Preview: the start of the text", lines=6, max_lines=6,
-                                     interactive=False, elem_id="corpus-preview")
+                    with gr.Column(scale=2, min_width=320):
+                        prompt = gr.Textbox(label="prompt (the text the model continues; may be empty)", lines=2,
+                                            elem_id="prompt")
+                        temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="temperature",
+                                                elem_id="temperature",
+                                                info="0 = always the likeliest · 1 = as learned · 2 = wild")
+                        with gr.Row():
+                            length = gr.Slider(10, 2000, value=500, step=10, label="length (characters)",
+                                               elem_id="length")
+                            top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0 = all)", elem_id="top-k")
+                            seed = gr.Number(-1, precision=0, minimum=-1, label="seed (-1 = random)",
+                                             elem_id="seed")
+                        sample_btn = gr.Button("Sample", variant="primary", elem_id="sample")
+                        with gr.Accordion("How the model writes", open=False):
+                            gr.Markdown(texts.SAMPLE)
+                    with gr.Column(scale=3, min_width=340):
+                        sample_output = gr.Textbox(label="What the model wrote", lines=10, max_lines=20,
+                                                   interactive=False, elem_id="sample-output")
+                        probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
+                                             elem_id="next-char-plot")
 
-        # ── 2 · the model ──
-        gr.Markdown(texts.MODEL)
-        with gr.Row():
-            with gr.Column(scale=2):
-                model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model",
-                                    elem_id="model")
-                card = gr.Markdown(elem_id="model-card")
-            with gr.Column(scale=3):
-                with gr.Row(elem_id="model-options"):
-                    option_inputs = [option_input(s) for s in specs]
+            # ── Keep: download, upload ──
+            with gr.Tab("3 · Keep", id="keep-tab", elem_id="keep-tab"):
+                gr.Markdown(texts.CHECKPOINT)
                 with gr.Row():
-                    time_budget = gr.Slider(min(5, settings.max_seconds), settings.max_seconds, step=5,
-                                            value=min(PAGE_TIME_BUDGET, settings.max_seconds),
-                                            label="time budget (seconds)", elem_id="time-budget",
-                                            info=f"at most {settings.max_seconds:g} s per run on this server")
-                    max_steps = gr.Number(0, precision=0, minimum=0, label="step limit (0 = none)",
-                                          elem_id="max-steps", info="stop earlier after this many steps")
-                with gr.Row():
-                    train_inputs = [option_input(s) for s in options.TRAIN_SPECS]
-                plan_line = gr.Markdown(elem_id="plan")
-
-        # ── 3 · training ──
-        gr.Markdown(texts.TRAIN)
-        with gr.Row(equal_height=True):
-            train_btn = gr.Button("Train", variant="primary", elem_id="train", scale=2)
-            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
-            reset = gr.Checkbox(label="Start a new model (forget the trained one)", elem_id="reset", scale=2)
-        status = gr.Markdown("Press **Train** to start.", label="status", show_label=False, elem_id="status")
-        with gr.Row():
-            with gr.Column(scale=3):
-                loss_plot = gr.Plot(plots.loss_figure(None), label="loss", show_label=False, elem_id="loss-plot")
-                units = gr.Radio(["nats", "bits"], value="nats", label="loss in", elem_id="units",
-                                 info="nats use the natural log, bits log₂: 1 nat = 1.44 bits")
-            with gr.Column(scale=2):
-                live_sample = gr.Textbox(label="What the model writes now", lines=12, max_lines=12,
-                                         interactive=False, elem_id="live-sample")
-                gr.Markdown(texts.LIVE_SAMPLE)
-        gr.Markdown(texts.CHART)
-
-        # ── 4 · sampling ──
-        gr.Markdown(texts.SAMPLE)
-        with gr.Row():
-            with gr.Column(scale=2):
-                prompt = gr.Textbox(label="prompt (the text the model continues; may be empty)", lines=2,
-                                    elem_id="prompt")
-                temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="temperature", elem_id="temperature",
-                                        info="0 = always the likeliest · 1 = as learned · 2 = wild")
-                with gr.Row():
-                    length = gr.Slider(10, 2000, value=500, step=10, label="length (characters)",
-                                       elem_id="length")
-                    top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0 = all)", elem_id="top-k")
-                    seed = gr.Number(-1, precision=0, minimum=-1, label="seed (-1 = random)", elem_id="seed")
-                sample_btn = gr.Button("Sample", variant="primary", elem_id="sample")
-            with gr.Column(scale=3):
-                sample_output = gr.Textbox(label="What the model wrote", lines=10, max_lines=20,
-                                           interactive=False, elem_id="sample-output")
-                probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
-                                     elem_id="next-char-plot")
-
-        # ── 5 · checkpoints ──
-        gr.Markdown(texts.CHECKPOINT)
-        with gr.Row():
-            download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
-            checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors)", file_types=[".safetensors"],
-                                      type="filepath", elem_id="checkpoint-file", height=120)
-        checkpoint_status = gr.Markdown(label="checkpoint", show_label=False, elem_id="checkpoint-status")
+                    download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
+                    checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors)",
+                                              file_types=[".safetensors"], type="filepath",
+                                              elem_id="checkpoint-file", height=100)
+                checkpoint_status = gr.Markdown(elem_id="checkpoint-status")
 
         # ── wiring ──
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
@@ -147,6 +165,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=max_bytes),
                            [corpus_file, ascii_fold, latin1], None, api_visibility="private")
         example.input(corpus_view.example_chosen, example, [corpus_file, corpus_text], api_visibility="private")
+
+        # A link opens the page in a state (?example=…&model=…&budget=…&present=1); presentation mode is CSS.
+        demo.load(links.link_loader(tuple(examples), settings.max_seconds), None,
+                  [example, model, time_budget, present], show_progress="hidden", api_visibility="private")
+        present.change(None, present, None, js=PRESENT_JS, queue=False, api_visibility="private")
 
         fields = option_inputs + train_inputs
         named_fields = {s.name: c for s, c in zip([*specs, *options.TRAIN_SPECS], fields, strict=True)}

@@ -101,7 +101,7 @@ def load_checkpoint(file, session, *, max_bytes) -> list:
     try:
         bundle = charrnn.load(file, max_bytes=max_bytes)
     except CheckpointError as e:
-        raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (step 5).") from None
+        raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (the Keep tab).") from None
     session.bundle = bundle
     session.uniform, session.unigram = math.log(len(bundle.vocab)), None
     # Train now continues this model: every field is emptied, and empty means "as the checkpoint has it".

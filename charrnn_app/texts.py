@@ -3,28 +3,14 @@
 INTRO = """\
 # charrnn — watch a language model learn to write
 A **character-level language model** reads text one character at a time and learns to guess the next
-one. Give it some text **(1)**, pick a model **(2)**, press **Train** and watch its guesses improve
-**(3)**, then let it write **(4)**. Everything runs on this server's CPU. Your model lives in this
-browser tab until you close it — download it **(5)** to keep it."""
+one. Pick a text and a model, press **Train** and watch its guesses improve; then let it **Write**.
+Your model lives in this browser tab until you close it — **Keep** it by downloading it."""
 
 CORPUS = """\
-## 1 · Your text
 Upload a plain-text file (`.txt`, UTF-8), paste text, or pick an example. If you give more than one,
 the upload is used first, then the pasted text, then the example. A few hundred kilobytes is plenty;
 with very little text the model soon learns it by heart. The model's vocabulary is the set of
 distinct characters in the text (V of them)."""
-
-MODEL = """\
-## 2 · The model
-The models run from the simplest (counting which character follows which) to a small transformer.
-The settings below are the ones the chosen model has; the defaults learn visibly in about 30 seconds
-on two CPU cores. Bigger models learn more per step but take more time per step."""
-
-TRAIN = """\
-## 3 · Train and watch it learn
-**Train** starts training; the chart and the sample below update while it runs. **Stop** ends the run
-and keeps the model as it is. Pressing **Train** again continues from there (tick *Start a new model*
-to begin again from random weights)."""
 
 CHART = """\
 **What the chart shows.** The *loss* is the **cross-entropy**: −log of the probability the model gave
@@ -44,7 +30,6 @@ LIVE_SAMPLE = """\
 (temperature 0.8). Watch random characters turn into letter-like soup, then words, then phrases."""
 
 SAMPLE = """\
-## 4 · Let it write
 The model writes one character at a time: it gives every possible next character a probability, one
 is drawn at random, and fed back in as the next input. **Temperature** reshapes the probabilities
 before the draw: below 1 the likeliest characters get even likelier (safer, more repetitive text),
@@ -54,9 +39,8 @@ The bar chart shows the probabilities for the character right after your prompt 
 temperature — move the slider and watch them sharpen or flatten."""
 
 CHECKPOINT = """\
-## 5 · Keep your model
 **Download** saves the trained model as one `.safetensors` file: weights, vocabulary, settings and
 loss history (a safe format: opening it runs no code). **Upload** one to write with it again or to
 continue training it — on text that uses only characters it knows."""
 
-NO_MODEL = "No model yet: train one in step 3, or upload a checkpoint in step 5."
+NO_MODEL = "No model yet: train one in the Train tab, or upload a checkpoint in the Keep tab."

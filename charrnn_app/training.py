@@ -227,7 +227,7 @@ def finish(session: Session, ev) -> TrainUpdate:
         note = f" {ev.message}" if ev.message else ""
         if ev.message:
             gr.Warning(ev.message)
-    note += " Sample from it below, download it in step 5, or press Train to continue."
+    note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
     status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + "." + note
     latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
     try:

@@ -56,7 +56,7 @@ def page(tmp_path_factory):
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(30_000)
         page.goto(url)
-        page.wait_for_function("document.querySelector('#model-card')?.innerText.includes('parameters')")
+        page.wait_for_function("document.querySelector('#plan')?.innerText.includes('Train will use')")
         yield page
         browser.close()
     demo.close()
@@ -65,9 +65,8 @@ def page(tmp_path_factory):
 
 
 def test_upload_train_watch_stop_sample_download(page, tmp_path):
-    for elem_id in ["corpus-file", "model", "train", "stop", "loss-plot", "status", "temperature", "prompt",
-                    "sample", "sample-output", "download"]:
-        assert page.is_visible(f"#{elem_id}"), elem_id
+    for elem_id in ["corpus-file", "model", "train", "stop", "loss-plot", "status", "live-sample", "time-budget"]:
+        assert page.is_visible(f"#{elem_id}"), elem_id  # the first tab: text, model, Train and the chart
     corpus = tmp_path / "cats.txt"
     corpus.write_text(TEXT)
     page.set_input_files("#corpus-file input[type=file]", str(corpus))
@@ -87,6 +86,7 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
     assert page.evaluate(POINTS, ["loss-plot", "uniform guess"]) == 2  # the reference lines are drawn
 
     # Temperature: the next-character bars follow the slider.
+    page.get_by_role("tab", name="2 · Write").click()
     page.fill("#temperature input[type=number]", "0.3")
     page.press("#temperature input[type=number]", "Enter")
     page.wait_for_function("""document.querySelector('#next-char-plot .js-plotly-plot')?.layout.title.text
@@ -100,6 +100,7 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
     text = page.input_value("#sample-output textarea")
     assert text.startswith("the ") and set(text) <= set(TEXT)
 
+    page.get_by_role("tab", name="3 · Keep").click()
     with page.expect_download() as download:
         page.click("#download")
     saved = Path(download.value.path())
@@ -113,6 +114,7 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
 
 
 def test_a_bad_upload_says_what_to_do_and_keeps_the_model(page, tmp_path):
+    page.get_by_role("tab", name="1 · Train").click()
     binary = tmp_path / "photo.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)) * 4)
     before = page.evaluate(POINTS, ["loss-plot", "train"])
