@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python scripts/install_torch.py  # the CPU build unless an NVIDIA GPU is visible
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 exec .venv/bin/python app.py "$@"
