@@ -3,7 +3,7 @@
     CHARRNN_CONCURRENCY    trainings that run at the same time (others wait in the queue)   default 2
     CHARRNN_QUEUE          requests that may wait in the queue before "Queue is full"       default 64
     CHARRNN_MAX_SECONDS    the longest one training run may last, in seconds                default 120
-    CHARRNN_MAX_UPLOAD_MB  the largest upload (text or checkpoint), in megabytes            default 10
+    CHARRNN_MAX_UPLOAD_MB  the largest upload (text or checkpoint), in MB of 1024² bytes    default 10
     CHARRNN_SESSION_TTL    seconds an idle tab keeps its model (Gradio keeps a closed tab's
                            for an hour at most)                                             default 7200
     CHARRNN_MAX_PARAMS     the largest model (in parameters) a user may build               default 20M
@@ -43,7 +43,14 @@ class Settings:
 
     @property
     def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1_000_000)
+        # MB of 1024 × 1024 bytes, the unit Gradio's upload refusal counts in: with 10**6 it said
+        # "9.5 Mb" where the page and README said 10 MB; now it says "10.0 Mb".
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_upload_text(self) -> str:
+        """The limit as the page and the README state it, e.g. "10 MB"."""
+        return f"{self.max_upload_mb:g} MB"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -4,5 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+.venv/bin/python scripts/install_torch.py  # the CPU build unless an NVIDIA GPU is visible
+# pip re-checks every requirement on each start (1-4 s of a 5 s start-up): only when requirements.txt has
+# changed since the last install here. (A venv changed by hand: delete .venv and run this again.)
+if ! cmp -s requirements.txt .venv/.installed-requirements.txt; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  cp requirements.txt .venv/.installed-requirements.txt
+fi
 exec .venv/bin/python app.py "$@"

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python scripts/install_torch.py  # the CPU build unless an NVIDIA GPU is visible
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"

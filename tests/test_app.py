@@ -105,7 +105,7 @@ def test_the_page_has_the_stable_element_ids_and_named_endpoints():
 def test_settings_from_env_and_examples(files):
     s = Settings.from_env({"CHARRNN_CONCURRENCY": "3", "CHARRNN_QUEUE": "9", "CHARRNN_MAX_SECONDS": "45",
                            "CHARRNN_MAX_UPLOAD_MB": "2", "CHARRNN_EXAMPLES": str(files["examples"])})
-    assert (s.concurrency, s.queue_size, s.max_seconds, s.max_upload_bytes) == (3, 9, 45.0, 2_000_000)
+    assert (s.concurrency, s.queue_size, s.max_seconds, s.max_upload_bytes) == (3, 9, 45.0, 2 * 1024 * 1024)
     assert list(list_examples(s.examples_dir)) == ["tiny"]
     assert example_notes(s.examples_dir) == {"tiny": "abc forever"}
     with pytest.raises(ValueError, match="CHARRNN_QUEUE"):
