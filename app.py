@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 import torch
@@ -24,15 +26,29 @@ CSS = """
 #status { min-height: 2.5em; }
 #model-options .form > * { min-width: 150px !important; }
 #intro h1 { margin: 0; font-size: 1.6em; }
+#loss-plot .js-plotly-plot { height: 420px; }
+#next-char-plot .js-plotly-plot { height: 320px; }
+#corpus-file { min-height: 130px; }
+@media (max-width: 640px) {  /* a phone: the header stacks, the intro shrinks to its title */
+  #header { flex-direction: column; }
+  #intro p { display: none; }
+}
 #intro p { margin: 0.2em 0 0; }
 /* Presentation mode (a projector at the back of a classroom): larger type, less chrome. */
 body.present { font-size: 20px; }
 body.present .prose, body.present label span, body.present textarea, body.present input,
 body.present button, body.present .tab-nav button { font-size: 20px !important; }
-body.present #intro p, body.present #chart-help, body.present #text-details { display: none; }
+body.present #intro p, body.present #chart-help, body.present #text-details, body.present #corpus-file,
+body.present #present .info-text, body.present #controls .info-text, body.present #units { display: none; }
+body.present #intro h1 { font-size: 1.1em; }
+body.present #header { margin-bottom: -12px; }
+body.present #loss-plot .js-plotly-plot { height: 290px !important; }
+body.present #live-sample textarea { height: 3.4em !important; }
+body.present #status { min-height: 0; }
 """
 # Runs in the browser: the checkbox's value puts the page in presentation mode or takes it out.
-PRESENT_JS = "(on) => { document.body.classList.toggle('present', !!on); }"
+PRESENT_JS = """(on) => { document.body.classList.toggle('present', !!on);
+  window.dispatchEvent(new Event('resize')); }"""  # Plotly redraws its charts at their new CSS size
 
 
 def option_input(spec) -> gr.components.Component:
@@ -43,6 +59,25 @@ def option_input(spec) -> gr.components.Component:
         return gr.Dropdown(options.choices(spec), value=None, info=spec.help or None, allow_custom_value=True,
                            **common)
     return gr.Textbox(value=None, placeholder="preset", info=spec.help or None, max_lines=1, **common)
+
+
+@dataclass
+class Page:
+    """The components other tabs read or drive: a tab's builder gets this, not the whole layout."""
+
+    session: gr.State  # the tab's Session: its model (`bundle`), the run's text, the Stop flag
+    corpus_info: gr.State  # {n_chars, vocab_size, uniform, unigram} of the chosen text, or None
+    corpus_inputs: list  # [upload, pasted text, example, ascii_fold, latin1]: what `load_corpus` takes
+    model: gr.Dropdown
+    time_budget: gr.Slider
+    status: gr.Markdown
+    loss_plot: gr.Plot
+    units: gr.Radio
+    present: gr.Checkbox
+
+
+# Tabs between Write and Keep: (label, elem_id, builder(page, settings, examples)). A view adds one line.
+EXTRA_TABS: list[tuple[str, str, Callable]] = []
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -63,14 +98,14 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
         with gr.Tabs(elem_id="tabs"):
             # ── Train: the text, the model, Train, and the chart side by side ──
-            with gr.Tab("1 · Train", id="train-tab", elem_id="train-tab"):
+            with gr.Tab("Train", id="train-tab", elem_id="train-tab"):
                 with gr.Row(elem_id="train-row"):
                     with gr.Column(scale=2, min_width=320, elem_id="controls"):
                         example = gr.Dropdown(list(examples), value=first_example, label="Your text: an example…",
                                               elem_id="example", visible=bool(examples),
                                               info="picking one clears the upload and the pasted text")
                         corpus_file = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath",
-                                              elem_id="corpus-file", height=100)
+                                              elem_id="corpus-file", height=130)
                         model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model",
                                             elem_id="model")
                         time_budget = gr.Slider(min(5, settings.max_seconds), settings.max_seconds, step=5,
@@ -122,7 +157,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                                                  interactive=False, elem_id="corpus-preview")
 
             # ── Write: sampling ──
-            with gr.Tab("2 · Write", id="write-tab", elem_id="write-tab"):
+            with gr.Tab("Write", id="write-tab", elem_id="write-tab"):
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
                         prompt = gr.Textbox(label="prompt (the text the model continues; may be empty)", lines=2,
@@ -145,8 +180,15 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
                                              elem_id="next-char-plot")
 
+            # ── More tabs: each view builds its own from the shared page (see `Page`) ──
+            page = Page(session, corpus_info, [corpus_file, corpus_text, example, ascii_fold, latin1], model,
+                        time_budget, status, loss_plot, units, present)
+            for label, tab_id, build in EXTRA_TABS:
+                with gr.Tab(label, id=tab_id, elem_id=tab_id):
+                    build(page, settings, examples)
+
             # ── Keep: download, upload ──
-            with gr.Tab("3 · Keep", id="keep-tab", elem_id="keep-tab"):
+            with gr.Tab("Keep", id="keep-tab", elem_id="keep-tab"):
                 gr.Markdown(texts.CHECKPOINT)
                 with gr.Row():
                     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")

@@ -19,8 +19,11 @@ TRAIN_COLOR, VAL_COLOR, UNIFORM_COLOR, UNIGRAM_COLOR = "#7c9ee8", "#d9480f", "#8
 
 
 def _layout(fig: go.Figure, **kw) -> go.Figure:
-    layout = dict(margin=dict(l=60, r=20, t=85, b=50), height=420, template="plotly_white",
-                  legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0))
+    # No fixed height: the page's CSS gives the chart's box its height (smaller in presentation mode).
+    # The legend goes under the x axis: on a phone it wraps to several rows, and above the plot it would
+    # cover the title.
+    layout = dict(margin=dict(l=60, r=20, t=40, b=40), autosize=True, template="plotly_white",
+                  legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0))
     fig.update_layout(**{**layout, **kw})
     return fig
 
@@ -70,10 +73,10 @@ def loss_figure(history: History | None, uniform: float | None = None, unigram: 
     refs = [v * k for v in (uniform, unigram) if v is not None]
     early = max(h.train_loss[:50]) * k if h.train_loss else None
     top = max(refs + ([min(early, max(refs) * 1.5)] if early else [])) if refs else (early or 1.0)
-    title = "Loss while training" if h.step else "Loss — press Train and the curve appears here"
+    title = "Loss while training (lower is better)" if h.step else "Loss — press Train and the curve appears here"
     return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title="training step", rangemode="tozero"),
-                   yaxis=dict(title=f"cross-entropy ({unit}) — lower is better", range=[0, top * 1.08]))
+                   yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
 
 
 def shown(c: str) -> str:
@@ -97,6 +100,6 @@ def probs_figure(probs: list[tuple[str, float]] | None, temperature: float = 1.0
     else:
         title = note or "Next-character probabilities appear here once there is a model"
     fig.update_xaxes(type="category", tickangle=0)
-    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), height=320,
+    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)),
                    margin=dict(l=60, r=20, t=50, b=50),
                    yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"), showlegend=False)

@@ -102,7 +102,7 @@ def load_checkpoint(file, session, *, max_bytes) -> list:
         bundle = charrnn.load(file, max_bytes=max_bytes)
     except CheckpointError as e:
         raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (the Keep tab).") from None
-    session.bundle = bundle
+    session.bundle, session.train_text, session.val_text = bundle, None, None  # the file holds no text
     session.uniform, session.unigram = math.log(len(bundle.vocab)), None
     # Train now continues this model: every field is emptied, and empty means "as the checkpoint has it".
     resolved = training.resolve_for_page(bundle.model_name, None, None, None, False, session)

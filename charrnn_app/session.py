@@ -24,6 +24,8 @@ class Session:
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
         self.unigram: float | None = None
         self.folder: str | None = None  # this tab's checkpoint files (removed with the session)
+        self.train_text: str | None = None  # the text the model was last trained on (training part)…
+        self.val_text: str | None = None  # …and its held-out end (None after loading a checkpoint)
 
     def take_queued_stop(self) -> bool:
         """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""
@@ -36,6 +38,8 @@ class Session:
         self.bundle, self.running, self.stop = bundle, True, False
         self.uniform = math.log(len(bundle.vocab))
         self.unigram = corpus_stats(plan.data.text).unigram_entropy
+        # The run's text, kept with its model for the views that read it (prediction strip, copied spans)
+        self.train_text, self.val_text = plan.data.train_text, plan.data.val_text
 
     def write_checkpoint(self) -> Path:
         """The model as a fresh .safetensors file in this tab's folder (the previous file removed).
@@ -52,7 +56,7 @@ class Session:
     def close(self) -> None:
         """Stop any training and free the model and files (Gradio calls this for expired sessions)."""
         self.stop = True
-        self.bundle = None
+        self.bundle = self.train_text = self.val_text = None
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

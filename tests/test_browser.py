@@ -86,7 +86,7 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
     assert page.evaluate(POINTS, ["loss-plot", "uniform guess"]) == 2  # the reference lines are drawn
 
     # Temperature: the next-character bars follow the slider.
-    page.get_by_role("tab", name="2 · Write").click()
+    page.get_by_role("tab", name="Write").click()
     page.fill("#temperature input[type=number]", "0.3")
     page.press("#temperature input[type=number]", "Enter")
     page.wait_for_function("""document.querySelector('#next-char-plot .js-plotly-plot')?.layout.title.text
@@ -100,7 +100,7 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
     text = page.input_value("#sample-output textarea")
     assert text.startswith("the ") and set(text) <= set(TEXT)
 
-    page.get_by_role("tab", name="3 · Keep").click()
+    page.get_by_role("tab", name="Keep").click()
     with page.expect_download() as download:
         page.click("#download")
     saved = Path(download.value.path())
@@ -114,7 +114,7 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
 
 
 def test_a_bad_upload_says_what_to_do_and_keeps_the_model(page, tmp_path):
-    page.get_by_role("tab", name="1 · Train").click()
+    page.get_by_role("tab", name="Train").click()
     binary = tmp_path / "photo.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)) * 4)
     before = page.evaluate(POINTS, ["loss-plot", "train"])
