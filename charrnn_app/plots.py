@@ -15,7 +15,10 @@ from charrnn import History
 BITS_PER_NAT = 1 / math.log(2)
 MAX_POINTS = 600  # per line: the chart stays light (~25 KB) however long the run
 
-TRAIN_COLOR, VAL_COLOR, UNIFORM_COLOR, UNIGRAM_COLOR = "#7c9ee8", "#d9480f", "#868e96", "#2b8a3e"
+# One colour-blind-safe palette for every chart (Okabe & Ito 2008, "Color Universal Design"): runs take
+# colours in this order; train / validation / reference lines use fixed members of it.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+TRAIN_COLOR, VAL_COLOR, UNIFORM_COLOR, UNIGRAM_COLOR = "#56B4E9", "#D55E00", "#7F7F7F", "#009E73"
 
 
 def _layout(fig: go.Figure, **kw) -> go.Figure:
