@@ -104,7 +104,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         example = gr.Dropdown(list(examples), value=first_example, label="Your text: an example…",
                                               elem_id="example", visible=bool(examples),
                                               info="picking one clears the upload and the pasted text")
-                        corpus_file = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath",
+                        corpus_file = gr.File(label=f"…or upload a .txt file (up to {settings.max_upload_text})",
+                                              file_types=[".txt"], type="filepath",
                                               elem_id="corpus-file", height=130)
                         model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model",
                                             elem_id="model")
@@ -192,10 +193,12 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 gr.Markdown(texts.CHECKPOINT)
                 with gr.Row():
                     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
-                    checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors)",
+                    checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors, up to "
+                                                    f"{settings.max_upload_text})",
                                               file_types=[".safetensors"], type="filepath",
                                               elem_id="checkpoint-file", height=100)
                 checkpoint_status = gr.Markdown(elem_id="checkpoint-status")
+                takeaway = gr.Markdown(texts.takeaway(None, None), elem_id="takeaway")
 
         # ── wiring ──
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
@@ -250,6 +253,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                      api_visibility="private")
         trained.then(training.model_selected, plan_inputs, fields, show_progress="hidden", api_visibility="private")
+        trained.then(training.show_takeaway, download, takeaway, show_progress="hidden", api_visibility="private")
         gr.on([sample_btn.click, prompt.submit], sampling.sample_text, session, [sample_output, session],
               inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,
                              "seed": seed},

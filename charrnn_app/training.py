@@ -14,6 +14,7 @@ import inspect
 import logging
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
@@ -23,7 +24,7 @@ from charrnn import MODELS, Bundle, run
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 
-from . import options, plots, user_error
+from . import options, plots, texts, user_error
 from .corpus_view import load_corpus
 from .session import Session, ensure_session
 from .settings import PAGE_TIME_BUDGET, Settings
@@ -256,6 +257,13 @@ def train_handler(settings, examples):
     train.__signature__ = sig.replace(parameters=params)
     train.__doc__ = train_model.__doc__
     return train
+
+
+def show_takeaway(checkpoint, request: gr.Request):
+    """The Keep tab's snippets, naming the file just offered for download and this server's address."""
+    name = Path(checkpoint).name if isinstance(checkpoint, str) and checkpoint else None
+    url = str(request.base_url) if request is not None and getattr(request, "base_url", None) else None
+    return texts.takeaway(name, url)
 
 
 def mark_pending(session):
