@@ -194,7 +194,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 with gr.Row():
                     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
                     checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors, up to "
-                                                    f"{settings.max_upload_text})",
+                                                    f"{settings.max_checkpoint_bytes / 1024**2:.0f} MB)",
                                               file_types=[".safetensors"], type="filepath",
                                               elem_id="checkpoint-file", height=100)
                 checkpoint_status = gr.Markdown(elem_id="checkpoint-status")
@@ -260,7 +260,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
               api_name="sample", concurrency_limit=4, concurrency_id="sample", show_progress="minimal")
 
         checkpoint_file.upload(
-            functools.partial(sampling.load_checkpoint, max_bytes=max_bytes), [checkpoint_file, session],
+            functools.partial(sampling.load_checkpoint, max_bytes=settings.max_checkpoint_bytes,
+                              max_params=settings.max_params), [checkpoint_file, session],
             [checkpoint_status, loss_plot, model, *fields, download, session], api_name="load_checkpoint",
         ).then(lambda text: text, checkpoint_status, status, show_progress="hidden", api_visibility="private",
                ).then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
@@ -272,7 +273,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
 def launch_options(settings: Settings) -> dict:
     """launch() arguments shared by `python app.py` and the tests' in-process servers."""
-    return dict(max_file_size=settings.max_upload_bytes, css=CSS, run_history=False)
+    return dict(max_file_size=settings.max_file_bytes, css=CSS, run_history=False)
 
 
 SETTINGS = Settings.from_env()  # server configuration, the same for every visitor

@@ -90,7 +90,7 @@ def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
     return plots.probs_figure(probs, temperature)
 
 
-def load_checkpoint(file, session, *, max_bytes) -> list:
+def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
     """Replace this tab's model with an uploaded checkpoint. Returns (status, figure, model,
     *field updates, download, session); a bad file raises gr.Error and changes nothing."""
     session = ensure_session(session)
@@ -99,7 +99,7 @@ def load_checkpoint(file, session, *, max_bytes) -> list:
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
     try:
-        bundle = charrnn.load(file, max_bytes=max_bytes)
+        bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params)
     except CheckpointError as e:
         raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (the Keep tab).") from None
     session.bundle, session.train_text, session.val_text = bundle, None, None  # the file holds no text
