@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import torch
 
 from charrnn_app import corpus_view, links, options, plots, sampling, texts, training
-from charrnn_app.session import Session, delete_session
+from charrnn_app.session import Registry, Session, delete_session
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
@@ -89,7 +92,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=(3600, 3600)) as demo:
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
-        session = gr.State(Session(), time_to_live=settings.session_ttl, delete_callback=delete_session)
+        session = gr.State(Session(session_root(demo)), time_to_live=settings.session_ttl,
+                           delete_callback=delete_session)
+        demo.sessions = Registry()  # this app's open tabs, freed when a tab closes (see Registry)
         corpus_info = gr.State(None)  # {n_chars, vocab_size, ...} of the chosen text, for the plan and the card
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(texts.INTRO, elem_id="intro")
@@ -124,7 +129,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                                 option_inputs = [option_input(s) for s in specs]
                             with gr.Row():
                                 train_inputs = [option_input(s) for s in options.TRAIN_SPECS]
-                            max_steps = gr.Number(0, precision=0, minimum=0, label="step limit (0 = none)",
+                            max_steps = gr.Number(0, minimum=0, label="step limit (0 = none)",
                                                   elem_id="max-steps", info="stop earlier after this many steps")
                         with gr.Accordion("About this model", open=False, elem_id="about-model"):
                             card = gr.Markdown(elem_id="model-card")
@@ -170,7 +175,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                             length = gr.Slider(10, 2000, value=500, step=10, label="length (characters)",
                                                elem_id="length")
                             top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0 = all)", elem_id="top-k")
-                            seed = gr.Number(-1, precision=0, minimum=-1, label="seed (-1 = random)",
+                            seed = gr.Number(-1, minimum=-1, label="seed (-1 = random)",
                                              elem_id="seed")
                         sample_btn = gr.Button("Sample", variant="primary", elem_id="sample")
                         with gr.Accordion("How the model writes", open=False):
@@ -201,6 +206,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 takeaway = gr.Markdown(texts.takeaway(None, None), elem_id="takeaway")
 
         # ── wiring ──
+        demo.load(register_session(demo.sessions), session, None, api_visibility="private")
+        demo.unload(close_session(demo.sessions))
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
         describe = functools.partial(corpus_view.describe_corpus, examples=examples, max_bytes=max_bytes,
                                      notes=example_notes(settings.examples_dir))
@@ -239,8 +246,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                            "latin1": latin1, "model": model, "time_budget": time_budget, "max_steps": max_steps,
                            "reset": reset, **named_fields},
             api_name="train", concurrency_limit=settings.concurrency, concurrency_id="train",
-            show_progress="minimal", show_progress_on=status)
-        stop_btn.click(training.stop_training, session, None, queue=False, api_name="stop")
+            show_progress="full", show_progress_on=status)  # Gradio's queue position and estimated start
+        stop_btn.click(training.stop_handler(demo), session, status, queue=False, api_name="stop")
         units.change(training.change_units, [units, session, corpus_info], loss_plot, queue=False,
                      show_progress="hidden", api_visibility="private")
         corpus_info.change(training.corpus_chart, [corpus_info, session], loss_plot, show_progress="hidden",
@@ -263,12 +270,30 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             functools.partial(sampling.load_checkpoint, max_bytes=settings.max_checkpoint_bytes,
                               max_params=settings.max_params), [checkpoint_file, session],
             [checkpoint_status, loss_plot, model, *fields, download, session], api_name="load_checkpoint",
+            show_progress_on=checkpoint_status,  # a refused file marks only this message, not the chart
         ).then(lambda text: text, checkpoint_status, status, show_progress="hidden", api_visibility="private",
                ).then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                       api_visibility="private")
 
     demo.queue(max_size=settings.queue_size)
     return demo
+
+
+def session_root(demo: gr.Blocks) -> str:
+    """This server's folder for the tabs' checkpoint files, inside Gradio's cache (removed at shutdown)."""
+    return str(Path(demo.GRADIO_CACHE) / f"charrnn-{os.getpid()}")
+
+
+def register_session(registry: Registry):
+    def register(session, request: gr.Request) -> None:
+        registry.add(session, request)
+    return register
+
+
+def close_session(registry: Registry):
+    def close(request: gr.Request) -> None:  # the tab was closed: free its model and files now
+        registry.close(request)
+    return close
 
 
 def launch_options(settings: Settings) -> dict:
@@ -292,12 +317,21 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))
     # Server name and port: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860.
     demo.launch(prevent_thread_lock=True, **launch_options(SETTINGS))
+    signal.signal(signal.SIGTERM, _interrupt)  # a Space restart or `kill`: clean up as Ctrl-C does
     try:
         warm_up()  # serving already; this only shortens the first user's wait for the chart
     except KeyboardInterrupt:
         demo.close()
         return
-    demo.block_thread()  # until Ctrl-C
+    try:
+        demo.block_thread()  # until Ctrl-C or SIGTERM
+    finally:
+        demo.sessions.close_all()  # every tab's model and files
+        shutil.rmtree(session_root(demo), ignore_errors=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class Limits:
     max_params: int | None = None  # the largest model
     max_run_mb: float | None = None  # the most memory one run may take (estimate.py), MB of 1024²
     max_step_seconds: float | None = None  # the longest one training step may take (Stop answers after it)
+    # Validation on a shared server: the held-out text's first N characters (the same N for every run, so
+    # runs compare), fewer where the model is too slow to read them in about a second.
+    final_eval_chars: int | None = None
 
 
 @dataclass
@@ -244,6 +247,7 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
     train_ids, val_ids = split(ids, val_fraction, seq_len=train_config.seq_len)
     check_config(train_config, shape, len(train_ids), len(val_ids))
     cost = check_cost(r.model_name, config, len(vocab), train_config, len(text), limits)  # before any weight
+    train_config = _fit_validation(train_config, cost, limits, r.sources)
     device = pick_device(train_config.device)
     path = prepare_output(out, default_out) if (out is not None or default_out is not None) else None
     return RunPlan(r.model_name, config, train_config, Data(text, vocab, ids, len(train_ids)), device, n_params,
@@ -320,6 +324,22 @@ def _fit_seq_len(r: Resolved, model, n_chars: int, val_fraction: float) -> Train
     longest = min(config.seq_len, model.max_seq_len or config.seq_len,
                   int(n_chars * val_fraction) - 1, n_chars - int(n_chars * val_fraction) - 2)
     return replace(config, seq_len=max(1, longest)) if longest < config.seq_len else config
+
+
+def _fit_validation(config: TrainConfig, cost: Estimate, limits: Limits, sources: dict) -> TrainConfig:
+    """On a server (limits with a step budget), validation passes that end on time: a pass reads
+    forward only (about 3× a training step's characters per step-time), periodic estimates take about
+    0.3 s and the final pass about 1 s, within the server's fixed sample. Settings the user chose stay."""
+    if limits.max_step_seconds is None:
+        return config
+    speed = 3 * config.batch_size * config.seq_len / max(cost.step_seconds, 1e-6)  # characters per second
+    changes = {}
+    if sources.get("eval_chars") != "you":
+        changes["eval_chars"] = max(1000, min(config.eval_chars, int(0.3 * speed)))
+    if sources.get("final_eval_chars") != "you":
+        fixed = limits.final_eval_chars or config.final_eval_chars or 10**12
+        changes["final_eval_chars"] = max(2000, min(fixed, int(1.0 * speed)))
+    return replace(config, **changes)
 
 
 def prepare_output(out: str | Path | None, default_name: str | None) -> Path:

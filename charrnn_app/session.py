@@ -15,7 +15,10 @@ from charrnn import Bundle, corpus_stats, save
 
 
 class Session:
-    def __init__(self):
+    def __init__(self, root: str | None = None):
+        # Where this tab's checkpoint files go: inside Gradio's cache folder, so that offering one for
+        # download does not copy it there again (one file per tab, replaced by each run).
+        self.root = root
         self.bundle: Bundle | None = None  # the model, its vocabulary and loss history
         self.running = False  # a training run of this tab is under way
         self.stop = False  # set by Stop; the running loop ends at its next step
@@ -47,7 +50,9 @@ class Session:
         enough to sample and to train further."""
         assert self.bundle is not None
         if self.folder is None or not Path(self.folder).is_dir():
-            self.folder = tempfile.mkdtemp(prefix="charrnn-session-")
+            if self.root:
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+            self.folder = tempfile.mkdtemp(prefix="charrnn-session-", dir=self.root)
         for old in Path(self.folder).glob("*.safetensors"):
             old.unlink(missing_ok=True)
         b = self.bundle
@@ -70,3 +75,28 @@ def ensure_session(session) -> Session:
 def delete_session(session) -> None:
     if isinstance(session, Session):
         session.close()
+
+
+class Registry:
+    """The open tabs' Sessions by Gradio's session hash, so that closing a tab (the page's unload event)
+    frees its model and files at once — Gradio keeps a closed tab's State for about an hour on its own.
+    One per app (built in `app.build_demo`), never a module global."""
+
+    def __init__(self):
+        self._sessions: dict[str, Session] = {}
+
+    def add(self, session, request) -> None:
+        if isinstance(session, Session) and request is not None and request.session_hash:
+            self._sessions[request.session_hash] = session
+
+    def close(self, request) -> None:
+        session = self._sessions.pop(getattr(request, "session_hash", None) or "", None)
+        if session is not None:
+            session.close()
+
+    def close_all(self) -> None:
+        while self._sessions:
+            self._sessions.popitem()[1].close()
+
+    def __len__(self) -> int:
+        return len(self._sessions)

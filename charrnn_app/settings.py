@@ -30,6 +30,7 @@ from charrnn.run import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_TIME_BUDGET = 30.0  # seconds: the page's and the API's budget when none is chosen (the CLI's is 60)
+FINAL_EVAL_CHARS = 50_000  # a run's final validation loss on the server: the held-out text's first 50,000
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Settings:
     def limits(self) -> Limits:
         """The bounds every run on this server is planned within (`charrnn.run.plan_run`)."""
         return Limits(max_seconds=self.max_seconds, max_params=self.max_params, max_run_mb=self.max_run_mb,
-                      max_step_seconds=self.max_step_seconds)
+                      max_step_seconds=self.max_step_seconds, final_eval_chars=FINAL_EVAL_CHARS)
 
     @property
     def max_checkpoint_bytes(self) -> int:

@@ -74,6 +74,8 @@ def _loss_text(bundle: Bundle, units: str) -> str:
 
 
 def status_line(ev: charrnn.TrainEvent, bundle: Bundle, units: str, label: str = "Training") -> str:
+    if label == "Training" and ev.phase != "training":
+        label = f"Measuring the validation loss ({ev.phase.split()[-1]} done)"
     parts = [f"**{label}** {MODELS[bundle.model_name].title}", f"step {ev.step:,}",
              f"{ev.chars_per_sec:,.0f} chars/s", f"{ev.elapsed:.1f} s elapsed"]
     if ev.remaining is not None and label == "Training":
@@ -186,8 +188,12 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     if session.take_queued_stop():
         yield TrainUpdate("**Cancelled** while waiting for a free training slot.")
         return
-    plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
-                                 max_steps, reset, choices, settings=settings, examples=examples)
+    try:
+        plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
+                                     max_steps, reset, choices, settings=settings, examples=examples)
+    except gr.Error as e:  # the status line says what is true now, not "Waiting…"; the chart stays
+        yield TrainUpdate(f"**Not started:** {e.message} The tab's model is as it was.")
+        raise
     plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
     bundle = plan.build()
     session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
@@ -276,10 +282,34 @@ def mark_pending(session):
             "most its time budget. Your run starts by itself; Stop cancels it.")
 
 
-def stop_training(session) -> None:
-    """Ask this tab's running training to stop after its current step; the model is kept."""
-    if isinstance(session, Session):
-        session.stop = True
+def stop_training(session, queued: bool = False):
+    """Ask this tab's training to stop after its current step (the model is kept), or, if its Train waits
+    in the queue (`queued`, or marked by the page's click), to be cancelled when it starts. Returns the
+    status to show now."""
+    if not isinstance(session, Session):
+        return gr.skip()
+    session.stop = True
+    if session.running:
+        return "**Stopping** after the current step…"
+    if session.pending or queued:
+        session.pending = True
+        return "**Cancelled** while waiting for a free training slot."
+    return gr.skip()
+
+
+def stop_handler(demo: gr.Blocks):
+    """The /stop handler: `stop_training`, also for a /train of this tab that an API client queued (the
+    page marks its own queued runs on click; an API call has no click, so Gradio's queue is looked at)."""
+
+    def stop(session, request: gr.Request):
+        queue = getattr(demo, "_queue", None)
+        waiting = getattr(queue, "event_queue_per_concurrency_id", {}).get("train")
+        mine = request is not None and waiting is not None and any(
+            e.session_hash == request.session_hash for e in list(waiting.queue))
+        return stop_training(session, queued=mine)
+
+    stop.__doc__ = stop_training.__doc__
+    return stop
 
 
 def corpus_chart(info, session):
