@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from charrnn_app import corpus_view, links, options, plots, sampling, texts, training
+from charrnn_app import corpus_view, links, options, plots, sampling, texts, training, waiting
 from charrnn_app.session import Registry, Session, delete_session
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
@@ -237,8 +237,12 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
               api_visibility="private")
 
         # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.
-        train_btn.click(training.mark_pending, session, status, queue=False, show_progress="hidden",
-                        api_visibility="private")
+        queue_timer = gr.Timer(waiting.POLL_SECONDS, active=False)  # while this tab's Train waits in line
+        train_btn.click(training.mark_pending, [session, time_budget], [status, queue_timer], queue=False,
+                        show_progress="hidden", api_visibility="private")
+        queue_timer.tick(waiting.queue_status(demo, demo.sessions, settings.concurrency, PAGE_TIME_BUDGET),
+                         session, [status, queue_timer], queue=False, show_progress="hidden",
+                         api_visibility="private")
         trained = train_btn.click(
             training.train_handler(settings, examples), session,
             [status, loss_plot, live_sample, download, reset, session],

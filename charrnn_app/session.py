@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from charrnn import Bundle, corpus_stats, save
@@ -27,6 +28,9 @@ class Session:
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
         self.unigram: float | None = None
         self.folder: str | None = None  # this tab's checkpoint files (removed with the session)
+        self.run_started: float | None = None  # time.monotonic() when the running run started…
+        self.run_budget: float | None = None  # …and its time budget (for the queue's start estimates)
+        self.pending_budget: float | None = None  # the budget of a Train that waits in the queue
         self.train_text: str | None = None  # the text the model was last trained on (training part)…
         self.val_text: str | None = None  # …and its held-out end (None after loading a checkpoint)
 
@@ -39,6 +43,7 @@ class Session:
     def start(self, bundle: Bundle, plan) -> None:
         """A checked run begins: the tab's model is now `bundle`; reference levels from the plan's text."""
         self.bundle, self.running, self.stop = bundle, True, False
+        self.run_started, self.run_budget = time.monotonic(), plan.train_config.time_budget
         self.uniform = math.log(len(bundle.vocab))
         self.unigram = corpus_stats(plan.data.text).unigram_entropy
         # The run's text, kept with its model for the views that read it (prediction strip, copied spans)
@@ -84,6 +89,12 @@ class Registry:
 
     def __init__(self):
         self._sessions: dict[str, Session] = {}
+
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def items(self) -> list[tuple[str, Session]]:
+        return list(self._sessions.items())
 
     def add(self, session, request) -> None:
         if isinstance(session, Session) and request is not None and request.session_hash:

@@ -272,14 +272,16 @@ def show_takeaway(checkpoint, request: gr.Request):
     return texts.takeaway(name, url)
 
 
-def mark_pending(session):
+def mark_pending(session, time_budget=None):
     """Train was clicked (answered at once, before the queue): a Stop from now on applies to this run,
-    even while it waits for a free training slot. Returns the status to show while it waits."""
+    even while it waits for a free training slot. Returns the status to show while it waits and starts
+    the timer that keeps its place in line up to date (`waiting.py`)."""
     if not isinstance(session, Session) or session.running:
-        return gr.skip()
+        return gr.skip(), gr.skip()
     session.pending, session.stop = True, False
+    session.pending_budget = page_budget(time_budget, None)[0] if isinstance(time_budget, int | float) else None
     return ("**Waiting** for a free training slot: the server trains a few models at a time, each for at "
-            "most its time budget. Your run starts by itself; Stop cancels it.")
+            "most its time budget. Your run starts by itself; Stop cancels it."), gr.Timer(active=True)
 
 
 def stop_training(session, queued: bool = False):
