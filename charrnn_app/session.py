@@ -34,6 +34,12 @@ class Session:
         self.train_text: str | None = None  # the text the model was last trained on (training part)…
         self.val_text: str | None = None  # …and its held-out end (None after loading a checkpoint)
 
+    def kept_bytes(self) -> int:
+        """What this tab keeps between runs: the model's weights and AdamW moments (12 bytes a parameter,
+        for continuing exactly) and the run's text."""
+        model = 12 * self.bundle.model.num_params() if self.bundle is not None else 0
+        return model + len(self.train_text or "") + len(self.val_text or "")
+
     def take_queued_stop(self) -> bool:
         """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""
         stopped, self.pending = self.pending and self.stop, False

@@ -169,9 +169,14 @@ def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, m
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
         budget, steps = page_budget(time_budget, max_steps)
-        return run.plan_run(corpus_text, model or None, page_choices(choices), time_budget=budget, max_steps=steps,
-                            continue_from=continuing, limits=settings.limits,
-                            default_time_budget=PAGE_TIME_BUDGET), source
+        plan = run.plan_run(corpus_text, model or None, page_choices(choices), time_budget=budget, max_steps=steps,
+                            continue_from=continuing, limits=settings.limits, default_time_budget=PAGE_TIME_BUDGET)
+        keeps = (12 * plan.n_params + len(corpus_text)) / 1024**2  # what the tab will hold after this run
+        if keeps > settings.max_tab_mb:
+            raise SettingError("n_hidden", f"this tab would keep about {keeps:,.0f} MB (the model, its optimizer "
+                               f"state and the text); this server allows {settings.max_tab_mb:,.0f} MB a tab. Use a "
+                               "smaller model or a shorter text")
+        return plan, source
     except ValueError as e:  # SettingError, TrainingError, CorpusError, UnknownModel: the user's to fix
         way_out = (" To train a new model instead, tick “Start a new model” (download the current one first if "
                    "you want to keep it)." if continuing is not None and not isinstance(e, SettingError) else "")

@@ -289,3 +289,14 @@ def test_the_page_stays_usable_and_says_what_is_true(server, files, tmp_path):
 def test_limits_are_checked_in_the_core_too():
     with pytest.raises(ValueError, match="this server allows 10 MB"):
         plan_run(TEXT * 20, "lstm", {"batch_size": 512, "seq_len": 512}, limits=Limits(max_run_mb=10))
+
+
+def test_a_tab_keeps_no_more_than_its_budget(tmp_path):
+    from charrnn_app import training
+    from charrnn_app.session import Session
+
+    tight = Settings(max_tab_mb=2, examples_dir=tmp_path)
+    handler = training.train_handler(tight, {})
+    with pytest.raises(Exception, match="this tab would keep about .* MB .* allows 2 MB a tab"):
+        list(handler(Session(), text=TEXT, model="gru", n_hidden="256", max_steps=1))
+    assert list(handler(Session(), text=TEXT, model="gru", n_hidden="16", max_steps=1))  # a small one fits

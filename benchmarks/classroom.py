@@ -1,0 +1,254 @@
+"""Benchmark: a class of N students and one hostile client against one real server on 127.0.0.1.
+
+    python benchmarks/classroom.py [--students 30] [--budget 20] [--ttl 60] [--port 7971]
+
+Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GRADIO_TEMP_DIR), then:
+- each student, through gradio_client, trains a GRU on a text of their own and samples from it. Every
+  student's text uses its own 24 characters, so a sample with a character of another student's text is a
+  leak between tabs;
+- meanwhile one hostile client sends what a careless or mischievous student would: memory bombs within
+  each field's own range, a checkpoint whose 456-byte header describes a 250M-parameter model, NaN and
+  Infinity in raw JSON, an out-of-range seed, and Stop while its /train waits in the queue.
+Bounded: N requests each, every wait has a timeout, the whole run a deadline; it stops by itself.
+
+Prints: total time against the floor (students' budgets summed / training slots), queue wait
+median / p90 / max, how far past its budget each run held its slot, server RSS before / peak / after
+(MB), the RSS growth of each hostile request, errors, leaks, and files in the server's temp folders
+before and after the session TTL has passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from gradio_client import Client, handle_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+def student_text(i: int, n_chars: int = 30_000) -> tuple[str, set[str]]:
+    """A text of words over this student's own 24 characters (CJK, disjoint between students)."""
+    letters = [chr(0x4E00 + 24 * i + k) for k in range(24)]
+    rng = random.Random(i)
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 6))) for _ in range(300)]
+    text = []
+    while sum(map(len, text)) < n_chars:
+        text.append(" ".join(rng.choice(words) for _ in range(rng.randint(5, 12))) + "\n")
+    return "".join(text), set(letters)
+
+
+class Server:
+    def __init__(self, port: int, ttl: float, concurrency: int, temp: Path):
+        env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
+               "CHARRNN_SESSION_TTL": str(ttl), "CHARRNN_CONCURRENCY": str(concurrency),
+               "GRADIO_TEMP_DIR": str(temp / "gradio"), "TMPDIR": str(temp / "tmp"), "PYTHONUNBUFFERED": "1"}
+        (temp / "tmp").mkdir(parents=True, exist_ok=True)
+        self.url = f"http://127.0.0.1:{port}/"
+        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(temp / "server.log", "w"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise SystemExit("the server did not start within 120 s")
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.samples.append(rss_mb(self.proc.pid))
+            time.sleep(0.25)
+
+    def rss(self) -> float:
+        return rss_mb(self.proc.pid)
+
+    def close(self):
+        self._stop.set()
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def run_student(i: int, url: str, budget: float, folder: Path, out: dict) -> None:
+    text, mine = student_text(i)
+    path = folder / f"student{i}.txt"
+    path.write_text(text)
+    client = Client(url, verbose=False)
+    submitted = time.monotonic()
+    started = None
+    try:
+        job = client.submit(corpus=handle_file(str(path)), model="gru", time_budget=budget, api_name="/train")
+        for status, *_ in job:
+            if started is None and ("Training" in status or "Starting" in status):
+                started = time.monotonic()
+        final = job.outputs()[-1]
+        ended = time.monotonic()
+        sample = client.predict(prompt="", length=300, temperature=1.0, seed=i, api_name="/sample")
+        others = set(sample) - mine - {" ", "\n"}
+        out.update(wait=(started or ended) - submitted, over=ended - (started or ended) - budget,
+                   done="Done" in final[0], leak=bool(others), error=None)
+    except Exception as e:  # counted, not raised: the benchmark reports every error
+        out.update(error=f"{type(e).__name__}: {str(e)[:200]}")
+
+
+def raw(url: str, api: str, values: dict) -> str:
+    info = httpx.get(url + "gradio_api/info").json()["named_endpoints"][api]["parameters"]
+    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in info]
+    r = httpx.post(url + "gradio_api/call" + api, content=json.dumps({"data": data}),
+                   headers={"content-type": "application/json"}, timeout=30)
+    return httpx.get(url + f"gradio_api/call{api}/{r.json()['event_id']}", timeout=120).text
+
+
+def hostile(url: str, server: Server, folder: Path, results: list) -> None:
+    """Each input a careless or mischievous student sends; records (what, answer, RSS growth in MB)."""
+    big = folder / "big.txt"
+    rng = random.Random(99)
+    big.write_text(" ".join("".join(rng.choice("abcdefghij") for _ in range(5)) for _ in range(1_500_000)))
+    huge = folder / "huge.safetensors"
+    meta = {"format": "charrnn", "format_version": "1", "model_name": "lstm", "vocab": json.dumps("abc"),
+            "model_config": json.dumps({"n_hidden": 4000, "n_layer": 2}), "train_config": "null", "step": "0",
+            "chars_seen": "0", "seconds": "0", "run_step": "0", "run_seconds": "0", "rnn_state": "none",
+            "optim_groups": "null"}
+    header = json.dumps({"__metadata__": meta}).encode()
+    huge.write_bytes(struct.pack("<Q", len(header)) + header)
+    cjk = folder / "cjk.txt"
+    cjk.write_text("".join(chr(0x4E00 + rng.randrange(20_000)) for _ in range(100_000)))
+    client = Client(url, verbose=False)
+    attempts = [
+        ("lstm batch 1024 × seq 1024", lambda: client.predict(corpus=handle_file(str(big)), model="lstm",
+                                                              batch_size="1024", seq_len="1024", api_name="/train")),
+        ("lstm n_hidden 2048", lambda: client.predict(corpus=handle_file(str(big)), model="lstm", n_hidden="2048",
+                                                      api_name="/train")),
+        ("19,000-character vocabulary, batch 256", lambda: client.predict(
+            corpus=handle_file(str(cjk)), model="lstm", batch_size="256", api_name="/train")),
+        ("transformer 12 layers", lambda: client.predict(
+            corpus=handle_file(str(big)), model="transformer", n_layer="12", n_embd="512", n_head="8",
+            block_size="512", seq_len="512", batch_size="64", api_name="/train")),
+        ("checkpoint header: a 192M-parameter model", lambda: client.predict(file=handle_file(str(huge)),
+                                                                             api_name="/load_checkpoint")),
+        ("seed 2**64 on /sample", lambda: client.predict(prompt="a", seed=2**64, api_name="/sample")),
+        ("NaN max_steps (raw JSON)", lambda: raw(url, "/train", {"text": "hello world " * 200,
+                                                                 "max_steps": float("nan")})),
+        ("Infinity lr (raw JSON)", lambda: raw(url, "/train", {"text": "hello world " * 200, "lr": float("inf")})),
+        ("NaN smoothing, n-gram (raw JSON)", lambda: raw(url, "/train", {"text": "hello world " * 200,
+                                                                         "model": "ngram", "smoothing": float("nan")})),
+    ]
+    for what, attempt in attempts:
+        before = server.rss()
+        try:
+            answer = str(attempt())[-160:]
+        except Exception as e:
+            answer = f"{type(e).__name__}: {str(e)[:160]}"
+        clear = "must be" in answer or "allows" in answer or "Lower" in answer or "model" in answer
+        results.append((what, answer.replace("\n", " "), server.rss() - before, clear))
+    # Stop while its /train waits in the queue: the run never trains.
+    stopper = Client(url, verbose=False)
+    job = stopper.submit(corpus=handle_file(str(big)), model="gru", time_budget=30, api_name="/train")
+    deadline = time.monotonic() + 30
+    while job.status().code.name != "IN_QUEUE" and time.monotonic() < deadline and not job.done():
+        time.sleep(0.1)
+    queued = job.status().code.name == "IN_QUEUE"
+    answer = stopper.predict(api_name="/stop")
+    final = job.result(timeout=600)[0]
+    results.append(("Stop while queued" + ("" if queued else " (was not queued)"), final[:80],
+                    0.0, "Cancelled" in final or not queued))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--budget", type=float, default=20.0, help="each student's time budget, seconds")
+    p.add_argument("--ttl", type=float, default=60.0, help="the server's CHARRNN_SESSION_TTL, seconds")
+    p.add_argument("--slots", type=int, default=2, help="CHARRNN_CONCURRENCY")
+    p.add_argument("--port", type=int, default=7971)
+    p.add_argument("--deadline", type=float, default=3600.0, help="give up after this many seconds")
+    args = p.parse_args(argv)
+
+    temp = Path(tempfile.mkdtemp(prefix="charrnn-classroom-"))
+    server = Server(args.port, args.ttl, args.slots, temp)
+    files_before = count_files(temp / "gradio") + count_files(temp / "tmp")
+    rss_before = server.rss()
+    floor = args.students * args.budget / args.slots
+    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB; {args.students} students × {args.budget:g} s "
+          f"on {args.slots} slots: floor {floor:.0f} s", flush=True)
+    outs = [{} for _ in range(args.students)]
+    threads = [threading.Thread(target=run_student, args=(i, server.url, args.budget, temp, outs[i]), daemon=True)
+               for i in range(args.students)]
+    hostile_results: list = []
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    evil = threading.Thread(target=hostile, args=(server.url, server, temp, hostile_results), daemon=True)
+    evil.start()
+    for t in [*threads, evil]:
+        t.join(timeout=max(1.0, args.deadline - (time.monotonic() - t0)))
+    total = time.monotonic() - t0
+    peak = max(x for x in server.samples if x == x)
+    rss_end = server.rss()
+
+    waits = sorted(o["wait"] for o in outs if "wait" in o)
+    overs = [o["over"] for o in outs if "over" in o]
+    errors = [o["error"] for o in outs if o.get("error")] + [o for o in outs if not o]
+    leaks = sum(1 for o in outs if o.get("leak"))
+    print(f"\ntotal {total:.0f} s = {total / floor:.3f} × the floor ({floor:.0f} s)")
+    if waits:
+        p90 = waits[min(len(waits) - 1, math.ceil(0.9 * len(waits)) - 1)]
+        print(f"queue wait: median {statistics.median(waits):.1f} s, p90 {p90:.1f} s, max {waits[-1]:.1f} s")
+    if overs:
+        print(f"past its budget (slot held after the budget): median {statistics.median(overs):.2f} s, "
+              f"max {max(overs):.2f} s")
+    print(f"students: {sum(1 for o in outs if o.get('done'))}/{args.students} done, {len(errors)} errors, "
+          f"{leaks} leaks")
+    for e in errors[:5]:
+        print("  error:", e)
+    print("hostile client (what, answer, RSS growth MB, clear message):")
+    for what, answer, grow, clear in hostile_results:
+        print(f"  {what:44} {grow:+7.0f} MB  {'clear' if clear else 'UNCLEAR'}  {answer[-110:]}")
+    print(f"server RSS: before {rss_before:.0f} MB, peak {peak:.0f} MB, after the runs {rss_end:.0f} MB")
+    print(f"waiting {args.ttl + 30:.0f} s for the session TTL ({args.ttl:g} s) to pass…", flush=True)
+    time.sleep(args.ttl + 30)
+    rss_after = server.rss()
+    files_after = count_files(temp / "gradio") + count_files(temp / "tmp")
+    print(f"after the TTL: RSS {rss_after:.0f} MB ({(rss_after - rss_before) / rss_before:+.0%} of the start), "
+          f"temp files {files_before} before, {files_after} after")
+    server.close()
+    print(f"after shutdown: temp files {count_files(temp / 'gradio') + count_files(temp / 'tmp')} "
+          f"(student texts and the log not counted: they are in {temp})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
