@@ -20,8 +20,9 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+import charrnn
 from charrnn_app import corpus_view, links, options, plots, sampling, texts, training, waiting
-from charrnn_app.session import Registry, Session, delete_session
+from charrnn_app.session import Registry, Session, delete_session, sweep_empty_uploads
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
@@ -90,7 +91,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     max_bytes = settings.max_upload_bytes
     specs = options.option_specs()
 
-    with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=(3600, 3600)) as demo:
+    # Uploads and downloads older than a tab may live are swept from Gradio's cache (every quarter TTL).
+    sweep = (max(60, int(settings.session_ttl // 4)), int(settings.session_ttl))
+    with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=sweep) as demo:
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
         session = gr.State(Session(session_root(demo)), time_to_live=settings.session_ttl,
                            delete_callback=delete_session)
@@ -206,8 +209,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 takeaway = gr.Markdown(texts.takeaway(None, None), elem_id="takeaway")
 
         # ── wiring ──
-        demo.load(register_session(demo.sessions), session, None, api_visibility="private")
-        demo.unload(close_session(demo.sessions))
+        demo.load(register_session(demo.sessions, demo.GRADIO_CACHE), session, None, api_visibility="private")
+        demo.unload(close_session(demo.sessions, demo.GRADIO_CACHE))
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
         describe = functools.partial(corpus_view.describe_corpus, examples=examples, max_bytes=max_bytes,
                                      notes=example_notes(settings.examples_dir))
@@ -288,15 +291,17 @@ def session_root(demo: gr.Blocks) -> str:
     return str(Path(demo.GRADIO_CACHE) / f"charrnn-{os.getpid()}")
 
 
-def register_session(registry: Registry):
+def register_session(registry: Registry, cache: str):
     def register(session, request: gr.Request) -> None:
         registry.add(session, request)
+        sweep_empty_uploads(cache)
     return register
 
 
-def close_session(registry: Registry):
+def close_session(registry: Registry, cache: str):
     def close(request: gr.Request) -> None:  # the tab was closed: free its model and files now
         registry.close(request)
+        sweep_empty_uploads(cache)
     return close
 
 
@@ -310,9 +315,13 @@ demo = build_demo(SETTINGS)
 
 
 def warm_up() -> None:
-    """Pay PyTorch's one-time costs before the first user does: the first optimizer built in a process
-    imports ~1.5 s of code, which would otherwise delay the first point on the first chart."""
-    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+    """Pay the one-time costs before the first user does: a tiny real run through the run plan (the first
+    optimizer imports ~1.5 s of code; the first step of each kernel and the first chart cost more), so
+    the first point on the first chart comes quickly and the server's memory at rest includes them."""
+    plan = charrnn.plan_run("the cat sat on the mat.\n" * 40, "gru", {"n_hidden": 8, "threads": 1}, max_steps=3)
+    for _ in plan.train(plan.build()):
+        pass
+    plots.loss_figure(None)
 
 
 def main() -> None:

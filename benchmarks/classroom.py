@@ -158,7 +158,9 @@ def hostile(url: str, server: Server, folder: Path, results: list) -> None:
             block_size="512", seq_len="512", batch_size="64", api_name="/train")),
         ("checkpoint header: a 192M-parameter model", lambda: client.predict(file=handle_file(str(huge)),
                                                                              api_name="/load_checkpoint")),
-        ("seed 2**64 on /sample", lambda: client.predict(prompt="a", seed=2**64, api_name="/sample")),
+        ("seed 2**64 on /sample", lambda: (client.predict(text="hello world " * 100, model="ngram",
+                                                          api_name="/train"),
+                                           client.predict(prompt="h", seed=2**64, api_name="/sample"))),
         ("NaN max_steps (raw JSON)", lambda: raw(url, "/train", {"text": "hello world " * 200,
                                                                  "max_steps": float("nan")})),
         ("Infinity lr (raw JSON)", lambda: raw(url, "/train", {"text": "hello world " * 200, "lr": float("inf")})),
@@ -177,8 +179,8 @@ def hostile(url: str, server: Server, folder: Path, results: list) -> None:
     stopper = Client(url, verbose=False)
     job = stopper.submit(corpus=handle_file(str(big)), model="gru", time_budget=30, api_name="/train")
     deadline = time.monotonic() + 30
-    while job.status().code.name != "IN_QUEUE" and time.monotonic() < deadline and not job.done():
-        time.sleep(0.1)
+    while job.status().code.name not in ("IN_QUEUE", "PROCESSING") and time.monotonic() < deadline:
+        time.sleep(0.05)
     queued = job.status().code.name == "IN_QUEUE"
     answer = stopper.predict(api_name="/stop")
     final = job.result(timeout=600)[0]

@@ -6,6 +6,8 @@ checks it between steps, ends the run cleanly and keeps the model.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import math
 import shutil
 import tempfile
@@ -72,10 +74,42 @@ class Session:
     def close(self) -> None:
         """Stop any training and free the model and files (Gradio calls this for expired sessions)."""
         self.stop = True
+        had_model = self.bundle is not None
         self.bundle = self.train_text = self.val_text = None
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+        if had_model:
+            release_memory()
+
+
+def sweep_empty_uploads(cache: str | Path, age: float = 60.0) -> int:
+    """Remove the empty `tmp…` files Gradio 6.31's upload route leaves in its cache folder (one per upload:
+    the multipart parser's temporary file, emptied when the upload is moved into place), older than `age`
+    seconds. Returns how many were removed."""
+    removed, now = 0, time.time()
+    try:
+        entries = list(Path(cache).iterdir())
+    except OSError:
+        return 0
+    for p in entries:
+        try:
+            if p.name.startswith("tmp") and p.is_file() and p.stat().st_size == 0 and now - p.stat().st_mtime > age:
+                p.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def release_memory() -> None:
+    """Give freed memory back to the operating system: glibc keeps freed blocks for reuse, so without
+    this a shared server's memory stays at its peak after the tabs that used it are gone (Linux only)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def ensure_session(session) -> Session:

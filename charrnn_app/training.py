@@ -26,7 +26,7 @@ from charrnn.run import RunPlan
 
 from . import options, plots, texts, user_error
 from .corpus_view import load_corpus
-from .session import Session, ensure_session
+from .session import Session, ensure_session, sweep_empty_uploads
 from .settings import PAGE_TIME_BUDGET, Settings
 
 UPDATE_EVERY = 0.35  # seconds between chart updates while training (~3 per second)
@@ -193,6 +193,8 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     if session.take_queued_stop():
         yield TrainUpdate("**Cancelled** while waiting for a free training slot.")
         return
+    if session.root:
+        sweep_empty_uploads(Path(session.root).parent)  # Gradio's leftover upload files (see session.py)
     try:
         plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
                                      max_steps, reset, choices, settings=settings, examples=examples)
