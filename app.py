@@ -318,9 +318,11 @@ def warm_up() -> None:
     """Pay the one-time costs before the first user does: a tiny real run through the run plan (the first
     optimizer imports ~1.5 s of code; the first step of each kernel and the first chart cost more), so
     the first point on the first chart comes quickly and the server's memory at rest includes them."""
-    plan = charrnn.plan_run("the cat sat on the mat.\n" * 40, "gru", {"n_hidden": 8, "threads": 1}, max_steps=3)
-    for _ in plan.train(plan.build()):
-        pass
+    for model in ("lstm", "gru"):  # the page's default model, and the usual second choice, at preset sizes
+        plan = charrnn.plan_run("the cat sat on the mat.\n" * 200, model, {"threads": 1}, max_steps=3,
+                                limits=SETTINGS.limits)
+        for _ in plan.train(plan.build()):
+            pass
     plots.loss_figure(None)
 
 
@@ -341,6 +343,7 @@ def main() -> None:
     finally:
         demo.sessions.close_all()  # every tab's model and files
         shutil.rmtree(session_root(demo), ignore_errors=True)
+        sweep_empty_uploads(demo.GRADIO_CACHE, age=0)
 
 
 def _interrupt(signum, frame):

@@ -50,7 +50,7 @@ class Session:
 
     def start(self, bundle: Bundle, plan) -> None:
         """A checked run begins: the tab's model is now `bundle`; reference levels from the plan's text."""
-        self.bundle, self.running, self.stop = bundle, True, False
+        self.bundle, self.running, self.stop, self.pending = bundle, True, False, False
         self.run_started, self.run_budget = time.monotonic(), plan.train_config.time_budget
         self.uniform = math.log(len(bundle.vocab))
         self.unigram = corpus_stats(plan.data.text).unigram_entropy
@@ -79,6 +79,8 @@ class Session:
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+        if self.root:
+            sweep_empty_uploads(Path(self.root).parent)
         if had_model:
             release_memory()
 

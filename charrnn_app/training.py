@@ -195,12 +195,17 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
         return
     if session.root:
         sweep_empty_uploads(Path(session.root).parent)  # Gradio's leftover upload files (see session.py)
+    session.pending = True  # reading the text and planning: a Stop now still cancels this run
     try:
         plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
                                      max_steps, reset, choices, settings=settings, examples=examples)
     except gr.Error as e:  # the status line says what is true now, not "Waiting…"; the chart stays
+        session.pending = False
         yield TrainUpdate(f"**Not started:** {e.message} The tab's model is as it was.")
         raise
+    if session.take_queued_stop():
+        yield TrainUpdate("**Cancelled** before it started.")
+        return
     plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
     bundle = plan.build()
     session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
