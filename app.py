@@ -202,7 +202,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 with gr.Row():
                     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
                     checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors, up to "
-                                                    f"{settings.max_checkpoint_bytes / 1024**2:.0f} MB)",
+                                                    f"{settings.max_checkpoint_text})",
                                               file_types=[".safetensors"], type="filepath",
                                               elem_id="checkpoint-file", height=100)
                 checkpoint_status = gr.Markdown(elem_id="checkpoint-status")

@@ -135,10 +135,10 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
         if not path.is_file():
             raise CheckpointError(f"no such file: {path}")
         if path.stat().st_size > max_bytes:
-            raise CheckpointError(f"{path.name} is larger than {max_bytes / 1e6:.0f} MB: not a charrnn checkpoint")
+            raise CheckpointError(f"{path.name} is larger than {max_bytes / 1024**2:.0f} MB: not a charrnn checkpoint")
         data = path.read_bytes()
     if len(data) > max_bytes:
-        raise CheckpointError(f"the file is larger than {max_bytes / 1e6:.0f} MB: not a charrnn checkpoint")
+        raise CheckpointError(f"the file is larger than {max_bytes / 1024**2:.0f} MB: not a charrnn checkpoint")
     try:
         meta = _metadata(data)
     except (ValueError, json.JSONDecodeError) as e:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from unidecode import unidecode
 
+VAL_FRACTION = 0.1  # the last tenth of a text is held out for the validation loss (every door's default)
 MAX_CORPUS_BYTES = 50_000_000  # a bound for shared servers; the app sets a smaller upload limit
 
 
@@ -123,7 +124,7 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
 
 
 def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+    return f"{n / 1024**2:.1f} MB" if n >= 100_000 else f"{n:,} bytes"  # MB of 1024², as Gradio counts
 
 
 # Marks that decide the encoding. Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
@@ -314,7 +315,7 @@ def min_chars(seq_len: int, val_fraction: float) -> int:
     return max(need_train + need_val, math.ceil(need_val / val_fraction))
 
 
-def split(ids: torch.Tensor, val_fraction: float = 0.1, *, seq_len: int = 64
+def split(ids: torch.Tensor, val_fraction: float = VAL_FRACTION, *, seq_len: int = 64
           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Contiguous split: the first (1 - val_fraction) for training, the rest for validation.
 

@@ -76,7 +76,7 @@ _MANY_PASSES = 8.0  # expected passes over the text above which dropout is raise
 _TOO_MANY_PASSES = 50.0  # ...and above which the network also shrinks one size
 
 
-def preset(model_name: str, n_chars: int, time_budget: float | None = 60.0,
+def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfig.time_budget,
            max_steps: int | None = None, vocab_size: int | None = None) -> tuple[dict, TrainConfig]:
     """(model options, training config) for `model_name` on a corpus of `n_chars` characters with a
     vocabulary of `vocab_size` (None: English-sized); the n-gram's order is capped to what fits it."""

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .bundle import Bundle
-from .corpus import CorpusError, Vocab, split
+from .corpus import VAL_FRACTION, CorpusError, Vocab, split
 from .estimate import Estimate, estimate
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
 from .options import MODEL_OPTIONS, OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, SettingError, check
@@ -34,8 +34,7 @@ from .presets import preset
 from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
 
 DEFAULT_MODEL = "lstm"  # the classic char-rnn
-DEFAULT_TIME_BUDGET = 60.0  # seconds, for the CLI and the Python API when no budget is given
-VAL_FRACTION = 0.1  # the last tenth of the text is held out for the validation loss
+DEFAULT_TIME_BUDGET = TrainConfig.time_budget  # seconds, for the CLI and the Python API when none is given
 
 # Settings an exact resume may change: where and how fast it runs, not what it computes.
 _RESUME_FREE = {"device", "threads", "sample_every", "sample_length", "eval_every", "eval_chars", "stats_every",

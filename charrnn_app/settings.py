@@ -56,7 +56,13 @@ class Settings:
     def max_checkpoint_bytes(self) -> int:
         """The largest checkpoint upload: any model this server lets a user train (a download holds 4 bytes
         a parameter, plus its header and history), and at least the text limit."""
-        return max(self.max_upload_bytes, 4 * self.max_params + 4 * 1024 * 1024)
+        need = 4 * self.max_params + 4 * 1024 * 1024
+        return max(self.max_upload_bytes, -(-need // (1024 * 1024)) * 1024 * 1024)  # whole MB, as stated
+
+    @property
+    def max_checkpoint_text(self) -> str:
+        """The checkpoint limit as the page, the README and Gradio's refusal state it, e.g. "81 MB"."""
+        return f"{self.max_checkpoint_bytes // (1024 * 1024)} MB"
 
     @property
     def max_file_bytes(self) -> int:

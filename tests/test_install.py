@@ -154,3 +154,14 @@ def test_the_upload_limit_reads_the_same_in_the_page_readme_and_gradio(mb):
 def test_the_readme_states_the_default_upload_limit():
     row = next(line for line in (ROOT / "README.md").read_text().splitlines() if "`CHARRNN_MAX_UPLOAD_MB`" in line)
     assert row.rstrip(" |").endswith(f"| {Settings().max_upload_mb:g}") and "1024" in row
+
+
+@pytest.mark.parametrize("params", [20_000_000, 1_000_000, 333_333])
+def test_the_checkpoint_limit_is_gradios_one_limit_and_reads_the_same_everywhere(params):
+    settings = Settings(max_params=params)
+    mb = settings.max_checkpoint_text.removesuffix(" MB")
+    assert settings.max_file_bytes == settings.max_checkpoint_bytes >= 4 * params  # a trained model fits
+    assert gradio_size(settings.max_file_bytes) == f"{int(mb)}.0 Mb"  # Gradio's refusal: the page's number
+    if params == 20_000_000:
+        row = next(line for line in (ROOT / "README.md").read_text().splitlines() if "`CHARRNN_MAX_PARAMS`" in line)
+        assert f"{mb} MB" in row and f'"{mb}.0 Mb"' in row
