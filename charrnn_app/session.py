@@ -12,6 +12,10 @@ import tempfile
 from pathlib import Path
 
 from charrnn import Bundle, corpus_stats, save
+from charrnn.copying import CopyIndex
+from charrnn.record import RunRecord
+
+KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); older runs keep curves and numbers
 
 
 class Session:
@@ -26,6 +30,10 @@ class Session:
         self.folder: str | None = None  # this tab's checkpoint files (removed with the session)
         self.train_text: str | None = None  # the text the model was last trained on (training part)…
         self.val_text: str | None = None  # …and its held-out end (None after loading a checkpoint)
+        self.runs: list[RunRecord] = []  # every run of this tab (a Train press, or one model of a race)
+        self.next_run = 1  # the number the next run gets ("run 3" in the legend and the table)
+        self.hidden: set[int] = set()  # runs not drawn on the comparison chart
+        self._copy_index: tuple[str, CopyIndex] | None = None  # (training text, its index): built once per text
 
     def take_queued_stop(self) -> bool:
         """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""
@@ -40,6 +48,39 @@ class Session:
         self.unigram = corpus_stats(plan.data.text).unigram_entropy
         # The run's text, kept with its model for the views that read it (prediction strip, copied spans)
         self.train_text, self.val_text = plan.data.train_text, plan.data.val_text
+
+    def copy_index(self, train_text: str) -> CopyIndex:
+        """The copied-span index of `train_text`, built once and reused while the text stays the same."""
+        if self._copy_index is None or self._copy_index[0] != train_text:
+            self._copy_index = (train_text, CopyIndex(train_text))
+        return self._copy_index[1]
+
+    def record_run(self, plan, bundle: Bundle, corpus: str, checker=None) -> RunRecord:
+        """The record a Train press writes into: the continued model's own record, else a new one."""
+        for record in self.runs:
+            if record.bundle is bundle and plan.continue_from is bundle:
+                record.begin_segment(plan, bundle)
+                return record
+        record = RunRecord.begin(plan, bundle, self.next_run, corpus, self.copy_index(plan.data.train_text),
+                                 checker)
+        self.add_runs([record])
+        return record
+
+    def add_runs(self, records: list[RunRecord]) -> None:
+        """Keep `records` (numbered already or from `next_run` on); only the last KEEP_WEIGHTS keep weights."""
+        for record in records:
+            if record not in self.runs:
+                self.runs.append(record)
+            self.next_run = max(self.next_run, record.run_id + 1)
+        for record in self.runs[:-KEEP_WEIGHTS]:
+            if record.bundle is not self.bundle:  # the model the Write tab samples from stays
+                record.bundle = None
+
+    def run(self, run_id) -> RunRecord | None:
+        try:
+            return next(r for r in self.runs if r.run_id == int(run_id))
+        except (StopIteration, TypeError, ValueError):
+            return None
 
     def write_checkpoint(self) -> Path:
         """The model as a fresh .safetensors file in this tab's folder (the previous file removed).
@@ -56,7 +97,8 @@ class Session:
     def close(self) -> None:
         """Stop any training and free the model and files (Gradio calls this for expired sessions)."""
         self.stop = True
-        self.bundle = self.train_text = self.val_text = None
+        self.bundle = self.train_text = self.val_text = self._copy_index = None
+        self.runs = []
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

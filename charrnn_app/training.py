@@ -20,6 +20,7 @@ import gradio as gr
 
 import charrnn
 from charrnn import MODELS, Bundle, run
+from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 
@@ -161,7 +162,9 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
 def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, model, time_budget, max_steps,
                   reset, choices: dict, *, settings: Settings, examples) -> tuple[RunPlan, str]:
     """(the run plan, where the text came from) for a Train press, or gr.Error with what to do."""
-    continuing = session.bundle if session.bundle is not None and not reset else None
+    # Another model than the tab's starts a new run (the earlier one stays in the runs table); the same model
+    # continues unless "Start a new model" is ticked.
+    continuing = _continuing(session, model or None, reset)
     try:
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
@@ -190,6 +193,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
     bundle = plan.build()
     session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
+    record = session.record_run(plan, bundle, source, corpus_checker(corpus, text, example))  # the runs table
     verb = "Continuing" if plan.continue_from is not None else "Starting"
     yield TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {source} ({len(plan.data.text):,} "
                       "characters)…", model_figure(session), reset=False)
@@ -197,6 +201,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     events = plan.train(bundle)
     try:
         for ev in events:
+            record.observe(ev)
             if session.stop or ev.done:
                 break
             if time.perf_counter() - last >= UPDATE_EVERY or ev.sample is not None:  # throttled
@@ -210,10 +215,16 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     finally:
         events.close()  # the core keeps the optimizer state and the recurrent state for continuing
         session.running = False
+        record.close(stopped=ev is None or not ev.done)
     if error:
         yield TrainUpdate(f"**Stopped.** {error}", model_figure(session))
         raise user_error(error)
     yield finish(session, ev)
+
+
+def corpus_checker(corpus, text, example):
+    """The example's own checker (`charrnn.checkers`) when the text is that example, else None."""
+    return None if corpus or (text and text.strip()) else CHECKERS.get(example)
 
 
 def finish(session: Session, ev) -> TrainUpdate:
