@@ -66,12 +66,17 @@ class Session:
         self.add_runs([record])
         return record
 
-    def add_runs(self, records: list[RunRecord]) -> None:
-        """Keep `records` (numbered already or from `next_run` on); only the last KEEP_WEIGHTS keep weights."""
+    def add_runs(self, records: list[RunRecord], trim: bool = True) -> None:
+        """Keep `records` (already numbered); `trim`: drop the weights of all but the last KEEP_WEIGHTS runs
+        (a race trims when it ends, so its models keep theirs while they train)."""
         for record in records:
-            if record not in self.runs:
+            if all(r is not record for r in self.runs):
                 self.runs.append(record)
             self.next_run = max(self.next_run, record.run_id + 1)
+        if trim:
+            self.trim_weights()
+
+    def trim_weights(self) -> None:
         for record in self.runs[:-KEEP_WEIGHTS]:
             if record.bundle is not self.bundle:  # the model the Write tab samples from stays
                 record.bundle = None
