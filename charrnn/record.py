@@ -104,6 +104,7 @@ class RunRecord:
     score: float | None = None  # the example's checker on the last frame (0..1), when it has one
     stopped: bool = False
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
+    text: str | None = field(default=None, repr=False, compare=False)  # the run's text (shared, not copied)
     index: CopyIndex | None = field(default=None, repr=False, compare=False)
     checker: object = field(default=None, repr=False, compare=False)  # text → 0..1, or None
     _config: object = field(default=None, repr=False, compare=False)
@@ -120,7 +121,7 @@ class RunRecord:
         train = asdict(plan.train_config)
         record = cls(run_id, plan.model_name, model_label(plan.model_name, options, train), {**options, **train},
                      plan.n_params, corpus, len(plan.data.text), plan.data.n_train, plan.train_config.seed,
-                     bundle=bundle, index=index, checker=checker)
+                     bundle=bundle, text=plan.data.text, index=index, checker=checker)
         record._start(plan)
         return record
 
@@ -195,6 +196,19 @@ class RunRecord:
         frame = Frame(label, b.step, text, share, spans)
         self.film.append(frame)
         return frame
+
+    @property
+    def train_text(self) -> str | None:
+        """The run's training part (the copy detector and the prediction strip read it); None once dropped."""
+        return None if self.text is None else self.text[: self.n_train]
+
+    @property
+    def val_text(self) -> str | None:
+        return None if self.text is None else self.text[self.n_train:]
+
+    def drop_weights(self) -> None:
+        """Free the model and the text; the curves, numbers and film strip stay."""
+        self.bundle = self.text = self.index = None
 
     @property
     def sample(self) -> str:

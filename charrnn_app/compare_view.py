@@ -246,8 +246,9 @@ def use_run(session, run_id) -> tuple[str, object]:
     if r.bundle is None:
         raise user_error(f"The weights of {r.name} were dropped to save memory (a tab keeps the last few runs' "
                          "weights); its curves and numbers stay. Train it again to sample from it.")
-    session.bundle = r.bundle
+    session.bundle, session.train_text, session.val_text = r.bundle, r.train_text, r.val_text
     session.uniform = math.log(len(r.bundle.vocab))
+    session.unigram = corpus_stats(r.text).unigram_entropy if r.text else session.unigram
     return (f"**{r.name}** is now the tab's model: the Write tab samples from it, and Train with "
             f"{MODELS[r.model_name].title} continues it.", training.model_figure(session))
 
@@ -349,7 +350,7 @@ def build_tab(page, settings, examples) -> None:
         remove_btn = gr.Button("Remove", size="sm", elem_id="run-remove")
         download_btn = gr.Button("Its checkpoint", size="sm", elem_id="run-download")
         csv_btn = gr.Button("Table as CSV", size="sm", elem_id="runs-csv")
-    files = gr.File(label="download", elem_id="runs-file", height=60)
+    files = gr.File(label="download", elem_id="runs-file", height=80, interactive=False, visible=False)
     with gr.Accordion("Film strips: what each run writes as it learns", open=True, elem_id="film"):
         film = gr.HTML(CSS + film_html(None), elem_id="film-strip")
     with gr.Row(equal_height=True):
@@ -396,8 +397,10 @@ def build_tab(page, settings, examples) -> None:
     remove_btn.click(lambda s, r, x: with_css(remove_run(s, r, x)), [session, run, x_axis], [chart, table, film, run],
                      api_visibility="private", **table_event)
     use_btn.click(use_run, [session, run], [status, page.loss_plot], api_name="use_run", **table_event)
-    download_btn.click(run_checkpoint, [session, run], files, api_name="run_checkpoint", **table_event)
-    csv_btn.click(export_csv, session, files, api_name="runs_csv", **table_event)
+    for button, fn, inputs, name in ((download_btn, run_checkpoint, [session, run], "run_checkpoint"),
+                                     (csv_btn, export_csv, [session], "runs_csv")):
+        button.click(fn, inputs, files, api_name=name, **table_event).then(
+            lambda: gr.update(visible=True), None, files, queue=False, api_visibility="private")
     # /runs: the table as data; the tab's views refresh when it opens (a Train press adds runs too)
     refresh = Context.block.select if Context.block is not None else None
     if refresh is not None:

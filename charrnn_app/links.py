@@ -66,6 +66,8 @@ def link_loader(examples=(), max_seconds: float = 120.0):
 
     def apply_link(request: gr.Request):
         state = parse(dict(request.query_params) if request is not None else {}, examples, max_seconds)
+        if "lesson" in state or "models" in state:  # a race's link: the budget is each model's, not Train's
+            state.pop("budget", None)
         return tuple(gr.update(value=state[k]) if k in state else gr.skip() for k in KEYS)
 
     return apply_link

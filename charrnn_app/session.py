@@ -79,7 +79,7 @@ class Session:
     def trim_weights(self) -> None:
         for record in self.runs[:-KEEP_WEIGHTS]:
             if record.bundle is not self.bundle:  # the model the Write tab samples from stays
-                record.bundle = None
+                record.drop_weights()
 
     def run(self, run_id) -> RunRecord | None:
         try:
