@@ -66,7 +66,8 @@ def plan_race(text: str, entrants: list[Entrant], *, time_budget: float, seed: i
     plans = []
     for e in entrants:
         settings = {**(shared or {}), **e.settings, "clock": "own", "seed": seed}
-        plans.append(plan_run(text, e.model, settings, time_budget=time_budget, limits=limits))
+        plans.append(plan_run(text, e.model, settings, time_budget=time_budget, limits=limits,
+                              same_text=plans[0].data if plans else None))  # encoded once for all
     return plans
 
 

@@ -105,6 +105,7 @@ def test_a_race_of_three_models_yields_three_rows_with_samples_on_one_split_and_
     plans = plan_race(TEXT, list(lesson.entrants), time_budget=1, seed=3, shared=lesson.shared)
     recurrent = [p.train_config for p in plans if p.model_name != "ngram"]
     assert {(c.batch_size, c.seq_len, c.seed, c.clock) for c in recurrent} == {(16, 64, 3, "own")}
+    assert all(p.data.ids is plans[0].data.ids for p in plans)  # the text encoded once, one split for all
 
 
 def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(settings):
