@@ -164,10 +164,13 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
     events = race(corpus_text, entrants, time_budget=budget, seed=seed, shared=shared, limits=settings.limits,
                   max_seconds=settings.max_race_seconds, corpus=corpus_name, first_run_id=session.next_run,
                   checker=checker, stop=lambda: session.stop, plans=plans)
+    all_started = False  # the moment every model has its first point is shown at once, not throttled
     try:
         for update in events:
             session.add_runs(update.records, trim=False)
-            if update.done or time.perf_counter() - last >= UPDATE_EVERY:
+            started = not all_started and all(r.curve.step for r in update.records)
+            all_started = all_started or started
+            if update.done or started or time.perf_counter() - last >= UPDATE_EVERY:
                 yield (_race_status(update, session), *_views(session, x_axis), session)
                 last = time.perf_counter()
     except Exception as e:  # a model that fails mid-race: keep what was trained, say why
