@@ -134,8 +134,8 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
         return
     lesson = LESSONS.get(lesson) if lesson else None
     entrants, shared = race_entrants(models, lesson)
-    budget = float(time_budget) if time_budget not in (None, "", 0) else (lesson.time_budget if lesson
-                                                                          else DEFAULT_BUDGET)
+    budget = float(time_budget) if time_budget not in (None, "", 0) else (
+        lesson_budget(lesson, settings) if lesson else min(DEFAULT_BUDGET, settings.max_seconds))
     seed = 0 if seed in (None, "") else int(seed)
     try:
         if lesson is not None and lesson.example is not None:
@@ -287,11 +287,17 @@ def _folder(session: Session) -> Path:
     return folder
 
 
-def choose_lesson(key: str):
+def lesson_budget(lesson: Lesson, settings) -> float:
+    """The lesson's budget per model, within this server's limits (one run, and the race's total)."""
+    return max(1.0, min(lesson.time_budget, settings.max_seconds,
+                        math.floor(settings.max_race_seconds / len(lesson.entrants))))
+
+
+def choose_lesson(key: str, settings):
     """A lesson button: its key, its models and budget in the race's fields, what to look for."""
     lesson = LESSONS[key]
     models = list(dict.fromkeys(e.model for e in lesson.entrants))
-    return key, models, lesson.time_budget, f"### {lesson.title}\n{lesson.look_for}"
+    return key, models, lesson_budget(lesson, settings), f"### {lesson.title}\n{lesson.look_for}"
 
 
 def share_link(lesson, models, time_budget, seed, example) -> str:
@@ -380,11 +386,16 @@ def build_tab(page, settings, examples) -> None:
     raced = race_btn.click(race_fn, session, race_outputs, inputs_kwargs=race_inputs, api_name="race", **race_kwargs)
     after = [raced]
     for key, button in lesson_buttons.items():
-        chosen = button.click(functools.partial(choose_lesson, key), None, [lesson_key, models, budget, lesson_text],
-                              queue=False, show_progress="hidden", api_visibility="private")
-        chosen.then(**pending)
-        after.append(chosen.then(race_fn, session, race_outputs, inputs_kwargs=race_inputs,
-                                 api_visibility="private", **race_kwargs))
+        # Three listeners on one click, not a chain: the race starts without waiting for two round trips.
+        # A lesson button races the lesson as designed (its own budget); Race uses the fields (a link's budget).
+        button.click(functools.partial(choose_lesson, key, settings=settings), None,
+                     [lesson_key, models, budget, lesson_text], queue=False, show_progress="hidden",
+                     api_visibility="private")
+        button.click(**pending)
+        lesson_inputs = {**race_inputs, "lesson": gr.State(key)}
+        del lesson_inputs["models"], lesson_inputs["time_budget"]
+        after.append(button.click(race_fn, session, race_outputs, inputs_kwargs=lesson_inputs,
+                                  api_visibility="private", **race_kwargs))
     for edited in (models.input, budget.input):  # the user's own race: no longer the lesson
         edited(lambda: ("", ""), None, [lesson_key, lesson_text], queue=False, show_progress="hidden",
                api_visibility="private")
@@ -426,11 +437,11 @@ def build_tab(page, settings, examples) -> None:
         lesson = state.get("lesson")
         out = [gr.update(value=lesson) if lesson else gr.skip(),
                gr.update(value=state["models"]) if "models" in state else (
-                   gr.update(value=choose_lesson(lesson)[1]) if lesson else gr.skip()),
+                   gr.update(value=choose_lesson(lesson, settings)[1]) if lesson else gr.skip()),
                gr.update(value=state["budget"]) if "budget" in state else (
-                   gr.update(value=LESSONS[lesson].time_budget) if lesson else gr.skip()),
+                   gr.update(value=lesson_budget(LESSONS[lesson], settings)) if lesson else gr.skip()),
                gr.update(value=state["seed"]) if "seed" in state else gr.skip(),
-               gr.update(value=choose_lesson(lesson)[3]) if lesson else gr.skip(),
+               gr.update(value=choose_lesson(lesson, settings)[3]) if lesson else gr.skip(),
                gr.update(visible=False) if lesson else gr.skip()]
         if tabs is not None:
             out.append(gr.update(selected=tab_id) if lesson or "models" in state else gr.skip())

@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -168,6 +169,7 @@ def test_a_lesson_in_the_browser_draws_every_curve_and_fills_the_table(settings,
         pytest.skip("no chromium binary (install Debian's `chromium`; never `playwright install`)")
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     app.warm_up()
+    settings = replace(settings, max_race_seconds=300)  # room for a lesson's own budgets (stopped early below)
     demo = app.build_demo(settings)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
                             **app.launch_options(settings))
@@ -190,6 +192,13 @@ def test_a_lesson_in_the_browser_draws_every_curve_and_fills_the_table(settings,
             for label in ("n-gram", "RNN (from scratch)", "nn.RNN", "nn.GRU", "nn.LSTM"):  # a row each
                 assert label in table, (label, table[:500])
             assert page.locator("#film-strip .film-frame").count() >= 10  # 5 runs, a few frames each
+            # A lesson's own button races it as designed (why gates: RNN vs LSTM, 30 s each); Stop ends it early.
+            page.click("#lesson-gates")
+            page.wait_for_function("""() => { const p = document.querySelector('#compare-plot .js-plotly-plot');
+                return p.data.filter(t => / · run [67] · train$/.test(t.name || '') && t.x.length).length == 2; }""")
+            page.click("#race-stop")
+            page.wait_for_function("document.querySelector('#race-status').innerText.includes('Stopped')")
+            assert "score" in page.inner_text("#film-strip")  # the brackets checker scored both samples
             (ROOT / "test-artifacts").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "test-artifacts" / "compare-lesson.png"), full_page=True)
             (ROOT / "test-artifacts" / "compare-traces.json").write_text(json.dumps({"traces": page.evaluate(traces)}))
