@@ -10,7 +10,7 @@ import json
 import random
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -22,6 +22,7 @@ import app
 from charrnn.copying import CopyIndex
 from charrnn.lessons import LESSONS
 from charrnn.race import plan_race
+from charrnn.record import model_label
 from charrnn_app import compare_view, links, training
 from charrnn_app.session import KEEP_WEIGHTS, Session
 from charrnn_app.settings import Settings, list_examples
@@ -107,6 +108,17 @@ def test_a_race_of_three_models_yields_three_rows_with_samples_on_one_split_and_
     recurrent = [p.train_config for p in plans if p.model_name != "ngram"]
     assert {(c.batch_size, c.seq_len, c.seed, c.clock) for c in recurrent} == {(16, 64, 3, "own")}
     assert all(p.data.ids is plans[0].data.ids for p in plans)  # the text encoded once, one split for all
+
+
+def test_every_lesson_plans_on_its_text():
+    for lesson in LESSONS.values():
+        name = lesson.example or "weather"
+        text = (ROOT / "examples_corpora" / f"{name}.txt").read_text()[:lesson.max_chars or 20_000]
+        plans = plan_race(text, list(lesson.entrants), time_budget=lesson.time_budget, shared=lesson.shared,
+                          max_seconds=Settings().max_race_seconds)
+        assert len({p.data.n_train for p in plans}) == 1, lesson.key
+        labels = [model_label(p.model_name, p.model_config.to_dict(), asdict(p.train_config)) for p in plans]
+        assert len(set(labels)) == len(plans), labels  # every rung of the ladder has a name of its own
 
 
 def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(settings):
