@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from charrnn_app import compare_view, corpus_view, links, options, plots, sampling, texts, training
+from charrnn_app import compare_tab, corpus_view, links, options, plots, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
@@ -77,7 +77,7 @@ class Page:
 
 
 # Tabs between Write and Keep: (label, elem_id, builder(page, settings, examples)). A view adds one line.
-EXTRA_TABS: list[tuple[str, str, Callable]] = [("Compare", "compare-tab", compare_view.build_tab)]
+EXTRA_TABS: list[tuple[str, str, Callable]] = [("Compare", "compare-tab", compare_tab.build_tab)]
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:

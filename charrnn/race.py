@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from .copying import CopyIndex
 from .options import SettingError
-from .record import RunRecord
+from .record import COPY_MIN_LEN, RunRecord
 from .run import Limits, plan_run
 
 TURN_SECONDS = 0.3  # each model trains this long (its own clock) before the next takes its turn
@@ -79,7 +79,7 @@ def race(text: str, entrants: list[Entrant], *, time_budget: float, seed: int = 
     every turn and a last one with done=True. `plans` (from `plan_race`) skips planning again."""
     plans = plans or plan_race(text, entrants, time_budget=time_budget, seed=seed, shared=shared, limits=limits,
                                max_seconds=max_seconds)
-    index = CopyIndex(plans[0].data.train_text)  # one text, one index for every model's samples
+    index = CopyIndex(plans[0].data.train_text, COPY_MIN_LEN)  # one text, one index for every model's samples
     bundles = [p.build() for p in plans]
     records = [RunRecord.begin(p, b, first_run_id + i, corpus, index, checker)
                for i, (p, b) in enumerate(zip(plans, bundles, strict=True))]

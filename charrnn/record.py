@@ -31,6 +31,7 @@ FILM_PROMPT = ""  # the same for every model: an empty prompt is in every vocabu
 FILM_SEED = 0
 FILM_TEMPERATURE = 0.8
 FILM_LENGTH = 240
+COPY_MIN_LEN = 12  # the shortest run of characters found in the training text that counts as copied
 
 
 @dataclass

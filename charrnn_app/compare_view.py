@@ -1,4 +1,5 @@
-"""The Compare tab: every run of the tab on one chart, a runs table, races, film strips and the lessons.
+"""The Compare tab's handlers and pictures (its layout and wiring: `compare_tab.py`): every run of the tab on
+one chart, a runs table, races, film strips and the lessons.
 
     Race / a lesson ─► race_models(...): plan every model (charrnn.race, through plan_run), let them take
                        turns, stream (status, chart, table, film strips) about three times a second
@@ -11,7 +12,6 @@ tab's `Session.runs` (`charrnn.record.RunRecord`), which the Train tab adds to a
 
 from __future__ import annotations
 
-import functools
 import html
 import inspect
 import math
@@ -21,15 +21,14 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-from gradio.context import Context
 
 from charrnn import MODELS, corpus_stats, save
 from charrnn.checkers import CHECKERS
 from charrnn.lessons import LESSONS, Lesson
 from charrnn.race import Entrant, plan_race, race
-from charrnn.record import FILM_SEED, FILM_TEMPERATURE, ROW_KEYS
+from charrnn.record import ROW_KEYS
 
-from . import links, options, plots, training, user_error
+from . import links, plots, training, user_error
 from .corpus_view import load_corpus
 from .session import Session, ensure_session
 
@@ -106,7 +105,7 @@ def run_choices(session) -> list[tuple[str, int]]:
     return [(r.name, r.run_id) for r in ensure_session(session).runs]
 
 
-def _views(session, x: str) -> tuple:
+def views(session, x: str = "step") -> tuple:
     """(chart, table, film strips, the run picker) for the tab's runs."""
     choices = run_choices(session)
     return (compare_figure(session, x), runs_table(session), film_html(session),
@@ -130,7 +129,7 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
     if session.running:
         raise user_error("This tab is already training: press Stop first.")
     if session.take_queued_stop():
-        yield ("**Cancelled** while waiting for a free training slot.", *_views(session, x_axis), session)
+        yield ("**Cancelled** while waiting for a free training slot.", *views(session, x_axis), session)
         return
     lesson = LESSONS.get(lesson) if lesson else None
     entrants, shared = race_entrants(models, lesson)
@@ -171,7 +170,7 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
             started = not all_started and all(r.curve.step for r in update.records)
             all_started = all_started or started
             if update.done or started or time.perf_counter() - last >= UPDATE_EVERY:
-                yield (_race_status(update, session), *_views(session, x_axis), session)
+                yield (_race_status(update, session), *views(session, x_axis), session)
                 last = time.perf_counter()
     except Exception as e:  # a model that fails mid-race: keep what was trained, say why
         error = f"The race stopped with an error: {str(e).splitlines()[0]}."
@@ -235,7 +234,7 @@ def remove_run(session, run_id, x_axis="step"):
     if r is not None:
         session.runs.remove(r)
         session.hidden.discard(r.run_id)
-    return _views(session, x_axis)
+    return views(session, x_axis)
 
 
 def use_run(session, run_id) -> tuple[str, object]:
@@ -308,10 +307,6 @@ def share_link(lesson, models, time_budget, seed, example) -> str:
                            seed=seed)
 
 
-COPY_JS = """(query) => { const url = location.origin + location.pathname + query;
-  if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
-  return url; }"""
-
 CSS = """<style>
 .film-run { margin: 0.6em 0; } .film-title { margin-bottom: 0.2em; }
 .film-row { display: flex; gap: 6px; overflow-x: auto; }
@@ -321,133 +316,3 @@ CSS = """<style>
 .film-frame mark { background: #E69F00; color: black; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; border-radius: 2px; }
 </style>"""
-
-
-def build_tab(page, settings, examples) -> None:
-    """The Compare tab's components and events, inside the tab the page opened (see app.EXTRA_TABS)."""
-    from charrnn.copying import CopyIndex
-
-    gr.Markdown(INTRO.format(seed=FILM_SEED, temp=FILM_TEMPERATURE, min_len=CopyIndex(".").min_len),
-                elem_id="compare-intro")
-    lesson_key = gr.Textbox(visible=False, elem_id="lesson-key")  # the lesson a race runs ("" = the choice below)
-    with gr.Row(elem_id="lessons"):
-        lesson_buttons = {key: gr.Button(lesson.title, elem_id=f"lesson-{key}", size="sm")
-                          for key, lesson in LESSONS.items()}
-    lesson_text = gr.Markdown(elem_id="lesson-text")
-    with gr.Accordion("Race your own choice of models", open=True, elem_id="race-settings") as race_settings:
-        models = gr.CheckboxGroup(options.model_choices(), value=DEFAULT_MODELS, label="models", elem_id="race-models")
-        with gr.Row():
-            budget = gr.Slider(1, settings.max_seconds, step=1, value=min(DEFAULT_BUDGET, settings.max_seconds),
-                               label="budget per model (seconds of its own training)", elem_id="race-budget",
-                               info=f"all models together at most {settings.max_race_seconds:g} s on this server")
-            seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="race-seed",
-                             info="the same seed: the same initial weights, batches and samples")
-    with gr.Row(equal_height=True):
-        race_btn = gr.Button("Race", variant="primary", elem_id="race", scale=2)
-        stop_btn = gr.Button("Stop", variant="stop", elem_id="race-stop", scale=1)
-    status = gr.Markdown("Pick a lesson, or choose models and press **Race**.", elem_id="race-status")
-    x_axis = gr.Radio([("training step", "step"), ("characters seen", "chars"), ("seconds", "seconds")],
-                      value="step", label="x axis", elem_id="x-axis",
-                      info="characters seen is fair across batch sizes; seconds (each model's own) shows speed")
-    chart = gr.Plot(plots.runs_figure([]), show_label=False, elem_id="compare-plot")
-    table = gr.Dataframe(runs_table(None), label="Runs (click a column's name to sort)", interactive=False,
-                         elem_id="runs-table", wrap=False)
-    with gr.Row(equal_height=True):
-        run = gr.Dropdown([], label="run", elem_id="run-pick", scale=2)
-        toggle_btn = gr.Button("Show / hide on the chart", size="sm", elem_id="run-toggle")
-        use_btn = gr.Button("Sample from it / continue it", size="sm", elem_id="run-use")
-        remove_btn = gr.Button("Remove", size="sm", elem_id="run-remove")
-        download_btn = gr.Button("Its checkpoint", size="sm", elem_id="run-download")
-        csv_btn = gr.Button("Table as CSV", size="sm", elem_id="runs-csv")
-    files = gr.File(label="download", elem_id="runs-file", height=80, interactive=False, visible=False)
-    with gr.Accordion("Film strips: what each run writes as it learns", open=True, elem_id="film"):
-        film = gr.HTML(CSS + film_html(None), elem_id="film-strip")
-    with gr.Row(equal_height=True):
-        link_btn = gr.Button("Copy a link to this lesson", size="sm", elem_id="copy-link", scale=1)
-        link = gr.Textbox(label="link (also copied to the clipboard)", elem_id="share-link", scale=3,
-                          buttons=["copy"])
-
-    session, example = page.session, page.corpus_inputs[2]
-    def with_css(outputs):  # the film strip's HTML carries its own styles
-        *rest, strip, picker = outputs
-        return (*rest, CSS + strip, picker)
-
-    race_fn = race_handler(settings, examples)
-
-    race_inputs = dict(corpus=page.corpus_inputs[0], text=page.corpus_inputs[1], example=example,
-                       ascii_fold=page.corpus_inputs[3], latin1=page.corpus_inputs[4], models=models,
-                       time_budget=budget, seed=seed, lesson=lesson_key, x_axis=x_axis)
-    race_outputs = [status, chart, table, film, run, session]
-    race_kwargs = dict(concurrency_limit=settings.concurrency, concurrency_id="train", show_progress="minimal",
-                       show_progress_on=status)
-    pending = dict(fn=training.mark_pending, inputs=session, outputs=status, queue=False, show_progress="hidden",
-                   api_visibility="private")
-    race_btn.click(**pending)
-    raced = race_btn.click(race_fn, session, race_outputs, inputs_kwargs=race_inputs, api_name="race", **race_kwargs)
-    after = [raced]
-    for key, button in lesson_buttons.items():
-        # Three listeners on one click, not a chain: the race starts without waiting for two round trips.
-        # A lesson button races the lesson as designed (its own budget); Race uses the fields (a link's budget).
-        button.click(functools.partial(choose_lesson, key, settings=settings), None,
-                     [lesson_key, models, budget, lesson_text], queue=False, show_progress="hidden",
-                     api_visibility="private")
-        button.click(**pending)
-        lesson_inputs = {**race_inputs, "lesson": gr.State(key)}
-        del lesson_inputs["models"], lesson_inputs["time_budget"]
-        after.append(button.click(race_fn, session, race_outputs, inputs_kwargs=lesson_inputs,
-                                  api_visibility="private", **race_kwargs))
-    for edited in (models.input, budget.input):  # the user's own race: no longer the lesson
-        edited(lambda: ("", ""), None, [lesson_key, lesson_text], queue=False, show_progress="hidden",
-               api_visibility="private")
-    stop_btn.click(training.stop_training, session, None, queue=False, api_visibility="private")
-    for event in after:  # the Train tab's chart shows the tab's model, now the race's best
-        event.then(training.model_figure, session, page.loss_plot, show_progress="hidden", api_visibility="private")
-
-    table_event = dict(show_progress="hidden")
-    x_axis.change(compare_figure, [session, x_axis], chart, queue=False, api_visibility="private", **table_event)
-    page.units.change(lambda s, x: (compare_figure(s, x), runs_table(s)), [session, x_axis], [chart, table],
-                      api_visibility="private", **table_event)
-    toggle_btn.click(toggle_run, [session, run, x_axis], [chart, table], api_visibility="private", **table_event)
-    remove_btn.click(lambda s, r, x: with_css(remove_run(s, r, x)), [session, run, x_axis], [chart, table, film, run],
-                     api_visibility="private", **table_event)
-    use_btn.click(use_run, [session, run], [status, page.loss_plot], api_name="use_run", **table_event)
-    for button, fn, inputs, name in ((download_btn, run_checkpoint, [session, run], "run_checkpoint"),
-                                     (csv_btn, export_csv, [session], "runs_csv")):
-        button.click(fn, inputs, files, api_name=name, **table_event).then(
-            lambda: gr.update(visible=True), None, files, queue=False, api_visibility="private")
-    # /runs: the table as data; the tab's views refresh when it opens (a Train press adds runs too)
-    refresh = Context.block.select if Context.block is not None else None
-    if refresh is not None:
-        refresh(lambda s, x: with_css(_views(s, x)), [session, x_axis], [chart, table, film, run],
-                api_visibility="private", **table_event)
-    # An API-only endpoint needs a trigger: an invisible button (the tab's session is an input, so gr.api cannot)
-    gr.Button(visible=False, elem_id="runs-api").click(runs_table, session, table, api_name="runs")
-
-    link_btn.click(share_link, [lesson_key, models, budget, seed, example], link, queue=False,
-                   api_visibility="private").then(None, link, link, js=COPY_JS, queue=False,
-                                                  api_visibility="private")
-    # A link opens the page in its state: ?lesson=… selects the lesson (the Compare tab, the race settings
-    # hidden); models, budget and seed fill the race's fields.
-    tabs = Context.block.parent if Context.block is not None else None
-    tab_id = getattr(Context.block, "id", None)
-
-    def apply_link(request: gr.Request):
-        state = links.parse(dict(request.query_params) if request is not None else {}, tuple(examples),
-                            settings.max_seconds)
-        lesson = state.get("lesson")
-        out = [gr.update(value=lesson) if lesson else gr.skip(),
-               gr.update(value=state["models"]) if "models" in state else (
-                   gr.update(value=choose_lesson(lesson, settings)[1]) if lesson else gr.skip()),
-               gr.update(value=state["budget"]) if "budget" in state else (
-                   gr.update(value=lesson_budget(LESSONS[lesson], settings)) if lesson else gr.skip()),
-               gr.update(value=state["seed"]) if "seed" in state else gr.skip(),
-               gr.update(value=choose_lesson(lesson, settings)[3]) if lesson else gr.skip(),
-               gr.update(visible=False) if lesson else gr.skip()]
-        if tabs is not None:
-            out.append(gr.update(selected=tab_id) if lesson or "models" in state else gr.skip())
-        return tuple(out)
-
-    root = Context.root_block
-    if root is not None:
-        outputs = [lesson_key, models, budget, seed, lesson_text, race_settings] + ([tabs] if tabs is not None else [])
-        root.load(apply_link, None, outputs, show_progress="hidden", api_visibility="private")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from charrnn import Bundle, corpus_stats, save
 from charrnn.copying import CopyIndex
-from charrnn.record import RunRecord
+from charrnn.record import COPY_MIN_LEN, RunRecord
 
 KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); older runs keep curves and numbers
 
@@ -52,7 +52,7 @@ class Session:
     def copy_index(self, train_text: str) -> CopyIndex:
         """The copied-span index of `train_text`, built once and reused while the text stays the same."""
         if self._copy_index is None or self._copy_index[0] != train_text:
-            self._copy_index = (train_text, CopyIndex(train_text))
+            self._copy_index = (train_text, CopyIndex(train_text, COPY_MIN_LEN))
         return self._copy_index[1]
 
     def record_run(self, plan, bundle: Bundle, corpus: str, checker=None) -> RunRecord:
