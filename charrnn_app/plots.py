@@ -137,7 +137,7 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
         if xs:
             px, py = downsample(xs, c.train_loss)
             fig.add_scatter(x=px, y=[v * k for v in py], name=f"{r.name} · train", mode="lines",
-                            legendgroup=str(r.run_id), showlegend=False, opacity=0.6,
+                            legendgroup=str(r.run_id), showlegend=not c.val_loss, opacity=0.6,  # legend: one per run
                             line=dict(color=color, width=1, dash="dot"),
                             hovertemplate=f"{r.name}<br>train %{{y:.3f}} {unit}<extra></extra>")
             right = max(right, xs[-1])

@@ -211,6 +211,10 @@ def test_a_lesson_in_the_browser_draws_every_curve_and_fills_the_table(settings,
             page.click("#race-stop")
             page.wait_for_function("document.querySelector('#race-status').innerText.includes('Stopped')")
             assert "score" in page.inner_text("#film-strip")  # the brackets checker scored both samples
+            page.click("#copy-link")  # the link to share: the lesson, its budget and the seed
+            page.wait_for_function("document.querySelector('#share-link textarea').value.includes('lesson=gates')")
+            shared = page.input_value("#share-link textarea")
+            assert shared.startswith(url.rstrip("/")) and "seed=1" in shared and "budget=" in shared
             (ROOT / "test-artifacts").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "test-artifacts" / "compare-lesson.png"), full_page=True)
             (ROOT / "test-artifacts" / "compare-traces.json").write_text(json.dumps({"traces": page.evaluate(traces)}))
