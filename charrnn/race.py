@@ -30,6 +30,7 @@ from .copying import CopyIndex
 from .options import SettingError
 from .record import COPY_MIN_LEN, RunRecord
 from .run import Limits, plan_run
+from .train import evaluate
 
 TURN_SECONDS = 0.3  # each model trains this long (its own clock) before the next takes its turn
 NO_LIMITS = Limits()
@@ -113,7 +114,9 @@ def race(text: str, entrants: list[Entrant], *, time_budget: float, seed: int = 
                     break
             first_round = False
     finally:
-        for i in live:  # stopped (or the consumer left): keep every model as it is
+        for i in live:  # stopped (or the consumer left): keep every model as it is, with a quick validation loss
             runs[i].close()
-            records[i].close(stopped=True)
+            config = plans[i].train_config
+            records[i].close(stopped=True, val_loss=evaluate(bundles[i].model, plans[i].data.val, config.seq_len,
+                                                             config.eval_chars))
     yield RaceUpdate(records, None, done=True, stopped=stopped, seconds=time.perf_counter() - start)

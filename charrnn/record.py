@@ -169,9 +169,18 @@ class RunRecord:
                 self._frame(f"{FILM_POINTS[self._next_frame]:.0%}")
                 self._next_frame += 1
 
-    def close(self, stopped: bool = False) -> None:
-        """The run ended (its budget used, or stopped): final numbers and the last frame."""
+    def close(self, stopped: bool = False, val_loss: float | None = None) -> None:
+        """The run ended (its budget used, or stopped): final numbers and the last frame. `val_loss`: a
+        validation loss measured at the stop (a stopped run skips the trainer's final pass)."""
         self.stopped = stopped
+        if val_loss is not None and math.isfinite(val_loss) and not (self.curve.val_step
+                                                                      and self.curve.val_step[-1] == self.steps):
+            c = self.curve
+            c.val_step.append(self.steps)
+            c.val_chars.append(self.chars_seen)
+            c.val_seconds.append(self.seconds)
+            c.val_loss.append(val_loss)
+            self.best_val = val_loss if self.best_val is None else min(self.best_val, val_loss)
         if self.final_val is None or stopped:
             self.final_val = self.curve.val_loss[-1] if self.curve.val_loss else self.final_val
         if self.bundle is None:

@@ -110,6 +110,19 @@ def test_a_race_of_three_models_yields_three_rows_with_samples_on_one_split_and_
     assert all(p.data.ids is plans[0].data.ids for p in plans)  # the text encoded once, one split for all
 
 
+def test_stop_ends_a_race_and_keeps_every_model_with_a_validation_loss(settings):
+    s = Session()
+    handler = compare_view.race_handler(settings, list_examples(settings.examples_dir))
+    outs = []
+    for out in handler(s, example="tiny", models=["mlp", "gru"], time_budget=10):
+        outs.append(out)
+        if len(outs) == 4:
+            training.stop_training(s)
+    assert "Stopped" in outs[-1][0] and not s.running and all(r.stopped for r in s.runs)
+    assert all(r.final_val is not None and r.film[-1].label.startswith("stopped at") for r in s.runs)
+    assert all(r.seconds < 5 for r in s.runs)
+
+
 def test_every_lesson_plans_on_its_text():
     for lesson in LESSONS.values():
         name = lesson.example or "weather"
