@@ -63,6 +63,8 @@ def build_tab(page, settings, examples) -> None:
     files = gr.File(label="download", elem_id="runs-file", height=80, interactive=False, visible=False)
     with gr.Accordion("Film strips: what each run writes as it learns", open=True, elem_id="film"):
         film = gr.HTML(view.CSS + view.film_html(None), elem_id="film-strip")
+    with gr.Accordion("How to read the chart and the table", open=False, elem_id="compare-help"):
+        gr.Markdown(view.HELP)
     with gr.Row(equal_height=True):
         link_btn = gr.Button("Copy a link to this lesson", size="sm", elem_id="copy-link", scale=1)
         link = gr.Textbox(label="link (also copied to the clipboard)", elem_id="share-link", scale=3,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from charrnn import MODELS, corpus_stats, save
 from charrnn.checkers import CHECKERS
-from charrnn.lessons import LESSONS, Lesson
+from charrnn.lessons import LESSONS, NGRAM_TRAIN_LOSS, Lesson
 from charrnn.race import Entrant, plan_race, race
 from charrnn.record import ROW_KEYS
 
@@ -44,6 +44,20 @@ turns so every curve grows at once; each model's budget counts only its own comp
 a classic comparison, or choose models below. Every sample is written with the same prompt, seed
 ({seed}) and temperature ({temp}); spans of {min_len} or more characters copied verbatim from the training
 text are <mark>highlighted</mark>."""
+
+
+HELP = """**Solid lines** are each run's validation loss (text it never trains on), **dotted** its training loss
+on the batch it just learned from; a triangle marks where a run was continued. The dashed lines are the levels
+to beat: a uniform guess over the characters, ln(V), and knowing only how common each character is (the
+unigram entropy). **x axis:** *training step* compares updates; *characters seen* is fair across batch sizes;
+*seconds* (each run's own training time, not the time others took their turn) shows which is fastest.
+
+**Table:** *final val* is measured on the held-out text at the end, *best val* the lowest estimate during the
+run; *chars/s* the training speed; *copied* the share of the last sample inside spans of 12 or more characters
+found verbatim in the training text (recall rather than writing); *score* the example's own checker (0 to 1),
+where the text is one of the examples; *weights* whether the run's model is still kept (the last few runs').
+
+""" + NGRAM_TRAIN_LOSS
 
 
 def _unit(session: Session) -> tuple[float, str]:
