@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import logging
 import math
 import tempfile
 import time
@@ -170,15 +171,16 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
     session.uniform = math.log(len(plans[0].vocab))
     session.unigram = corpus_stats(corpus_text).unigram_entropy
     names = ", ".join(MODELS[p.model_name].title for p in plans)
-    yield (f"**Starting a race** of {len(plans)} models ({names}) on {source} ({len(corpus_text):,} characters), "
-           f"{budget:g} s each, seed {seed}…", gr.skip(), gr.skip(), gr.skip(), gr.skip(), session)
+    starting = (f"**Starting a race** of {len(plans)} models ({names}) on {source} ({len(corpus_text):,} "
+                f"characters), {budget:g} s each, seed {seed}…")
     corpus_name = source.removeprefix("the ").replace("`", "")
     last, update, error = 0.0, None, None
     events = race(corpus_text, entrants, time_budget=budget, seed=seed, shared=shared, limits=settings.limits,
                   max_seconds=settings.max_race_seconds, corpus=corpus_name, first_run_id=session.next_run,
                   checker=checker, stop=lambda: session.stop, plans=plans)
     all_started = False  # the moment every model has its first point is shown at once, not throttled
-    try:
+    try:  # from here on, whatever happens (a closed tab too), the tab is free again at the end
+        yield starting, gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
         for update in events:
             session.add_runs(update.records, trim=False)
             started = not all_started and all(r.curve.step for r in update.records)
@@ -186,7 +188,8 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
             if update.done or started or time.perf_counter() - last >= UPDATE_EVERY:
                 yield (_race_status(update, session), *views(session, x_axis), session)
                 last = time.perf_counter()
-    except Exception as e:  # a model that fails mid-race: keep what was trained, say why
+    except Exception as e:  # a model that fails mid-race: keep what was trained, say why (and log it)
+        logging.getLogger(__name__).exception("race failed")
         error = f"The race stopped with an error: {str(e).splitlines()[0]}."
     finally:
         events.close()
@@ -195,8 +198,7 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
         trained = [r for r in records if r.bundle is not None and r.final_val is not None]
         if trained:  # the Write tab samples the race's best model; Train continues it
             best = min(trained, key=lambda r: r.final_val)
-            session.bundle, session.train_text, session.val_text = best.bundle, plans[0].data.train_text, \
-                plans[0].data.val_text
+            session.bundle, session.train_text, session.val_text = best.bundle, best.train_text, best.val_text
         session.trim_weights()
     if error:
         raise user_error(error)
