@@ -21,7 +21,7 @@ import gradio as gr
 import torch
 
 import charrnn
-from charrnn_app import corpus_view, links, options, plots, sampling, texts, training, waiting
+from charrnn_app import compare_tab, corpus_view, links, options, plots, sampling, texts, training, waiting
 from charrnn_app.session import Registry, Session, delete_session, sweep_empty_uploads
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
@@ -81,7 +81,7 @@ class Page:
 
 
 # Tabs between Write and Keep: (label, elem_id, builder(page, settings, examples)). A view adds one line.
-EXTRA_TABS: list[tuple[str, str, Callable]] = []
+EXTRA_TABS: list[tuple[str, str, Callable]] = [("Compare", "compare-tab", compare_tab.build_tab)]
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:

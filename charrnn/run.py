@@ -205,7 +205,7 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
 def plan_run(text: str, model: str | None = None, settings: Mapping | None = None, *,
              time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
              limits: Limits = Limits(), out: str | Path | None = None, default_out: str | None = None,
-             default_time_budget: float = DEFAULT_TIME_BUDGET) -> RunPlan:
+             default_time_budget: float = DEFAULT_TIME_BUDGET, same_text: Data | None = None) -> RunPlan:
     """The complete, checked plan for training `model` on `text` (a str, already read and cleaned).
 
     settings: the user's explicit choices by name (model options, TrainConfig fields, `val_fraction`);
@@ -215,6 +215,8 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
     continue_from: a trained Bundle to train further (its vocabulary must cover the text).
     limits: the server's bounds. out / default_out: a checkpoint path to check writable now (a folder
         means `default_out` inside it); None = no output.
+    same_text: the `data` of another plan of this very text (a race plans one text for several models):
+        its vocabulary and ids are reused instead of encoding the text again (~0.3 s per MB).
     Raises SettingError, TrainingError, CorpusError (ValueErrors) or OSError for an unwritable output.
     """
     if not text.strip():
@@ -226,6 +228,8 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
             raise CorpusError("the text has characters the model being continued never saw: "
                               f"{''.join(unknown[:10])!r}; continue it on text with the same characters, or "
                               "start a new model")
+    elif same_text is not None and same_text.text is text:
+        vocab = same_text.vocab
     else:
         vocab = Vocab.from_text(text)
     settings = dict(settings or {})
@@ -242,7 +246,8 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
                            f"most {limits.max_params:,}. Use a smaller hidden size, embedding or fewer layers",
                            n_params)
     train_config = _fit_seq_len(r, shape, len(text), val_fraction)
-    ids = vocab.encode(text)  # (N,) int64: bounded by the text's own limit
+    reuse = same_text is not None and same_text.text is text and same_text.vocab is vocab
+    ids = same_text.ids if reuse else vocab.encode(text)  # (N,) int64: bounded by the text's own limit
     train_ids, val_ids = split(ids, val_fraction, seq_len=train_config.seq_len)
     check_config(train_config, shape, len(train_ids), len(val_ids))
     cost = check_cost(r.model_name, config, len(vocab), train_config, len(text), limits)  # before any weight

@@ -2,6 +2,7 @@
 
     loss_figure(history, uniform, unigram, units)   the "watch it learn" chart
     probs_figure(probs, temperature)                the next-character bar chart
+    runs_figure(records, x, units, ...)             the runs of a tab overlaid (the Compare tab)
 """
 
 from __future__ import annotations
@@ -106,3 +107,65 @@ def probs_figure(probs: list[tuple[str, float]] | None, temperature: float = 1.0
     return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)),
                    margin=dict(l=60, r=20, t=50, b=50),
                    yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"), showlegend=False)
+
+
+AXES = {"step": ("training step", "step", "val_step"),
+        "chars": ("characters seen", "chars", "val_chars"),
+        "seconds": ("seconds of its own training", "seconds", "val_seconds")}
+
+
+def run_color(run_id: int) -> str:
+    """A run's colour: the palette in order, the same colour for a run in every chart and table."""
+    return PALETTE[(run_id - 1) % len(PALETTE)]
+
+
+def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: float | None = None,
+                unigram: float | None = None, hidden=()) -> go.Figure:
+    """Runs overlaid (charrnn.record.RunRecord): each run's validation loss (solid, in the legend as
+    "nn.GRU 128×2 · run 3") and its training loss (thin, dotted, same colour), against `x` = "step",
+    "chars" (characters seen: fair across batch sizes) or "seconds" (each run's own compute: speed).
+    A continued run has a marker where it resumed. ln V and the unigram entropy stay as reference lines."""
+    k = BITS_PER_NAT if units == "bits" else 1.0
+    unit = "bits/char" if units == "bits" else "nats/char"
+    title_x, key, val_key = AXES.get(x, AXES["step"])
+    fig = go.Figure()
+    right, early = 10.0, []
+    shown_runs = [r for r in records if r.run_id not in set(hidden)]
+    for r in shown_runs:
+        c, color = r.curve, run_color(r.run_id)
+        xs = getattr(c, key)
+        if xs:
+            px, py = downsample(xs, c.train_loss)
+            fig.add_scatter(x=px, y=[v * k for v in py], name=f"{r.name} · train", mode="lines",
+                            legendgroup=str(r.run_id), showlegend=not c.val_loss, opacity=0.6,  # legend: one per run
+                            line=dict(color=color, width=1, dash="dot"),
+                            hovertemplate=f"{r.name}<br>train %{{y:.3f}} {unit}<extra></extra>")
+            right = max(right, xs[-1])
+            early.append(max(c.train_loss[:50]))
+        vx = getattr(c, val_key)
+        if vx:
+            px, py = downsample(vx, c.val_loss)
+            fig.add_scatter(x=px, y=[v * k for v in py], name=r.name, mode="lines+markers",
+                            legendgroup=str(r.run_id), line=dict(color=color, width=2.5), marker=dict(size=5),
+                            hovertemplate=f"{r.name}<br>validation %{{y:.3f}} {unit}<extra></extra>")
+        for i in r.resumed_at:
+            if i < len(xs):
+                fig.add_scatter(x=[xs[i]], y=[c.train_loss[i] * k], name=f"{r.name} · resumed", mode="markers",
+                                legendgroup=str(r.run_id), showlegend=False,
+                                marker=dict(color=color, size=12, symbol="triangle-right",
+                                            line=dict(color="black", width=1)),
+                                hovertemplate=f"{r.name}: continued here<extra></extra>")
+    uniform_name = "uniform guess log₂(V)" if units == "bits" else "uniform guess ln(V)"
+    for level, name, color in ((uniform, uniform_name, UNIFORM_COLOR),
+                               (unigram, "letter frequencies (unigram)", UNIGRAM_COLOR)):
+        if level is not None:
+            fig.add_scatter(x=[0, right], y=[level * k] * 2, name=f"{name} = {level * k:.2f}", mode="lines",
+                            line=dict(color=color, dash="dash", width=1.5), hoverinfo="skip")
+    refs = [v * k for v in (uniform, unigram) if v is not None]
+    first = max(early) * k if early else None
+    top = max(refs + ([min(first, max(refs) * 1.5)] if first else [])) if refs else (first or 1.0)
+    title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
+             else "Runs — start a lesson or a race and every model's curve appears here")
+    return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+                   xaxis=dict(title=title_x, rangemode="tozero"),
+                   yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))

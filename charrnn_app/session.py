@@ -15,6 +15,11 @@ import time
 from pathlib import Path
 
 from charrnn import Bundle, corpus_stats, save
+from charrnn.copying import CopyIndex
+from charrnn.options import SettingError
+from charrnn.record import COPY_MIN_LEN, RunRecord
+
+KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); older runs keep curves and numbers
 
 
 class Session:
@@ -35,12 +40,27 @@ class Session:
         self.pending_budget: float | None = None  # the budget of a Train that waits in the queue
         self.train_text: str | None = None  # the text the model was last trained on (training part)…
         self.val_text: str | None = None  # …and its held-out end (None after loading a checkpoint)
+        self.runs: list[RunRecord] = []  # every run of this tab (a Train press, or one model of a race)
+        self.next_run = 1  # the number the next run gets ("run 3" in the legend and the table)
+        self.hidden: set[int] = set()  # runs not drawn on the comparison chart
+        self._copy_index: tuple[str, CopyIndex] | None = None  # (training text, its index): built once per text
 
     def kept_bytes(self) -> int:
-        """What this tab keeps between runs: the model's weights and AdamW moments (12 bytes a parameter,
-        for continuing exactly) and the run's text."""
-        model = 12 * self.bundle.model.num_params() if self.bundle is not None else 0
-        return model + len(self.train_text or "") + len(self.val_text or "")
+        """What this tab keeps between runs: each kept model's weights and AdamW moments (12 bytes a
+        parameter, for continuing exactly), the runs' texts and the copied-span index."""
+        bundles = {id(b): b for b in [self.bundle, *(r.bundle for r in self.runs)] if b is not None}
+        texts = {id(t): t for t in [self.train_text, self.val_text, *(r.text for r in self.runs)] if t}
+        index = self._copy_index[1].nbytes if self._copy_index is not None else 0
+        return sum(12 * b.model.num_params() for b in bundles.values()) + sum(map(len, texts.values())) + index
+
+    def check_room(self, new_bytes: int, limit_mb: float) -> None:
+        """SettingError unless what the tab keeps plus `new_bytes` (a new run's model and text) fits
+        `limit_mb` — the tab's memory budget on a shared server (CHARRNN_MAX_TAB_MB)."""
+        keeps = (self.kept_bytes() + new_bytes) / 1024**2
+        if keeps > limit_mb:
+            raise SettingError("n_hidden", f"this tab would keep about {keeps:,.0f} MB (its models, their optimizer "
+                               f"state and texts); this server allows {limit_mb:,.0f} MB a tab. Remove runs in the "
+                               "Compare tab, or use a smaller model or a shorter text")
 
     def take_queued_stop(self) -> bool:
         """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""
@@ -56,6 +76,44 @@ class Session:
         self.unigram = corpus_stats(plan.data.text).unigram_entropy
         # The run's text, kept with its model for the views that read it (prediction strip, copied spans)
         self.train_text, self.val_text = plan.data.train_text, plan.data.val_text
+
+    def copy_index(self, train_text: str) -> CopyIndex:
+        """The copied-span index of `train_text`, built once and reused while the text stays the same."""
+        if self._copy_index is None or self._copy_index[0] != train_text:
+            self._copy_index = (train_text, CopyIndex(train_text, COPY_MIN_LEN))
+        return self._copy_index[1]
+
+    def record_run(self, plan, bundle: Bundle, corpus: str, checker=None) -> RunRecord:
+        """The record a Train press writes into: the continued model's own record, else a new one."""
+        for record in self.runs:
+            if record.bundle is bundle and plan.continue_from is bundle:
+                record.begin_segment(plan, bundle)
+                return record
+        record = RunRecord.begin(plan, bundle, self.next_run, corpus, self.copy_index(plan.data.train_text),
+                                 checker)
+        self.add_runs([record])
+        return record
+
+    def add_runs(self, records: list[RunRecord], trim: bool = True) -> None:
+        """Keep `records` (already numbered); `trim`: drop the weights of all but the last KEEP_WEIGHTS runs
+        (a race trims when it ends, so its models keep theirs while they train)."""
+        for record in records:
+            if all(r is not record for r in self.runs):
+                self.runs.append(record)
+            self.next_run = max(self.next_run, record.run_id + 1)
+        if trim:
+            self.trim_weights()
+
+    def trim_weights(self) -> None:
+        for record in self.runs[:-KEEP_WEIGHTS]:
+            if record.bundle is not self.bundle:  # the model the Write tab samples from stays
+                record.drop_weights()
+
+    def run(self, run_id) -> RunRecord | None:
+        try:
+            return next(r for r in self.runs if r.run_id == int(run_id))
+        except (StopIteration, TypeError, ValueError):
+            return None
 
     def write_checkpoint(self) -> Path:
         """The model as a fresh .safetensors file in this tab's folder (the previous file removed).
@@ -75,7 +133,8 @@ class Session:
         """Stop any training and free the model and files (Gradio calls this for expired sessions)."""
         self.stop = True
         had_model = self.bundle is not None
-        self.bundle = self.train_text = self.val_text = None
+        self.bundle = self.train_text = self.val_text = self._copy_index = None
+        self.runs = []
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

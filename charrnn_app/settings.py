@@ -3,6 +3,9 @@
     CHARRNN_CONCURRENCY    trainings that run at the same time (others wait in the queue)   default 2
     CHARRNN_QUEUE          requests that may wait in the queue before "Queue is full"       default 64
     CHARRNN_MAX_SECONDS    the longest one training run may last, in seconds                default 120
+    CHARRNN_MAX_RACE_SECONDS  a race's total: its models' budgets added up, in seconds    default 300
+                           (a race holds one training slot for that long; its wall time is
+                           bounded at 1.25 x this + 10 s, which covers evaluations and samples)
     CHARRNN_MAX_UPLOAD_MB  the largest upload (text or checkpoint), in MB of 1024² bytes    default 10
     CHARRNN_SESSION_TTL    seconds an idle tab keeps its model (Gradio keeps a closed tab's
                            for an hour at most)                                             default 7200
@@ -39,6 +42,7 @@ class Settings:
     queue_size: int = 64
     max_seconds: float = 120.0
     max_upload_mb: float = 10.0
+    max_race_seconds: float = 300.0
     session_ttl: float = 7200.0
     max_params: int = 20_000_000
     examples_dir: Path = ROOT / "examples_corpora"
@@ -88,6 +92,7 @@ class Settings:
             concurrency=_number(env, "CHARRNN_CONCURRENCY", cls.concurrency, int, 1),
             queue_size=_number(env, "CHARRNN_QUEUE", cls.queue_size, int, 1),
             max_seconds=_number(env, "CHARRNN_MAX_SECONDS", cls.max_seconds, float, 1),
+            max_race_seconds=_number(env, "CHARRNN_MAX_RACE_SECONDS", cls.max_race_seconds, float, 1),
             max_upload_mb=_number(env, "CHARRNN_MAX_UPLOAD_MB", cls.max_upload_mb, float, 0.001),
             session_ttl=_number(env, "CHARRNN_SESSION_TTL", cls.session_ttl, float, 60),
             max_params=_number(env, "CHARRNN_MAX_PARAMS", cls.max_params, int, 1000),

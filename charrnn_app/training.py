@@ -21,6 +21,7 @@ import gradio as gr
 
 import charrnn
 from charrnn import MODELS, Bundle, run
+from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 
@@ -164,18 +165,17 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
 def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, model, time_budget, max_steps,
                   reset, choices: dict, *, settings: Settings, examples) -> tuple[RunPlan, str]:
     """(the run plan, where the text came from) for a Train press, or gr.Error with what to do."""
-    continuing = session.bundle if session.bundle is not None and not reset else None
+    # Another model than the tab's starts a new run (the earlier one stays in the runs table); the same model
+    # continues unless "Start a new model" is ticked.
+    continuing = _continuing(session, model or None, reset)
     try:
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
         budget, steps = page_budget(time_budget, max_steps)
         plan = run.plan_run(corpus_text, model or None, page_choices(choices), time_budget=budget, max_steps=steps,
                             continue_from=continuing, limits=settings.limits, default_time_budget=PAGE_TIME_BUDGET)
-        keeps = (12 * plan.n_params + len(corpus_text)) / 1024**2  # what the tab will hold after this run
-        if keeps > settings.max_tab_mb:
-            raise SettingError("n_hidden", f"this tab would keep about {keeps:,.0f} MB (the model, its optimizer "
-                               f"state and the text); this server allows {settings.max_tab_mb:,.0f} MB a tab. Use a "
-                               "smaller model or a shorter text")
+        if plan.continue_from is None:
+            session.check_room(12 * plan.n_params + len(corpus_text), settings.max_tab_mb)
         return plan, source
     except ValueError as e:  # SettingError, TrainingError, CorpusError, UnknownModel: the user's to fix
         way_out = (" To train a new model instead, tick “Start a new model” (download the current one first if "
@@ -209,6 +209,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
     bundle = plan.build()
     session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
+    record = session.record_run(plan, bundle, source, corpus_checker(corpus, text, example))  # the runs table
     verb = "Continuing" if plan.continue_from is not None else "Starting"
     yield TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {source} ({len(plan.data.text):,} "
                       "characters)…", model_figure(session), reset=False)
@@ -216,6 +217,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     events = plan.train(bundle)
     try:
         for ev in events:
+            record.observe(ev)
             if session.stop or ev.done:
                 break
             if time.perf_counter() - last >= UPDATE_EVERY or ev.sample is not None:  # throttled
@@ -229,10 +231,16 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     finally:
         events.close()  # the core keeps the optimizer state and the recurrent state for continuing
         session.running = False
+        record.close(stopped=ev is None or not ev.done)
     if error:
         yield TrainUpdate(f"**Stopped.** {error}", model_figure(session))
         raise user_error(error)
     yield finish(session, ev)
+
+
+def corpus_checker(corpus, text, example):
+    """The example's own checker (`charrnn.checkers`) when the text is that example, else None."""
+    return None if corpus or (text and text.strip()) else CHECKERS.get(example)
 
 
 def finish(session: Session, ev) -> TrainUpdate:

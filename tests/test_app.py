@@ -205,7 +205,7 @@ def test_train_streams_stops_continues_and_protects_the_model(files, settings):
     outs = train(s, settings, corpus=str(files["abc"]), model="lstm", max_steps=2)
     assert "Continuing" in outs[0][0] and s.bundle.model is model and s.bundle.step == step + 2
     # A different model, bad settings or an unknown character: a clear error, the model untouched.
-    for kw, words in [({"model": "gru"}, "Start a new model"), ({"n_hidden": 64}, "n_hidden 32 → 64"),
+    for kw, words in [({"n_hidden": 64}, "n_hidden 32 → 64"),
                       ({"model": "gru", "reset": True, "n_hidden": 2000, "n_layer": 4}, "at most 1,000,000"),
                       ({"corpus": str(files["xyz"])}, "never saw"), ({"corpus": str(files["binary"])}, "binary")]:
         with pytest.raises(gr.Error, match=words):
@@ -214,6 +214,10 @@ def test_train_streams_stops_continues_and_protects_the_model(files, settings):
     # ...unless a new model is asked for.
     outs = train(s, settings, corpus=str(files["xyz"]), model="gru", reset=True, max_steps=2)
     assert s.bundle.model_name == "gru" and s.bundle.step == 2 and outs[-1][4] is False
+    # Another model starts a new run; the earlier ones stay in the tab's runs (the Compare tab's table).
+    train(s, settings, corpus=str(files["abc"]), model="mlp", max_steps=2)
+    assert s.bundle.model_name == "mlp" and [r.model_name for r in s.runs] == ["lstm", "gru", "mlp"]
+    assert s.runs[0].resumed_at and s.runs[0].steps == step + 2
 
 
 def test_stop_while_waiting_in_the_queue_cancels_the_run_and_units_switch_live(files, settings):

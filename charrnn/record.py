@@ -1,0 +1,255 @@
+"""What is kept of a run: one Train press, or one model of a race. Plain data, no UI.
+
+    record = RunRecord.begin(plan, bundle, run_id, corpus="weather", index=CopyIndex(plan.data.train_text))
+    for ev in plan.train(bundle):
+        record.observe(ev)             # curves (step, characters seen, own seconds) and the film strip
+    record.close()                     # final numbers and the last frame, also after a stop
+
+A record keeps its curves and numbers for as long as the tab lives; `bundle` (the weights) may be dropped
+(set to None) to bound memory. Continuing the same bundle extends its record (`begin_segment`): the
+curves go on, `resumed_at` marks where, and the film strip gets the new run's frames.
+
+The film strip samples at fixed points of the run's budget (FILM_POINTS: 1 %, 5 %, 20 %, 50 %, 100 %)
+with the same prompt, seed and temperature, so the frames differ only by what the model has learned;
+each frame carries its copied spans (≥ `CopyIndex.min_len` characters found verbatim in the training
+text) and their share, so generation and recall are told apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .bundle import Bundle
+from .copying import CopyIndex
+from .models import MODELS
+from .sample import generate
+from .train import TrainEvent, run_progress
+
+FILM_POINTS = (0.01, 0.05, 0.2, 0.5, 1.0)  # fractions of the run's budget
+FILM_PROMPT = ""  # the same for every model: an empty prompt is in every vocabulary
+FILM_SEED = 0
+FILM_TEMPERATURE = 0.8
+FILM_LENGTH = 240
+COPY_MIN_LEN = 12  # the shortest run of characters found in the training text that counts as copied
+
+
+@dataclass
+class Frame:
+    """One sample of the film strip. spans: half-open (start, end) copied spans of `text`."""
+
+    label: str  # "20 %" (of the budget), "stopped at 37 %"
+    step: int
+    text: str
+    copied_share: float
+    spans: list[tuple[int, int]]
+
+
+@dataclass
+class Curve:
+    """A run's loss curves on its three x axes (steps, characters seen, the run's own seconds)."""
+
+    step: list[int] = field(default_factory=list)
+    chars: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_step: list[int] = field(default_factory=list)
+    val_chars: list[int] = field(default_factory=list)
+    val_seconds: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+def model_label(name: str, options: dict, train: dict | None = None) -> str:
+    """A short name for a model and the settings that tell it apart: "nn.GRU 128×2", "n-gram (counted) order 5",
+    "RNN (from scratch) 128×1 · concat · relu · identity init · stateless · loss on last"."""
+    parts = [MODELS[name].title]
+    if "n_hidden" in options:
+        parts[0] += f" {options['n_hidden']}×{options.get('n_layer', 1)}"
+    elif "order" in options:
+        parts[0] += f" order {options['order']}"
+    elif "context" in options:
+        parts[0] += f" context {options['context']}"
+    if options.get("combine") == "concat":
+        parts.append("concat")
+    if options.get("nonlinearity") == "relu":
+        parts.append("relu")
+    if options.get("identity_init"):
+        parts.append("identity init")
+    train = train or {}
+    if MODELS[name].recurrent and train.get("stateless"):
+        parts.append("stateless")
+    if train.get("loss_on") == "last" and not MODELS[name].fitted_by_counting:
+        parts.append("loss on last")
+    return " · ".join(parts)
+
+
+@dataclass
+class RunRecord:
+    run_id: int
+    model_name: str
+    label: str  # model_label(...)
+    settings: dict  # model options and the train config of the (last) run
+    n_params: int
+    corpus: str  # where the text came from ("the example `weather`")
+    corpus_chars: int
+    n_train: int  # characters in the training part (the split: the held-out end is the rest)
+    seed: int
+    curve: Curve = field(default_factory=Curve)
+    steps: int = 0
+    chars_seen: int = 0
+    seconds: float = 0.0  # the runs' own training time (their clock)
+    final_val: float | None = None
+    best_val: float | None = None
+    film: list[Frame] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)  # curve indices where a continued run began
+    score: float | None = None  # the example's checker on the last frame (0..1), when it has one
+    stopped: bool = False
+    bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
+    text: str | None = field(default=None, repr=False, compare=False)  # the run's text (shared, not copied)
+    index: CopyIndex | None = field(default=None, repr=False, compare=False)
+    checker: object = field(default=None, repr=False, compare=False)  # text → 0..1, or None
+    _config: object = field(default=None, repr=False, compare=False)
+    _offset: float = field(default=0.0, repr=False, compare=False)
+    _next_frame: int = field(default=0, repr=False, compare=False)
+    _last_ev: TrainEvent | None = field(default=None, repr=False, compare=False)
+    _segment: int = field(default=0, repr=False, compare=False)
+
+    @classmethod
+    def begin(cls, plan, bundle: Bundle, run_id: int, corpus: str, index: CopyIndex | None = None,
+              checker=None) -> RunRecord:
+        """A new record for `plan` (a charrnn.run.RunPlan) about to train `bundle`."""
+        options = plan.model_config.to_dict()
+        train = asdict(plan.train_config)
+        record = cls(run_id, plan.model_name, model_label(plan.model_name, options, train), {**options, **train},
+                     plan.n_params, corpus, len(plan.data.text), plan.data.n_train, plan.train_config.seed,
+                     bundle=bundle, text=plan.data.text, index=index, checker=checker)
+        record._start(plan)
+        return record
+
+    def begin_segment(self, plan, bundle: Bundle) -> None:
+        """The same model continues (a Train press on it again): its curves go on from here."""
+        self.bundle, self.stopped = bundle, False
+        self.settings.update(asdict(plan.train_config))
+        self.resumed_at.append(len(self.curve.step))
+        self._segment += 1
+        self._start(plan)
+
+    def _start(self, plan) -> None:
+        self._config = plan.train_config
+        # ev.elapsed counts from the run's start; an exact resume continues the saved run's clock
+        resumed = self.bundle.run_seconds if plan.resume and self.bundle is not None else 0.0
+        self._offset = self.seconds - resumed
+        self._next_frame, self._last_ev = 0, None
+
+    def observe(self, ev: TrainEvent) -> None:
+        """Take one training event: a point on the curves, and a film frame when the budget passes one."""
+        c = self.curve
+        seconds = self._offset + ev.elapsed
+        if not ev.done:
+            c.step.append(ev.step)
+            c.chars.append(ev.chars_seen)
+            c.seconds.append(seconds)
+            c.train_loss.append(ev.train_loss)
+        if ev.val_loss is not None and math.isfinite(ev.val_loss):
+            if c.val_step and c.val_step[-1] == ev.step:  # the final, full estimate replaces a partial one
+                c.val_loss[-1] = ev.val_loss
+            else:
+                c.val_step.append(ev.step)
+                c.val_chars.append(ev.chars_seen)
+                c.val_seconds.append(seconds)
+                c.val_loss.append(ev.val_loss)
+            self.best_val = ev.val_loss if self.best_val is None else min(self.best_val, ev.val_loss)
+            if ev.done:
+                self.final_val = ev.val_loss
+        self.steps, self.chars_seen, self.seconds = ev.step, ev.chars_seen, max(self.seconds, seconds)
+        self._last_ev = ev
+        if self.bundle is not None and self._config is not None and not ev.done:
+            progress = run_progress(self._config, self.bundle.run_step, ev.elapsed)
+            while self._next_frame < len(FILM_POINTS) - 1 and progress >= FILM_POINTS[self._next_frame]:
+                self._frame(f"{FILM_POINTS[self._next_frame]:.0%}")
+                self._next_frame += 1
+
+    def close(self, stopped: bool = False, val_loss: float | None = None) -> None:
+        """The run ended (its budget used, or stopped): final numbers and the last frame. `val_loss`: a
+        validation loss measured at the stop (a stopped run skips the trainer's final pass)."""
+        self.stopped = stopped
+        if val_loss is not None and math.isfinite(val_loss) and not (self.curve.val_step
+                                                                      and self.curve.val_step[-1] == self.steps):
+            c = self.curve
+            c.val_step.append(self.steps)
+            c.val_chars.append(self.chars_seen)
+            c.val_seconds.append(self.seconds)
+            c.val_loss.append(val_loss)
+            self.best_val = val_loss if self.best_val is None else min(self.best_val, val_loss)
+        if self.final_val is None or stopped:
+            self.final_val = self.curve.val_loss[-1] if self.curve.val_loss else self.final_val
+        if self.bundle is None:
+            return
+        if stopped and self._config is not None:
+            progress = run_progress(self._config, self.bundle.run_step, self._last_ev.elapsed if self._last_ev else 0)
+            label = f"stopped at {min(progress, 1):.0%}"
+        else:
+            label = "100%"
+        frame = self._frame(label)
+        if self.checker is not None:
+            self.score = float(self.checker(frame.text))
+
+    def _frame(self, label: str) -> Frame:
+        b = self.bundle
+        was_training = b.model.training
+        text = generate(b.model, b.vocab, FILM_PROMPT, FILM_LENGTH, FILM_TEMPERATURE, seed=FILM_SEED)
+        b.model.train(was_training)
+        spans = self.index.spans(text) if self.index is not None else []
+        share = sum(e - s for s, e in spans) / len(text) if text else 0.0
+        if self._segment:
+            label = f"run {self._segment + 1} · {label}"
+        frame = Frame(label, b.step, text, share, spans)
+        self.film.append(frame)
+        return frame
+
+    @property
+    def train_text(self) -> str | None:
+        """The run's training part (the copy detector and the prediction strip read it); None once dropped."""
+        return None if self.text is None else self.text[: self.n_train]
+
+    @property
+    def val_text(self) -> str | None:
+        return None if self.text is None else self.text[self.n_train:]
+
+    def drop_weights(self) -> None:
+        """Free the model and the text; the curves, numbers and film strip stay."""
+        self.bundle = self.text = self.index = None
+
+    @property
+    def sample(self) -> str:
+        """The last film frame: the sample at the shared prompt, seed and temperature."""
+        return self.film[-1].text if self.film else ""
+
+    @property
+    def copied_share(self) -> float | None:
+        return self.film[-1].copied_share if self.film else None
+
+    @property
+    def chars_per_sec(self) -> float:
+        return self.chars_seen / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def name(self) -> str:
+        """The legend's name: "nn.GRU 128×2 · run 3"."""
+        return f"{self.label} · run {self.run_id}"
+
+    def row(self, k: float = 1.0) -> dict:
+        """The runs table's row; losses multiplied by `k` (1 = nats/char, 1/ln 2 = bits/char)."""
+        def loss(v):
+            return None if v is None else round(v * k, 3)
+        return {"run": self.run_id, "model": self.label, "params": self.n_params, "corpus": self.corpus,
+                "characters": self.corpus_chars, "steps": self.steps, "chars seen": self.chars_seen,
+                "seconds": round(self.seconds, 1), "chars/s": round(self.chars_per_sec),
+                "final val": loss(self.final_val), "best val": loss(self.best_val),
+                "copied": None if self.copied_share is None else round(self.copied_share, 3),
+                "score": None if self.score is None else round(self.score, 3),
+                "weights": "kept" if self.bundle is not None else "dropped", "sample": self.sample}
+
+
+ROW_KEYS = ("run", "model", "params", "corpus", "characters", "steps", "chars seen", "seconds", "chars/s",
+            "final val", "best val", "copied", "score", "weights", "sample")

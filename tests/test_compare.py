@@ -1,0 +1,236 @@
+"""The Compare tab: runs kept per tab, the overlay chart, races, copied spans, links, the API and a browser.
+
+Tiny corpora and 1-second budgets keep this file to about a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+import torch
+from gradio_client import Client
+
+import app
+from charrnn.copying import CopyIndex
+from charrnn.lessons import LESSONS
+from charrnn.race import plan_race
+from charrnn.record import model_label
+from charrnn_app import compare_view, links, training
+from charrnn_app.session import KEEP_WEIGHTS, Session
+from charrnn_app.settings import Settings, list_examples
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 120
+SMALL = {"n_hidden": 32, "n_layer": 1, "n_embd": 8, "batch_size": 8, "seq_len": 16, "context": 4, "order": 3}
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_and_own_temp_dir(tmp_path_factory):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
+        yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    examples = tmp_path_factory.mktemp("examples")
+    (examples / "tiny.txt").write_text(TEXT)
+    (examples / "brackets.txt").write_text((ROOT / "examples_corpora" / "brackets.txt").read_text()[:6000])
+    return Settings(concurrency=2, max_seconds=20, max_race_seconds=30, examples_dir=examples)
+
+
+def race(session, settings, **kw) -> list:
+    handler = compare_view.race_handler(settings, list_examples(settings.examples_dir))
+    return list(handler(session, **{"example": "tiny", "time_budget": 1, **kw}))
+
+
+def names(fig) -> list[str]:
+    return [t.name for t in fig.data]
+
+
+def test_two_runs_of_different_models_stay_in_the_table_and_on_the_chart(settings):
+    s = Session()
+    handler = training.train_handler(settings, list_examples(settings.examples_dir))
+    for model in ("mlp", "gru"):
+        list(handler(s, example="tiny", model=model, time_budget=5, max_steps=6, **SMALL))
+    assert [r.model_name for r in s.runs] == ["mlp", "gru"] and s.bundle.model_name == "gru"
+    table = compare_view.runs_table(s)
+    assert list(table["run"]) == [1, 2] and list(table["steps"]) == [6, 6]
+    assert all(table["final val (nats/char)"] > 0) and all(table["sample"].str.len() > 0)
+    fig = compare_view.compare_figure(s)
+    assert {"MLP (fixed context) 32×1 · run 1", "nn.GRU 32×1 · run 2"} <= set(names(fig)), names(fig)
+    # Training the GRU again continues its run: the same row, a resume marker on the chart.
+    list(handler(s, example="tiny", model="gru", time_budget=5, max_steps=3, **SMALL))
+    assert len(s.runs) == 2 and s.runs[1].steps == 9 and s.runs[1].resumed_at == [6]
+    assert "nn.GRU 32×1 · run 2 · resumed" in names(compare_view.compare_figure(s, "chars"))
+    frames = [f.label for f in s.runs[1].film]
+    assert frames[:5] == ["1%", "5%", "20%", "50%", "100%"] and frames[-1].startswith("run 2 ·")
+    # Show/hide, the units, CSV, pick, remove.
+    fig, _ = compare_view.toggle_run(s, 1)
+    assert not any(n.endswith("run 1") for n in names(fig))
+    s.units = "bits"
+    assert "final val (bits/char)" in compare_view.runs_table(s).columns
+    rows = list(csv.DictReader(Path(compare_view.export_csv(s)).open(newline="")))
+    assert [row["run"] for row in rows] == ["1", "2"] and rows[1]["sample"] == s.runs[1].sample
+    assert Path(compare_view.run_checkpoint(s, 1)).stat().st_size > 1000
+    compare_view.use_run(s, 1)
+    assert s.bundle is s.runs[0].bundle
+    compare_view.remove_run(s, 1)
+    assert [r.run_id for r in s.runs] == [2]
+
+
+def test_a_race_of_three_models_yields_three_rows_with_samples_on_one_split_and_seed(settings):
+    s = Session()
+    outs = race(s, settings, models=["ngram", "rnn-scratch", "gru"], seed=7)
+    assert "Starting a race" in outs[0][0] and "Done" in outs[-1][0] and not s.running
+    assert [r.model_name for r in s.runs] == ["ngram", "rnn-scratch", "gru"]
+    assert len({r.n_train for r in s.runs}) == 1 and {r.seed for r in s.runs} == {7}
+    assert all(r.sample and r.copied_share is not None and r.final_val for r in s.runs)
+    assert all(r.seconds <= 1.6 for r in s.runs if r.model_name != "ngram")  # own clock: 1 s each (+ a step)
+    assert len(compare_view.runs_table(s)) == 3 and s.bundle is min(s.runs, key=lambda r: r.final_val).bundle
+    fig = outs[-1][1]
+    assert sum(1 for n in names(fig) if "· run" in n and "train" not in n) == 3
+    # A lesson's models share one batch size and sequence length: the same batches for every RNN.
+    lesson = LESSONS["compare"]
+    plans = plan_race(TEXT, list(lesson.entrants), time_budget=1, seed=3, shared=lesson.shared)
+    recurrent = [p.train_config for p in plans if p.model_name != "ngram"]
+    assert {(c.batch_size, c.seq_len, c.seed, c.clock) for c in recurrent} == {(16, 64, 3, "own")}
+    assert all(p.data.ids is plans[0].data.ids for p in plans)  # the text encoded once, one split for all
+
+
+def test_stop_ends_a_race_and_keeps_every_model_with_a_validation_loss(settings):
+    s = Session()
+    handler = compare_view.race_handler(settings, list_examples(settings.examples_dir))
+    outs = []
+    for out in handler(s, example="tiny", models=["mlp", "gru"], time_budget=10):
+        outs.append(out)
+        if len(outs) == 4:
+            training.stop_training(s)
+    assert "Stopped" in outs[-1][0] and not s.running and all(r.stopped for r in s.runs)
+    assert all(r.final_val is not None and r.film[-1].label.startswith("stopped at") for r in s.runs)
+    assert all(r.seconds < 5 for r in s.runs)
+
+
+def test_every_lesson_plans_on_its_text():
+    for lesson in LESSONS.values():
+        name = lesson.example or "weather"
+        text = (ROOT / "examples_corpora" / f"{name}.txt").read_text()[:lesson.max_chars or 20_000]
+        plans = plan_race(text, list(lesson.entrants), time_budget=lesson.time_budget, shared=lesson.shared,
+                          max_seconds=Settings().max_race_seconds)
+        assert len({p.data.n_train for p in plans}) == 1, lesson.key
+        labels = [model_label(p.model_name, p.model_config.to_dict(), asdict(p.train_config)) for p in plans]
+        assert len(set(labels)) == len(plans), labels  # every rung of the ladder has a name of its own
+
+
+def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(settings):
+    s = Session()
+    outs = race(s, settings, lesson="gates")
+    assert [r.model_name for r in s.runs] == ["rnn", "lstm"] and all(r.score is not None for r in s.runs)
+    assert "score" in outs[-1][3]
+    with pytest.raises(Exception, match="race limit of 30 s"):
+        race(Session(), settings, models=["ngram", "gru"], time_budget=20)
+    keep = Session()  # only the last few runs keep their weights (and the model the Write tab samples from)
+    race(keep, settings, models=["ngram"] * (KEEP_WEIGHTS + 1))  # equal losses: the best is run 1
+    assert keep.bundle is keep.runs[0].bundle and all(r.bundle is not None for r in keep.runs)
+    compare_view.use_run(keep, KEEP_WEIGHTS + 1)
+    keep.trim_weights()
+    assert [r.bundle is None for r in keep.runs] == [True] + [False] * KEEP_WEIGHTS
+    with pytest.raises(Exception, match="were dropped to save memory"):
+        compare_view.use_run(keep, 1)
+
+
+def test_copied_spans_find_a_planted_span_and_nothing_in_random_text():
+    rng = random.Random(0)
+    train_text = "".join(rng.choice("abcdefghij <>&") for _ in range(5000))
+    index = CopyIndex(train_text)
+    noise = "".join(rng.choice("klmnopqrst") for _ in range(300))
+    assert index.spans(noise) == []
+    planted = train_text[1000:1030]
+    sample = noise[:100] + planted + noise[100:]
+    spans = index.spans(sample)
+    assert spans and spans[0][0] <= 100 and spans[0][1] >= 130 and sum(e - s for s, e in spans) <= 40
+    marked = compare_view.highlight(sample, spans)
+    assert "<mark>" in marked and "<" not in marked.replace("<mark>", "").replace("</mark>", "")
+
+
+def test_a_link_round_trips_the_state():
+    query = links.make_link(example="weather", lesson="gates", models=["gru", "lstm"], budget=12, seed=5)
+    state = links.parse(dict(parse_qsl(query[1:])), examples=("weather",), max_seconds=60)
+    assert state == {"example": "weather", "lesson": "gates", "models": ["gru", "lstm"], "budget": 12.0, "seed": 5}
+    assert links.parse({"lesson": "nope", "models": "gru,<x>", "seed": "-1"}) == {"models": ["gru"]}
+    assert compare_view.share_link("memorise", ["lstm"], 30, 0, "tiny") == "?budget=30&lesson=memorise&seed=0"
+
+
+def test_race_and_runs_through_a_real_server(settings):
+    demo = app.build_demo(settings)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app.launch_options(settings))
+    try:
+        client = Client(url, verbose=False)
+        job = client.submit(example="tiny", models=["ngram", "mlp"], time_budget=1, seed=2, api_name="/race")
+        outs = list(job)
+        assert "Done" in job.outputs()[-1][0] and len(outs) >= 2
+        table = client.predict(api_name="/runs")
+        assert [row[1].split(" ")[0] for row in table["data"]] == ["n-gram", "MLP"]
+    finally:
+        demo.close()
+
+
+@pytest.mark.browser
+def test_a_lesson_in_the_browser_draws_every_curve_and_fills_the_table(settings, tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary (install Debian's `chromium`; never `playwright install`)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    app.warm_up()
+    settings = replace(settings, max_race_seconds=300)  # room for a lesson's own budgets (stopped early below)
+    demo = app.build_demo(settings)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app.launch_options(settings))
+    traces = """() => { const p = document.querySelector('#compare-plot .js-plotly-plot');
+                       return p && p.data ? p.data.filter(t => (t.name || '').includes('· run')).length : 0; }"""
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(url + "?lesson=compare&budget=2&seed=1")  # a teacher's link: the lesson, short budgets
+            page.wait_for_function("document.querySelector('#lesson-text')?.innerText.includes('classic')")
+            assert not page.is_visible("#race-settings")  # a lesson link hides the race's own settings
+            page.click("#race")
+            page.wait_for_function(f"({traces})() >= 10", polling=100)  # 5 runs: train + validation each
+            page.wait_for_function("document.querySelector('#race-status').innerText.includes('Done')")
+            table = page.inner_text("#runs-table")
+            for label in ("n-gram", "RNN (from scratch)", "nn.RNN", "nn.GRU", "nn.LSTM"):  # a row each
+                assert label in table, (label, table[:500])
+            assert page.locator("#film-strip .film-frame").count() >= 10  # 5 runs, a few frames each
+            # A lesson's own button races it as designed (why gates: RNN vs LSTM, 30 s each); Stop ends it early.
+            page.click("#lesson-gates")
+            page.wait_for_function("""() => { const p = document.querySelector('#compare-plot .js-plotly-plot');
+                return p.data.filter(t => / · run [67] · train$/.test(t.name || '') && t.x.length).length == 2; }""")
+            page.click("#race-stop")
+            page.wait_for_function("document.querySelector('#race-status').innerText.includes('Stopped')")
+            assert "score" in page.inner_text("#film-strip")  # the brackets checker scored both samples
+            page.click("#copy-link")  # the link to share: the lesson, its budget and the seed
+            page.wait_for_function("document.querySelector('#share-link textarea').value.includes('lesson=gates')")
+            shared = page.input_value("#share-link textarea")
+            assert shared.startswith(url.rstrip("/")) and "seed=1" in shared and "budget=" in shared
+            (ROOT / "test-artifacts").mkdir(exist_ok=True)
+            page.screenshot(path=str(ROOT / "test-artifacts" / "compare-lesson.png"), full_page=True)
+            (ROOT / "test-artifacts" / "compare-traces.json").write_text(json.dumps({"traces": page.evaluate(traces)}))
+            browser.close()
+    finally:
+        demo.close()
