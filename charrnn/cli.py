@@ -26,6 +26,7 @@ from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run
 from .sample import fit_prompt, next_char_probs, stream
+from .inspect import diagnose_run, explain
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -154,6 +155,8 @@ def cmd_train(args) -> int:
                 else "validation loss not measured yet")
     print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
           f"{bundle.seconds:.0f} s, {val_text} → {out}")
+    for finding in diagnose_run(bundle, plan.data.text, stop_reason=last.stop_reason if last else None):
+        _err(f"{finding.severity}: {explain(finding)}")  # why a loss is flat or wild, with what to try
     if args.metrics_json:
         Path(args.metrics_json).write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
     return 130 if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)

@@ -75,6 +75,36 @@ def group_norms(sample: dict) -> dict[str, float]:
 
 # ---- the diagnosis ----------------------------------------------------------------------------------
 
+def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = None,
+                 max_chars: int = 500) -> list[Finding]:
+    """`diagnose` for a trained Bundle: what the CLI prints and the page shows after a run.
+
+    The references come from its vocabulary (ln V) and `text` (the run's text: its unigram entropy;
+    without it, as after loading a checkpoint, the unigram check is skipped); the learning rate from
+    its last run's TrainConfig; its sampled `grad_stats`; and tanh saturation over the first
+    `max_chars` characters of `text` (one forward pass), where the model has tanh units.
+    """
+    from ..corpus import corpus_stats
+    from .common import InspectError
+    from .neurons import saturation
+
+    uniform = math.log(len(bundle.vocab))
+    unigram = corpus_stats(text).unigram_entropy if text else uniform
+    shares = None
+    if text:
+        try:
+            shares = saturation(bundle.model, bundle.vocab, text, max_chars=max_chars)
+        except InspectError:  # no tanh units (n-gram, transformer), or diverged weights: nothing to add
+            shares = None
+    return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
+                    lr=getattr(bundle.train_config, "lr", None), stop_reason=stop_reason, saturation=shares)
+
+
+def explain(finding: Finding) -> str:
+    """One finding as one line of plain text: what is happening, then what to try."""
+    return finding.message + (f" Try: {finding.advice}" if finding.advice else "")
+
+
 def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: list[dict] | None = None,
              lr: float | None = None, stop_reason: str | None = None,
              saturation: dict[str, float] | None = None, time_profile: list[float] | None = None,
