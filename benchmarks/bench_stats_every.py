@@ -5,7 +5,9 @@
 Trains the page's default model (the LSTM preset for a 30 s budget) for `--steps` steps at one torch
 thread (as the page runs it), alternating runs without statistics and with `stats_every=N`, same
 seed, and prints each run's steady step rate (steps per second between step 20 and the last step), the
-medians of both and their ratio. The rate is per second of this process's CPU time: with one torch
+medians of both, their ratio, and the median of the paired ratios (run i with / run i without:
+neighbours in time share the machine's load, so this is the steadiest figure).
+The rate is per second of this process's CPU time: with one torch
 thread that is the compute a step costs, and it stays comparable on a machine shared with other work
 (where wall-clock rates swing 2-5x from run to run); the wall-clock medians are printed too.
 """
@@ -58,8 +60,9 @@ def main() -> None:
               f"stats_every={args.every} {on[-1][0]:.2f} ({on[-1][1]:.2f})", flush=True)
     for k, clock in ((0, "CPU"), (1, "wall")):
         a, b = statistics.median(r[k] for r in off), statistics.median(r[k] for r in on)
+        paired = statistics.median(y[k] / x[k] for x, y in zip(off, on, strict=True))
         print(f"median per {clock} second: without {a:.2f} steps/s, with stats_every={args.every} {b:.2f} steps/s, "
-              f"ratio {b / a:.3f}")
+              f"ratio {b / a:.3f}; median of paired ratios {paired:.3f}")
 
 
 if __name__ == "__main__":

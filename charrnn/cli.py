@@ -21,12 +21,12 @@ from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
 from .corpus import CorpusError, corpus_stats, read_text
+from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run
 from .sample import fit_prompt, next_char_probs, stream
-from .inspect import diagnose_run, explain
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line

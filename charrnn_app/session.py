@@ -26,6 +26,7 @@ class Session:
         self.folder: str | None = None  # this tab's checkpoint files (removed with the session)
         self.train_text: str | None = None  # the text the model was last trained on (training part)…
         self.val_text: str | None = None  # …and its held-out end (None after loading a checkpoint)
+        self.stop_reason: str | None = None  # why the last run ended ("diverged", "time_budget" …), for the diagnosis
 
     def take_queued_stop(self) -> bool:
         """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""

@@ -23,13 +23,17 @@ from charrnn import MODELS, Bundle, run
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 
-from . import options, plots, user_error
+from . import inside_model, options, plots, user_error
 from .corpus_view import load_corpus
 from .session import Session, ensure_session
 from .settings import PAGE_TIME_BUDGET, Settings
 
 UPDATE_EVERY = 0.35  # seconds between chart updates while training (~3 per second)
 SAMPLE_EVERY = 3.0  # seconds between "what the model writes now" samples
+# Steps between samples of gradient norms and update ratios (the Inside tab's diagnosis): ~1 ms each
+# against ~15 ms per step of the default LSTM, so about 1 % of the step rate
+# (benchmarks/bench_stats_every.py measures it).
+STATS_EVERY = 10
 LIVE_SAMPLE_LENGTH = 240
 TYPICAL_CHARS = 100_000  # corpus size assumed for the preview before any text is chosen
 SKIP = gr.skip()
@@ -187,7 +191,8 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
         return
     plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
                                  max_steps, reset, choices, settings=settings, examples=examples)
-    plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
+    plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH,
+                                stats_every=plan.train_config.stats_every or STATS_EVERY)
     bundle = plan.build()
     session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
     verb = "Continuing" if plan.continue_from is not None else "Starting"
@@ -229,6 +234,8 @@ def finish(session: Session, ev) -> TrainUpdate:
             gr.Warning(ev.message)
     note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
     status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + "." + note
+    session.stop_reason = None if ev is None or session.stop else ev.stop_reason
+    status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try
     latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
     try:
         checkpoint = str(session.write_checkpoint())

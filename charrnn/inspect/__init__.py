@@ -30,6 +30,6 @@ from .shapes import BatchShapes, TensorInfo, batch_shapes
 __all__ = ["MAX_CHARS", "AttentionMaps", "BatchShapes", "BigramTable", "CharPrediction", "EmbeddingMap", "Finding",
            "Graph", "InspectError", "Layer", "NeuronTrace", "NextCharChart", "Predictions", "Saliency", "TensorInfo",
            "UnitMatch", "WorkedLoss", "attention_maps", "batch_shapes", "bigram_table", "default_prompt", "diagnose",
-           "diagnose_run", "embedding_map", "explain", "find_units", "grad_stats_now", "layers", "neuron", "next_char_chart", "param_groups",
-           "predictions", "record_graph", "saliency", "saturation", "snapshot", "text_properties", "to_dot",
-           "worked_loss"]
+           "diagnose_run", "embedding_map", "explain", "find_units", "grad_stats_now", "layers", "neuron",
+           "next_char_chart", "param_groups", "predictions", "record_graph", "saliency", "saturation", "snapshot",
+           "text_properties", "to_dot", "worked_loss"]
