@@ -24,6 +24,12 @@ from .plots import PALETTE, _layout
 BLUE, ORANGE, GREEN = PALETTE[0], PALETTE[1], PALETTE[2]
 
 
+def escape(text: str) -> str:
+    """User text made inert in HTML: markup escaped, and { } $ too, since gr.HTML fills its value into
+    a template (JS template string and Handlebars) in the browser."""
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
+
+
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{max(0.0, min(1.0, alpha)):.2f})"
@@ -41,15 +47,15 @@ def strip(text: str, alphas: list[float | None], titles: list[str], colors: list
         if i == marked:
             style += "outline:2px solid #000;"
         shown = "⏎\n" if c == "\n" else c
-        spans.append(f'<span class="ch" data-pos="{i + first}" title="{html.escape(titles[i])}" '
-                     f'style="{style}">{html.escape(shown)}</span>')
+        spans.append(f'<span class="ch" data-pos="{i + first}" title="{escape(titles[i])}" '
+                     f'style="{style}">{escape(shown)}</span>')
     return f'<div class="strip">{"".join(spans)}</div>'
 
 
 def legend(items: list[tuple[str, str]]) -> str:
     """A line of colour swatches with words: [(colour, what it means)]."""
     return '<div class="strip-legend">' + " ".join(
-        f'<span style="background:{c}">&nbsp;&nbsp;&nbsp;</span> {html.escape(w)}' for c, w in items) + "</div>"
+        f'<span style="background:{c}">&nbsp;&nbsp;&nbsp;</span> {escape(w)}' for c, w in items) + "</div>"
 
 
 def graph_figure(graph) -> go.Figure:

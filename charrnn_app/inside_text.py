@@ -12,7 +12,6 @@ passes on a shared server, `concurrency_limit` bounds how many run at once).
 from __future__ import annotations
 
 import copy
-import html
 import math
 from dataclasses import asdict
 
@@ -72,12 +71,8 @@ def view_text(session, text) -> str:
     raise user_error("Type a text to look at: this model came from a file, which holds no text.")
 
 
-def _esc(text: str) -> str:
-    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
-
-
 def _note(message: str) -> str:
-    return f"*{_esc(message)}*"
+    return f"*{figs.escape(message)}*"
 
 
 def _md_char(c: str) -> str:
