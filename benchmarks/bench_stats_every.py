@@ -10,6 +10,11 @@ neighbours in time share the machine's load, so this is the steadiest figure).
 The rate is per second of this process's CPU time: with one torch
 thread that is the compute a step costs, and it stays comparable on a machine shared with other work
 (where wall-clock rates swing 2-5x from run to run); the wall-clock medians are printed too.
+
+Whole-run rates on a shared machine still differ by several percent between neighbouring runs, more
+than the cost being measured, so the script also times the cost directly: the median CPU time of one
+sample (`snapshot` + `grad_stats_now`, as the trainer calls them) against the median CPU time of one
+training step, which gives the slowdown of sampling every N steps as t_sample / (N · t_step).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from charrnn import plan_run  # noqa: E402
+from charrnn.gradstats import grad_stats_now, snapshot  # noqa: E402
 
 
 def steps_per_sec(text: str, every: int, steps: int) -> tuple[float, float]:
@@ -43,6 +49,20 @@ def steps_per_sec(text: str, every: int, steps: int) -> tuple[float, float]:
     return (last_s - s0) / (last_c - c0), (last_s - s0) / (last_t - t0)
 
 
+def direct_cost(text: str, steps: int, samples: int = 200) -> tuple[float, float]:
+    """(median CPU ms of one training step, median CPU ms of one gradient-statistics sample)."""
+    plan = plan_run(text, "lstm", {"seed": 1, "threads": 1}, time_budget=30, max_steps=steps)
+    bundle = plan.build()
+    marks = [time.process_time() for ev in plan.train(bundle) if not ev.done]
+    step_ms = statistics.median(b - a for a, b in zip(marks[20:], marks[21:], strict=False)) * 1e3
+    model, times = bundle.model, []  # the last step's gradients are still in .grad
+    for _ in range(samples):
+        t = time.process_time()
+        grad_stats_now(model, snapshot(model), step=0)
+        times.append(time.process_time() - t)
+    return step_ms, statistics.median(times) * 1e3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("corpus")
@@ -52,6 +72,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     text = Path(args.corpus).read_text()
+    step_ms, sample_ms = direct_cost(text, args.steps)
+    print(f"direct: one step {step_ms:.2f} ms CPU, one sample {sample_ms:.3f} ms CPU → every {args.every} steps "
+          f"costs {sample_ms / (args.every * step_ms):.2%} of the step rate (every step: {sample_ms / step_ms:.1%})",
+          flush=True)
     off, on = [], []
     for i in range(args.runs):
         off.append(steps_per_sec(text, 0, args.steps))

@@ -176,4 +176,5 @@ def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:
     if not series:
         title += " — no gradient statistics sampled in this model's runs"
     return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), xaxis=dict(title="training step"),
-                   yaxis=dict(type="log", title="‖grad‖" if key == "grad_norm" else "‖Δw‖ / ‖w‖"))
+                   yaxis=dict(type="log", exponentformat="power",
+                                                   title="‖grad‖" if key == "grad_norm" else "‖Δw‖ / ‖w‖"))

@@ -29,7 +29,8 @@ GRAPH_STEPS = 3  # time steps the recorded graph unrolls (fewer when a deep mode
 
 
 def _blank(title: str) -> go.Figure:
-    return _layout(go.Figure(), title=dict(text=title, x=0.01, font=dict(size=14)),
+    """A small empty chart whose title says why there is nothing to draw."""
+    return _layout(go.Figure(), title=dict(text=title, x=0.01, font=dict(size=14)), height=120,
                    xaxis=dict(visible=False), yaxis=dict(visible=False))
 
 

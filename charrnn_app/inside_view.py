@@ -52,10 +52,9 @@ def build_tab(page, settings, examples) -> None:
     session = page.session
     limits = dict(concurrency_limit=settings.concurrency, concurrency_id="inspect", show_progress="minimal")
     gr.Markdown(INTRO, elem_id="inside-intro")
-    with gr.Row(equal_height=True):
-        text = gr.Textbox(label="text to look at (empty = an excerpt of the held-out text)", lines=3, max_lines=8,
-                          max_length=t.MAX_CHARS, elem_id="inside-text", scale=5)
-        look = gr.Button("Look", variant="primary", elem_id="inside-look", scale=1)
+    text = gr.Textbox(label="text to look at (empty = an excerpt of the held-out text)", lines=3, max_lines=8,
+                      max_length=t.MAX_CHARS, elem_id="inside-text")
+    look = gr.Button("Look", variant="primary", elem_id="inside-look")
 
     with gr.Tabs(elem_id="inside-views"):
         with gr.Tab("Predictions", elem_id="inside-predictions"):

@@ -215,6 +215,7 @@ def test_every_view_is_an_endpoint_returning_its_data(server, tmp_path):
 
 # ---- the tab in a real browser ------------------------------------------------------------------------
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 TRACES = "(id) => document.querySelector(`#${id} .js-plotly-plot`)?.data?.length || 0"
 
@@ -237,6 +238,7 @@ def test_the_inside_tab_in_a_browser_after_a_short_training(server):
         page.click("#train")
         page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
 
+        ARTIFACTS.mkdir(exist_ok=True)
         page.get_by_role("tab", name="Inside").click()
         page.click("#inside-look")
         page.wait_for_function("document.querySelectorAll('#pred-strip .ch').length > 50")
@@ -244,14 +246,17 @@ def test_the_inside_tab_in_a_browser_after_a_short_training(server):
         page.click("#pred-strip .ch[data-pos='5']")
         page.wait_for_function("document.querySelector('#worked-loss').innerText.includes('F.cross_entropy')")
         assert "Position 5" in page.inner_text("#worked-loss")
+        page.screenshot(path=str(ARTIFACTS / "inside-predictions.png"), full_page=True)
 
         page.get_by_role("tab", name="Neurons").click()
         page.click("#neuron-show")
         page.wait_for_function("document.querySelectorAll('#neuron-strip .ch').length > 50")
+        page.screenshot(path=str(ARTIFACTS / "inside-neurons.png"), full_page=True)
 
         page.get_by_role("tab", name="What it looked at").click()
         page.click("#sal-show")
         page.wait_for_function("document.querySelectorAll('#sal-strip .ch').length > 5")
+        page.screenshot(path=str(ARTIFACTS / "inside-saliency.png"), full_page=True)
 
         page.get_by_role("tab", name="Shapes").click()
         page.click("#shapes-show")
@@ -259,13 +264,16 @@ def test_the_inside_tab_in_a_browser_after_a_short_training(server):
         page.wait_for_function(TRACES, arg="graph-plot")
         rows = page.inner_text("#shapes-table")
         assert "logits" in rows and "targets" in rows
+        page.screenshot(path=str(ARTIFACTS / "inside-shapes.png"), full_page=True)
 
         page.get_by_role("tab", name="Maps").click()
         page.click("#maps-show")
         page.wait_for_function(TRACES, arg="map-plot")
+        page.screenshot(path=str(ARTIFACTS / "inside-maps.png"), full_page=True)
 
         page.get_by_role("tab", name="Why is my loss flat?").click()
         page.click("#diagnose")
         page.wait_for_function(TRACES, arg="grad-plot")
         assert page.inner_text("#findings").strip()
+        page.screenshot(path=str(ARTIFACTS / "inside-diagnosis.png"), full_page=True)
         browser.close()
