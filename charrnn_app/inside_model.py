@@ -8,9 +8,10 @@ when a run ends.
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import plotly.graph_objects as go
 
@@ -134,7 +135,10 @@ def findings_markdown(findings) -> str:
 def run_findings(session: Session):
     """The diagnosis of the tab's model (`charrnn.inspect.diagnose_run`) with the run's text."""
     text = (session.train_text or "") + (session.val_text or "")
-    return inspect.diagnose_run(session.bundle, text or None, stop_reason=getattr(session, "stop_reason", None))
+    bundle = session.bundle
+    if session.running:  # measuring saturation switches the model to eval mode: not under the training thread
+        bundle = replace(bundle, model=copy.deepcopy(bundle.model), grad_stats=list(bundle.grad_stats))
+    return inspect.diagnose_run(bundle, text or None, stop_reason=getattr(session, "stop_reason", None))
 
 
 def diagnosis_view(session):

@@ -147,8 +147,8 @@ def test_a_big_model_on_a_tiny_text_is_diagnosed_as_memorising():
 
 
 def test_the_cli_prints_the_findings_at_the_end_of_a_run(tmp_path, capsys):
-    corpus = tmp_path / "said.txt"
-    corpus.write_text(TEXT)
+    corpus = tmp_path / "abc.txt"  # its unigram line (1.53) lies close to ln V (1.61): the rate is still named
+    corpus.write_text("abc cab bca acb\n" * 200)
     code = cli.main(["train", str(corpus), "--model", "gru", "--lr", "1e-6", "--max-steps", "35", "--n-hidden", "16",
                      "--n-layer", "1", "--batch-size", "4", "--seq-len", "16", "--out", str(tmp_path / "m.safetensors"),
                      "--quiet"])

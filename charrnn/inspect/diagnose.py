@@ -151,10 +151,15 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     elif stuck:
         findings.append(_stuck_uniform(recent, uniform, len(train), ev, grad_stats, lr))
     elif gap > 0.05 and abs(recent - unigram) <= max(near, 0.05) and _flat(train, w):
+        # On a text whose unigram line lies close to ln V, a learning rate too low to move the weights
+        # leaves the loss here too: then the rate is what to change.
+        tiny = lr is not None and lr < 1e-5
         findings.append(Finding(
             "stuck_unigram", f"The loss has settled at {recent:.2f} nats, the unigram entropy ({unigram:.2f}): "
             "the model has learned how often each character occurs, but does not use the characters "
-            "before it yet.", ev,
+            "before it yet." + (f" The learning rate {lr:.1g} is far too low to get further." if tiny else ""),
+            {**ev, "lr": lr} if tiny else ev,
+            "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for these models)." if tiny else
             "Keep training: recurrent models often sit here for a few hundred steps before they find the "
             "context. If it lasts, raise the learning rate, and check the model can see context "
             "(n-gram order ≥ 2, MLP context ≥ 2, sequence length > 1)."))
