@@ -54,8 +54,9 @@ def strip(text: str, alphas: list[float | None], titles: list[str], colors: list
 
 def legend(items: list[tuple[str, str]]) -> str:
     """A line of colour swatches with words: [(colour, what it means)]."""
-    return '<div class="strip-legend">' + " ".join(
-        f'<span style="background:{c}">&nbsp;&nbsp;&nbsp;</span> {escape(w)}' for c, w in items) + "</div>"
+    swatches = (f'<span style="background:{c};border:1px solid #999">&nbsp;&nbsp;&nbsp;</span> {escape(w)}'
+                for c, w in items)
+    return '<div class="strip-legend">' + " ".join(swatches) + "</div>"
 
 
 def graph_figure(graph) -> go.Figure:

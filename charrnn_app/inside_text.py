@@ -75,8 +75,9 @@ def _note(message: str) -> str:
     return f"*{figs.escape(message)}*"
 
 
-def _md_char(c: str) -> str:
-    return "`" + inspect.common.readable(c).replace("`", "ˋ") + "`"
+def _md_char(text: str) -> str:
+    """Characters as inline code, space/newline/tab made visible (so a newline cannot break the line)."""
+    return "`" + "".join(inspect.common.readable(c) for c in text).replace("`", "ˋ") + "`"
 
 
 # ---- 1. prediction strip and one loss worked out ------------------------------------------------------
@@ -102,7 +103,7 @@ def predictions_view(session, text=None):
     hardest = sorted(p.chars, key=lambda c: -c.loss)[:5]
     summary = (f"Loss over these {len(p.chars):,} predictions: **{p.mean_loss:.3f} nats** "
                f"({p.mean_bits:.3f} bits) per character"
-               + (" (the text was cut to its first {MAX_CHARS:,} characters)" if p.truncated else "")
+               + (f" (the text was cut to its first {MAX_CHARS:,} characters)" if p.truncated else "")
                + ". Hardest: " + ", ".join(f"{_md_char(c.char)} at {c.position} ({c.loss:.2f})" for c in hardest)
                + ". Hover over a character for the model's top 5 guesses; click one to see its loss worked out.")
     return strip, summary, {"text": p.text, "truncated": p.truncated, "mean_loss": p.mean_loss,
@@ -152,13 +153,15 @@ def neuron_view(session, text=None, layer=None, unit=0):
     """(layer dropdown update, strip HTML, summary, data): the text coloured by one unit's activation."""
     model, vocab = _model(session)
     text = view_text(session, text)
+    names: list[str] = []
     try:
         infos = inspect.layers(model)
         names = [i.name for i in infos]
         layer = layer if layer in names else names[0]
         t = inspect.neuron(model, vocab, text, layer, int(unit or 0))
-    except InspectError as e:
-        return gr.update(choices=[], value=None), _note(str(e)), str(e), {"note": str(e)}
+    except InspectError as e:  # an n-gram (no layers), a unit out of range, a character never seen
+        return (gr.update(choices=names, value=layer if names else None), _note(str(e)), str(e),
+                {"note": str(e)})
     scale = max(abs(t.low), abs(t.high)) or 1.0
     alphas = [abs(v) / scale for v in t.values]
     colors = [figs.BLUE if v >= 0 else figs.ORANGE for v in t.values]
