@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import torch
 
-from charrnn_app import corpus_view, inside_view, links, options, plots, sampling, texts, training
-from charrnn_app.session import Session, delete_session
+from charrnn_app import corpus_view, inside_view, links, options, plots, sampling, texts, training, waiting
+from charrnn_app.session import Registry, Session, delete_session
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
@@ -90,7 +93,9 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=(3600, 3600)) as demo:
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
-        session = gr.State(Session(), time_to_live=settings.session_ttl, delete_callback=delete_session)
+        session = gr.State(Session(session_root(demo)), time_to_live=settings.session_ttl,
+                           delete_callback=delete_session)
+        demo.sessions = Registry()  # this app's open tabs, freed when a tab closes (see Registry)
         corpus_info = gr.State(None)  # {n_chars, vocab_size, ...} of the chosen text, for the plan and the card
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(texts.INTRO, elem_id="intro")
@@ -105,7 +110,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                         example = gr.Dropdown(list(examples), value=first_example, label="Your text: an example…",
                                               elem_id="example", visible=bool(examples),
                                               info="picking one clears the upload and the pasted text")
-                        corpus_file = gr.File(label="…or upload a .txt file", file_types=[".txt"], type="filepath",
+                        corpus_file = gr.File(label=f"…or upload a .txt file (up to {settings.max_upload_text})",
+                                              file_types=[".txt"], type="filepath",
                                               elem_id="corpus-file", height=130)
                         model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model",
                                             elem_id="model")
@@ -124,7 +130,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                                 option_inputs = [option_input(s) for s in specs]
                             with gr.Row():
                                 train_inputs = [option_input(s) for s in options.TRAIN_SPECS]
-                            max_steps = gr.Number(0, precision=0, minimum=0, label="step limit (0 = none)",
+                            max_steps = gr.Number(0, minimum=0, label="step limit (0 = none)",
                                                   elem_id="max-steps", info="stop earlier after this many steps")
                         with gr.Accordion("About this model", open=False, elem_id="about-model"):
                             card = gr.Markdown(elem_id="model-card")
@@ -170,7 +176,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                             length = gr.Slider(10, 2000, value=500, step=10, label="length (characters)",
                                                elem_id="length")
                             top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0 = all)", elem_id="top-k")
-                            seed = gr.Number(-1, precision=0, minimum=-1, label="seed (-1 = random)",
+                            seed = gr.Number(-1, minimum=-1, label="seed (-1 = random)",
                                              elem_id="seed")
                         sample_btn = gr.Button("Sample", variant="primary", elem_id="sample")
                         with gr.Accordion("How the model writes", open=False):
@@ -193,12 +199,16 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 gr.Markdown(texts.CHECKPOINT)
                 with gr.Row():
                     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download")
-                    checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors)",
+                    checkpoint_file = gr.File(label="Upload a checkpoint (.safetensors, up to "
+                                                    f"{settings.max_checkpoint_bytes / 1024**2:.0f} MB)",
                                               file_types=[".safetensors"], type="filepath",
                                               elem_id="checkpoint-file", height=100)
                 checkpoint_status = gr.Markdown(elem_id="checkpoint-status")
+                takeaway = gr.Markdown(texts.takeaway(None, None), elem_id="takeaway")
 
         # ── wiring ──
+        demo.load(register_session(demo.sessions), session, None, api_visibility="private")
+        demo.unload(close_session(demo.sessions))
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
         describe = functools.partial(corpus_view.describe_corpus, examples=examples, max_bytes=max_bytes,
                                      notes=example_notes(settings.examples_dir))
@@ -228,8 +238,12 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
               api_visibility="private")
 
         # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.
-        train_btn.click(training.mark_pending, session, status, queue=False, show_progress="hidden",
-                        api_visibility="private")
+        queue_timer = gr.Timer(waiting.POLL_SECONDS, active=False)  # while this tab's Train waits in line
+        train_btn.click(training.mark_pending, [session, time_budget], [status, queue_timer], queue=False,
+                        show_progress="hidden", api_visibility="private")
+        queue_timer.tick(waiting.queue_status(demo, demo.sessions, settings.concurrency, PAGE_TIME_BUDGET),
+                         session, [status, queue_timer], queue=False, show_progress="hidden",
+                         api_visibility="private")
         trained = train_btn.click(
             training.train_handler(settings, examples), session,
             [status, loss_plot, live_sample, download, reset, session],
@@ -237,8 +251,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                            "latin1": latin1, "model": model, "time_budget": time_budget, "max_steps": max_steps,
                            "reset": reset, **named_fields},
             api_name="train", concurrency_limit=settings.concurrency, concurrency_id="train",
-            show_progress="minimal", show_progress_on=status)
-        stop_btn.click(training.stop_training, session, None, queue=False, api_name="stop")
+            show_progress="full", show_progress_on=status)  # Gradio's queue position and estimated start
+        stop_btn.click(training.stop_handler(demo), session, status, queue=False, api_name="stop")
         units.change(training.change_units, [units, session, corpus_info], loss_plot, queue=False,
                      show_progress="hidden", api_visibility="private")
         corpus_info.change(training.corpus_chart, [corpus_info, session], loss_plot, show_progress="hidden",
@@ -253,14 +267,17 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                      api_visibility="private")
         trained.then(training.model_selected, plan_inputs, fields, show_progress="hidden", api_visibility="private")
+        trained.then(training.show_takeaway, download, takeaway, show_progress="hidden", api_visibility="private")
         gr.on([sample_btn.click, prompt.submit], sampling.sample_text, session, [sample_output, session],
               inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,
                              "seed": seed},
               api_name="sample", concurrency_limit=4, concurrency_id="sample", show_progress="minimal")
 
         checkpoint_file.upload(
-            functools.partial(sampling.load_checkpoint, max_bytes=max_bytes), [checkpoint_file, session],
+            functools.partial(sampling.load_checkpoint, max_bytes=settings.max_checkpoint_bytes,
+                              max_params=settings.max_params), [checkpoint_file, session],
             [checkpoint_status, loss_plot, model, *fields, download, session], api_name="load_checkpoint",
+            show_progress_on=checkpoint_status,  # a refused file marks only this message, not the chart
         ).then(lambda text: text, checkpoint_status, status, show_progress="hidden", api_visibility="private",
                ).then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                       api_visibility="private")
@@ -269,9 +286,26 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     return demo
 
 
+def session_root(demo: gr.Blocks) -> str:
+    """This server's folder for the tabs' checkpoint files, inside Gradio's cache (removed at shutdown)."""
+    return str(Path(demo.GRADIO_CACHE) / f"charrnn-{os.getpid()}")
+
+
+def register_session(registry: Registry):
+    def register(session, request: gr.Request) -> None:
+        registry.add(session, request)
+    return register
+
+
+def close_session(registry: Registry):
+    def close(request: gr.Request) -> None:  # the tab was closed: free its model and files now
+        registry.close(request)
+    return close
+
+
 def launch_options(settings: Settings) -> dict:
     """launch() arguments shared by `python app.py` and the tests' in-process servers."""
-    return dict(max_file_size=settings.max_upload_bytes, css=CSS, run_history=False)
+    return dict(max_file_size=settings.max_file_bytes, css=CSS, run_history=False)
 
 
 SETTINGS = Settings.from_env()  # server configuration, the same for every visitor
@@ -290,12 +324,21 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))
     # Server name and port: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860.
     demo.launch(prevent_thread_lock=True, **launch_options(SETTINGS))
+    signal.signal(signal.SIGTERM, _interrupt)  # a Space restart or `kill`: clean up as Ctrl-C does
     try:
         warm_up()  # serving already; this only shortens the first user's wait for the chart
     except KeyboardInterrupt:
         demo.close()
         return
-    demo.block_thread()  # until Ctrl-C
+    try:
+        demo.block_thread()  # until Ctrl-C or SIGTERM
+    finally:
+        demo.sessions.close_all()  # every tab's model and files
+        shutil.rmtree(session_root(demo), ignore_errors=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from safetensors.torch import save as save_bytes
 
 from .bundle import Bundle, History
 from .corpus import Vocab
+from .estimate import count_params
 from .models import MODELS, build_model, make_config
 from .train import TrainConfig
 
@@ -116,13 +117,16 @@ def save(path: str | Path, bundle: Bundle, *, weights_only: bool = False) -> Pat
     return path
 
 
-def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Bundle:
+def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, max_params: int | None = None
+         ) -> Bundle:
     """A Bundle from a checkpoint path or its bytes, its tensors on the CPU.
 
     The saved train_config's device (e.g. "cuda") is kept as information only; moving the model is
     the caller's choice, so a checkpoint from a GPU loads on a CPU-only machine. Raises
     CheckpointError for a file that is not a charrnn checkpoint, is damaged or inconsistent, is
-    larger than `max_bytes`, or holds NaN/inf weights (training diverged, or the file was edited).
+    larger than `max_bytes`, holds NaN/inf weights (training diverged, or the file was edited), or (with
+    `max_params`, a server's limit) describes a larger model — decided from the header alone, before
+    any tensor is read or any weight allocated.
     """
     if isinstance(source, bytes):
         data = source
@@ -136,12 +140,17 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
     if len(data) > max_bytes:
         raise CheckpointError(f"the file is larger than {max_bytes / 1e6:.0f} MB: not a charrnn checkpoint")
     try:
-        tensors = load_bytes(data)
         meta = _metadata(data)
-    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as e:
+    except (ValueError, json.JSONDecodeError) as e:
         raise CheckpointError(f"not a readable .safetensors checkpoint (corrupt or truncated?): {e}") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError("this .safetensors file was not written by charrnn (no charrnn metadata)")
+    if max_params is not None:
+        _check_size(meta, max_params)
+    try:
+        tensors = load_bytes(data)
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(f"not a readable .safetensors checkpoint (corrupt or truncated?): {e}") from None
     try:
         version = int(meta["format_version"])
         if version > FORMAT_VERSION:
@@ -177,6 +186,23 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError, json.JSONDecodeError) as e:
         raise CheckpointError(f"the checkpoint is damaged or inconsistent: {str(e).splitlines()[0]}") from None
     return bundle
+
+
+def _check_size(meta: dict[str, str], max_params: int) -> None:
+    """Refuse, from the header alone, a model larger than `max_params` (counted on the "meta" device)."""
+    try:
+        name = meta["model_name"]
+        options = json.loads(meta["model_config"])
+        n = count_params(name, make_config(name, **options), len(json.loads(meta["vocab"])))
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"the checkpoint's header is damaged or describes an impossible model: "
+                              f"{str(e).splitlines()[0]}") from None
+    if n > max_params:
+        sizes = ", ".join(f"{k}={v}" for k, v in options.items() if k in ("n_hidden", "n_layer", "n_embd"))
+        raise CheckpointError(f"this checkpoint holds a {name} model with {n:,} parameters ({sizes}); this "
+                              f"server allows at most {max_params:,}")
 
 
 def _check_finite(weights: dict[str, torch.Tensor]) -> None:

@@ -27,6 +27,7 @@ import torch
 
 from .bundle import Bundle
 from .corpus import CorpusError, Vocab, split
+from .estimate import Estimate, estimate
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
 from .options import MODEL_OPTIONS, OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, SettingError, check
 from .presets import preset
@@ -50,6 +51,11 @@ class Limits:
 
     max_seconds: float | None = None  # the longest time budget
     max_params: int | None = None  # the largest model
+    max_run_mb: float | None = None  # the most memory one run may take (estimate.py), MB of 1024²
+    max_step_seconds: float | None = None  # the longest one training step may take (Stop answers after it)
+    # Validation on a shared server: the held-out text's first N characters (the same N for every run, so
+    # runs compare), fewer where the model is too slow to read them in about a second.
+    final_eval_chars: int | None = None
 
 
 @dataclass
@@ -111,6 +117,7 @@ class RunPlan:
     continue_from: Bundle | None = None
     resume: bool = False
     out: Path | None = None
+    cost: Estimate | None = None  # estimated memory and step time (estimate.py)
 
     @property
     def vocab(self) -> Vocab:
@@ -236,13 +243,55 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
                            f"most {limits.max_params:,}. Use a smaller hidden size, embedding or fewer layers",
                            n_params)
     train_config = _fit_seq_len(r, shape, len(text), val_fraction)
-    ids = vocab.encode(text)
+    ids = vocab.encode(text)  # (N,) int64: bounded by the text's own limit
     train_ids, val_ids = split(ids, val_fraction, seq_len=train_config.seq_len)
     check_config(train_config, shape, len(train_ids), len(val_ids))
+    cost = check_cost(r.model_name, config, len(vocab), train_config, len(text), limits)  # before any weight
+    train_config = _fit_validation(train_config, cost, limits, r.sources)
     device = pick_device(train_config.device)
     path = prepare_output(out, default_out) if (out is not None or default_out is not None) else None
     return RunPlan(r.model_name, config, train_config, Data(text, vocab, ids, len(train_ids)), device, n_params,
-                   val_fraction, r.sources, r.ignored, continue_from, r.resume, path)
+                   val_fraction, r.sources, r.ignored, continue_from, r.resume, path, cost)
+
+
+# What to lower, by the part of a run that costs most: (setting, where it lives: model config or train config)
+_LOWER = {"logits": [("batch_size", "t"), ("seq_len", "t")], "attention": [("seq_len", "t"), ("batch_size", "t")],
+          "activations": [("batch_size", "t"), ("seq_len", "t"), ("n_hidden", "m"), ("n_layer", "m")],
+          "parameters": [("n_hidden", "m"), ("n_embd", "m"), ("n_layer", "m")]}
+
+
+def check_cost(name: str, config: ModelConfig, vocab_size: int, train_config: TrainConfig, n_chars: int,
+               limits: Limits) -> Estimate:
+    """The run's estimated memory and step time (`estimate.py`) within the server's limits, or a
+    SettingError that names the setting to lower and a value that fits."""
+    def cost(cfg, tc):
+        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars)
+
+    est = cost(config, train_config)
+    for over, what in ((limits.max_run_mb is not None and est.total_mb > limits.max_run_mb, "memory"),
+                       (limits.max_step_seconds is not None and est.step_seconds > limits.max_step_seconds, "time")):
+        if not over:
+            continue
+        def fits(e, what=what):
+            return e.total_mb <= limits.max_run_mb if what == "memory" else e.step_seconds <= limits.max_step_seconds
+        advice = []
+        for setting, where in _LOWER[est.largest() if what == "memory" else "activations"]:
+            obj = train_config if where == "t" else config
+            value = getattr(obj, setting, None)
+            while isinstance(value, int) and value > 1:
+                value //= 2
+                changed = replace(obj, **{setting: value})
+                if fits(cost(changed, train_config) if where == "m" else cost(config, changed)):
+                    advice.append(f"{setting} to {value} (now {getattr(obj, setting)})")
+                    break
+        need = (f"about {est.total_mb:,.0f} MB of memory, mostly for its {est.largest()}" if what == "memory" else
+                f"about {est.step_seconds:.1f} s per training step")
+        allowed = (f"{limits.max_run_mb:,.0f} MB per run" if what == "memory" else
+                   f"{limits.max_step_seconds:g} s per step, so that Stop and the time budget answer in time")
+        raise SettingError(advice[0].split()[0] if advice else "n_hidden",
+                           f"this run would need {need}; this server allows {allowed}. Lower "
+                           + (", or ".join(advice[:2]) if advice else "the model's size"), None)
+    return est
 
 
 def _model_name(model: str | None, continue_from: Bundle | None) -> str:
@@ -275,6 +324,22 @@ def _fit_seq_len(r: Resolved, model, n_chars: int, val_fraction: float) -> Train
     longest = min(config.seq_len, model.max_seq_len or config.seq_len,
                   int(n_chars * val_fraction) - 1, n_chars - int(n_chars * val_fraction) - 2)
     return replace(config, seq_len=max(1, longest)) if longest < config.seq_len else config
+
+
+def _fit_validation(config: TrainConfig, cost: Estimate, limits: Limits, sources: dict) -> TrainConfig:
+    """On a server (limits with a step budget), validation passes that end on time: a pass reads
+    forward only (about 3× a training step's characters per step-time), periodic estimates take about
+    0.3 s and the final pass about 1 s, within the server's fixed sample. Settings the user chose stay."""
+    if limits.max_step_seconds is None:
+        return config
+    speed = 3 * config.batch_size * config.seq_len / max(cost.step_seconds, 1e-6)  # characters per second
+    changes = {}
+    if sources.get("eval_chars") != "you":
+        changes["eval_chars"] = max(1000, min(config.eval_chars, int(0.3 * speed)))
+    if sources.get("final_eval_chars") != "you":
+        fixed = limits.final_eval_chars or config.final_eval_chars or 10**12
+        changes["final_eval_chars"] = max(2000, min(fixed, int(1.0 * speed)))
+    return replace(config, **changes)
 
 
 def prepare_output(out: str | Path | None, default_name: str | None) -> Path:

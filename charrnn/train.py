@@ -67,6 +67,7 @@ class TrainEvent:
     stop_reason: str | None = None  # "max_steps" | "time_budget" | "diverged" | "exhausted"
     message: str | None = None  # advice when something went wrong
     stats: dict | None = None  # every stats_every steps: {"step", "grad_norm": {param: …}, "update_ratio": {…}}
+    phase: str = "training"  # or "final validation 40%" while the last pass over the held-out text runs
 
 
 class TrainingError(ValueError):
@@ -115,18 +116,31 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def evaluate(model: CharModel, data: torch.Tensor, seq_len: int, max_chars: int | None = None,
              n_streams: int = 16) -> float:
     """Mean loss (nats/char) over `data` (its first `max_chars`), carrying state across pieces."""
+    pieces = list(evaluate_pieces(model, data, seq_len, max_chars, n_streams))
+    return pieces[-1][0]
+
+
+@torch.no_grad()
+def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_chars: int | None = None,
+                    n_streams: int = 16) -> Iterator[tuple[float, float]]:
+    """`evaluate` one piece at a time: yields (mean loss so far in nats/char, share of the text done) after
+    each (n_streams, seq_len) piece, so that a caller can stop a long pass between pieces. data: (N,) ids."""
     was_training = model.training
     model.eval()
     if max_chars is not None and len(data) > max_chars + 1:
         data = data[: max_chars + 1]
     device = model.device
     total, count, state = 0.0, 0, None
-    for x, y in eval_streams(data, n_streams, seq_len):
-        logits, state = model(x.to(device), state)
-        total += float(lm_loss(logits, y.to(device))) * y.numel()
-        count += y.numel()
-    model.train(was_training)
-    return total / max(count, 1)
+    try:
+        for x, y in eval_streams(data, n_streams, seq_len):
+            logits, state = model(x.to(device), state)
+            total += float(lm_loss(logits, y.to(device))) * y.numel()
+            count += y.numel()
+            yield total / count, count / max(len(data) - 1, 1)
+        if count == 0:
+            yield 0.0, 1.0
+    finally:
+        model.train(was_training)
 
 
 def lr_at(config: TrainConfig, run_step: int, progress: float) -> float:
@@ -316,7 +330,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
             bundle.optimizer_state = opt.state_dict()
         bundle.seconds += clock.now() - run_start_seconds
         bundle.run_seconds = clock.now()
-    final_val = _record_val(bundle, val_data, config, config.final_eval_chars)
+    final_val = yield from _final_validation(bundle, val_data, config, clock, run_start_chars, run_start_seconds)
     yield _event(bundle, config, history.train_loss[-1] if history.train_loss else final_val, final_val,
                  0.0, 0.0, clock, run_start_chars, run_start_seconds, None, True, stop_reason, message)
 
@@ -343,7 +357,7 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
         bundle.run_step += 1
         bundle.chars_seen += min(chunk, len(part) - 1)
         val_loss = _record_val(bundle, val_data, config, config.eval_chars)
-        train_loss = evaluate(model, part, config.seq_len)
+        train_loss = evaluate(model, part, config.seq_len, config.eval_chars)  # bounded: V can be 50,000
         bundle.history.step.append(bundle.step)
         bundle.history.chars.append(bundle.chars_seen)
         bundle.history.train_loss.append(train_loss)
@@ -351,7 +365,7 @@ def _count(bundle: Bundle, train_data, val_data, config: TrainConfig) -> Iterato
         yield _event(bundle, config, train_loss, val_loss, 0.0, 0.0, clock, run_start_chars, 0.0, None)
         clock.back()
     bundle.seconds += clock.now()
-    final_val = _record_val(bundle, val_data, config, config.final_eval_chars)
+    final_val = yield from _final_validation(bundle, val_data, config, clock, run_start_chars, 0.0)
     yield _event(bundle, config, bundle.history.train_loss[-1] if bundle.history.train_loss else final_val,
                  final_val, 0.0, 0.0, clock, run_start_chars, 0.0, None, True, stop_reason)
 
@@ -392,8 +406,35 @@ def run_progress(config: TrainConfig, run_step: int, elapsed: float) -> float:
     return max(by_steps, by_time)
 
 
+def _final_validation(bundle: Bundle, val_data, config: TrainConfig, clock: _Clock, run_start_chars: int,
+                      run_start_seconds: float) -> Iterator[TrainEvent]:
+    """The final validation pass over the held-out text's first `final_eval_chars`, yielding an event with
+    phase="final validation" every ~0.25 s, so that a consumer can stop it (the model keeps its last
+    estimate); returns the loss and records it."""
+    last, mean = time.perf_counter(), math.nan
+    history = bundle.history
+    train_loss = history.train_loss[-1] if history.train_loss else math.nan
+    for piece_mean, done in evaluate_pieces(bundle.model, val_data, config.seq_len, config.final_eval_chars):
+        mean = piece_mean
+        if time.perf_counter() - last >= 0.25 and done < 1:
+            event = _event(bundle, config, train_loss, None, 0.0, 0.0, clock, run_start_chars, run_start_seconds,
+                           None)
+            event.phase = f"final validation {done:.0%}"
+            clock.leave()
+            yield event
+            clock.back()
+            last = time.perf_counter()
+    _record(bundle, mean)
+    return mean
+
+
 def _record_val(bundle: Bundle, val_data, config: TrainConfig, max_chars: int | None) -> float:
     val = evaluate(bundle.model, val_data, config.seq_len, max_chars)
+    _record(bundle, val)
+    return val
+
+
+def _record(bundle: Bundle, val: float) -> None:
     h = bundle.history
     if h.val_step and h.val_step[-1] == bundle.step:  # the final estimate replaces a partial one
         h.val_loss[-1] = val
@@ -401,7 +442,6 @@ def _record_val(bundle: Bundle, val_data, config: TrainConfig, max_chars: int | 
         h.val_step.append(bundle.step)
         h.val_chars.append(bundle.chars_seen)
         h.val_loss.append(val)
-    return val
 
 
 def _event(bundle, config, train_loss, val_loss, lr, grad_norm, clock: _Clock, run_start_chars, run_start_seconds,

@@ -36,8 +36,7 @@ def load_corpus(corpus: str | None, text: str | None, example: str | None, ascii
         source = f"the example `{example}`"
         out = charrnn.read_text(examples[example], ascii_fold=ascii_fold, max_bytes=max_bytes)
     else:
-        raise CorpusError("there is no text yet: upload a .txt file, paste some text, or pick an example "
-                          "in step 1.")
+        raise CorpusError("there is no text yet: upload a .txt file, paste some text, or pick an example.")
     return out, source
 
 

@@ -98,7 +98,7 @@ def suggest_prompt(session, prompt=None):
     return inspect.default_prompt(session.train_text)
 
 
-def load_checkpoint(file, session, *, max_bytes) -> list:
+def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
     """Replace this tab's model with an uploaded checkpoint. Returns (status, figure, model,
     *field updates, download, session); a bad file raises gr.Error and changes nothing."""
     session = ensure_session(session)
@@ -107,7 +107,7 @@ def load_checkpoint(file, session, *, max_bytes) -> list:
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
     try:
-        bundle = charrnn.load(file, max_bytes=max_bytes)
+        bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params)
     except CheckpointError as e:
         raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (the Keep tab).") from None
     session.bundle, session.train_text, session.val_text = bundle, None, None  # the file holds no text

@@ -6,10 +6,16 @@
     CHARRNN_MAX_UPLOAD_MB  the largest upload (text or checkpoint), in MB of 1024² bytes    default 10
     CHARRNN_SESSION_TTL    seconds an idle tab keeps its model (Gradio keeps a closed tab's
                            for an hour at most)                                             default 7200
-    CHARRNN_MAX_PARAMS     the largest model (in parameters) a user may build               default 20M
+    CHARRNN_MAX_PARAMS     the largest model (in parameters) a user may build or upload     default 20M
+    CHARRNN_MAX_RUN_MB     the most memory one training run may take (estimated before it
+                           starts: charrnn/estimate.py), MB                                 default 1500
+    CHARRNN_MAX_STEP_SECONDS  the longest one training step may take (Stop and the budget
+                           are answered between steps)                                      default 2
+    CHARRNN_MAX_TAB_MB     the most memory one browser tab may keep (its models and texts)  default 250
     CHARRNN_EXAMPLES       folder of example corpora (*.txt)                       default examples_corpora/
 
-The defaults suit a 2-core machine such as a free Hugging Face Space.
+The defaults suit a 2-core machine such as a free Hugging Face Space (16 GB): 2 runs × 1.5 GB + 30 tabs
+× 250 MB + ~1.5 GB for Python, PyTorch and Gradio is about 12 GB.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from charrnn.run import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_TIME_BUDGET = 30.0  # seconds: the page's and the API's budget when none is chosen (the CLI's is 60)
+FINAL_EVAL_CHARS = 50_000  # a run's final validation loss on the server: the held-out text's first 50,000
 
 
 @dataclass(frozen=True)
@@ -35,11 +42,27 @@ class Settings:
     session_ttl: float = 7200.0
     max_params: int = 20_000_000
     examples_dir: Path = ROOT / "examples_corpora"
+    max_run_mb: float = 1500.0
+    max_step_seconds: float = 2.0
+    max_tab_mb: float = 250.0
 
     @property
     def limits(self) -> Limits:
         """The bounds every run on this server is planned within (`charrnn.run.plan_run`)."""
-        return Limits(max_seconds=self.max_seconds, max_params=self.max_params)
+        return Limits(max_seconds=self.max_seconds, max_params=self.max_params, max_run_mb=self.max_run_mb,
+                      max_step_seconds=self.max_step_seconds, final_eval_chars=FINAL_EVAL_CHARS)
+
+    @property
+    def max_checkpoint_bytes(self) -> int:
+        """The largest checkpoint upload: any model this server lets a user train (a download holds 4 bytes
+        a parameter, plus its header and history), and at least the text limit."""
+        return max(self.max_upload_bytes, 4 * self.max_params + 4 * 1024 * 1024)
+
+    @property
+    def max_file_bytes(self) -> int:
+        """Gradio's one upload limit (`launch(max_file_size=…)`): the larger of the two; a text upload is
+        held to `max_upload_bytes` by `read_text`."""
+        return max(self.max_upload_bytes, self.max_checkpoint_bytes)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -63,6 +86,9 @@ class Settings:
             session_ttl=_number(env, "CHARRNN_SESSION_TTL", cls.session_ttl, float, 60),
             max_params=_number(env, "CHARRNN_MAX_PARAMS", cls.max_params, int, 1000),
             examples_dir=Path(env.get("CHARRNN_EXAMPLES") or cls.examples_dir),
+            max_run_mb=_number(env, "CHARRNN_MAX_RUN_MB", cls.max_run_mb, float, 10),
+            max_step_seconds=_number(env, "CHARRNN_MAX_STEP_SECONDS", cls.max_step_seconds, float, 0.05),
+            max_tab_mb=_number(env, "CHARRNN_MAX_TAB_MB", cls.max_tab_mb, float, 1),
         )
 
 

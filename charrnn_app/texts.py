@@ -44,3 +44,28 @@ loss history (a safe format: opening it runs no code). **Upload** one to write w
 continue training it — on text that uses only characters it knows."""
 
 NO_MODEL = "No model yet: train one in the Train tab, or upload a checkpoint in the Keep tab."
+
+
+def takeaway(checkpoint_name: str | None, server_url: str | None) -> str:
+    """Markdown: two copy-paste snippets that use a downloaded model outside this page — with the
+    `charrnn` package, and by calling this server with `gradio_client`. Tested by running them."""
+    name = checkpoint_name or "model.safetensors"
+    url = server_url or "http://127.0.0.1:7860/"
+    return f"""\
+**Use the downloaded model outside this page.** With this project's `charrnn` package (run it from a copy of
+the repository, after `bash scripts/start.sh` has made `.venv`):
+
+```python
+from charrnn import generate, load
+bundle = load("{name}")  # weights, vocabulary and settings: all in the one file
+print(generate(bundle.model, bundle.vocab, "The ", 300, temperature=0.8, seed=0))
+```
+
+Or let this server write with it, from any Python with `pip install gradio_client`:
+
+```python
+from gradio_client import Client, handle_file
+client = Client("{url}", verbose=False)  # one Client is one tab, with its own model
+client.predict(file=handle_file("{name}"), api_name="/load_checkpoint")
+print(client.predict(prompt="The ", length=300, temperature=0.8, seed=0, api_name="/sample"))
+```"""

@@ -14,6 +14,7 @@ import inspect
 import logging
 import time
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
@@ -23,7 +24,7 @@ from charrnn import MODELS, Bundle, run
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 
-from . import inside_model, options, plots, user_error
+from . import inside_model, options, plots, texts, user_error
 from .corpus_view import load_corpus
 from .session import Session, ensure_session
 from .settings import PAGE_TIME_BUDGET, Settings
@@ -77,6 +78,8 @@ def _loss_text(bundle: Bundle, units: str) -> str:
 
 
 def status_line(ev: charrnn.TrainEvent, bundle: Bundle, units: str, label: str = "Training") -> str:
+    if label == "Training" and ev.phase != "training":
+        label = f"Measuring the validation loss ({ev.phase.split()[-1]} done)"
     parts = [f"**{label}** {MODELS[bundle.model_name].title}", f"step {ev.step:,}",
              f"{ev.chars_per_sec:,.0f} chars/s", f"{ev.elapsed:.1f} s elapsed"]
     if ev.remaining is not None and label == "Training":
@@ -189,8 +192,12 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     if session.take_queued_stop():
         yield TrainUpdate("**Cancelled** while waiting for a free training slot.")
         return
-    plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
-                                 max_steps, reset, choices, settings=settings, examples=examples)
+    try:
+        plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
+                                     max_steps, reset, choices, settings=settings, examples=examples)
+    except gr.Error as e:  # the status line says what is true now, not "Waiting…"; the chart stays
+        yield TrainUpdate(f"**Not started:** {e.message} The tab's model is as it was.")
+        raise
     plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH,
                                 stats_every=plan.train_config.stats_every or STATS_EVERY)
     bundle = plan.build()
@@ -265,20 +272,53 @@ def train_handler(settings, examples):
     return train
 
 
-def mark_pending(session):
+def show_takeaway(checkpoint, request: gr.Request):
+    """The Keep tab's snippets, naming the file just offered for download and this server's address."""
+    name = Path(checkpoint).name if isinstance(checkpoint, str) and checkpoint else None
+    url = str(request.base_url) if request is not None and getattr(request, "base_url", None) else None
+    return texts.takeaway(name, url)
+
+
+def mark_pending(session, time_budget=None):
     """Train was clicked (answered at once, before the queue): a Stop from now on applies to this run,
-    even while it waits for a free training slot. Returns the status to show while it waits."""
+    even while it waits for a free training slot. Returns the status to show while it waits and starts
+    the timer that keeps its place in line up to date (`waiting.py`)."""
     if not isinstance(session, Session) or session.running:
-        return gr.skip()
+        return gr.skip(), gr.skip()
     session.pending, session.stop = True, False
+    session.pending_budget = page_budget(time_budget, None)[0] if isinstance(time_budget, int | float) else None
     return ("**Waiting** for a free training slot: the server trains a few models at a time, each for at "
-            "most its time budget. Your run starts by itself; Stop cancels it.")
+            "most its time budget. Your run starts by itself; Stop cancels it."), gr.Timer(active=True)
 
 
-def stop_training(session) -> None:
-    """Ask this tab's running training to stop after its current step; the model is kept."""
-    if isinstance(session, Session):
-        session.stop = True
+def stop_training(session, queued: bool = False):
+    """Ask this tab's training to stop after its current step (the model is kept), or, if its Train waits
+    in the queue (`queued`, or marked by the page's click), to be cancelled when it starts. Returns the
+    status to show now."""
+    if not isinstance(session, Session):
+        return gr.skip()
+    session.stop = True
+    if session.running:
+        return "**Stopping** after the current step…"
+    if session.pending or queued:
+        session.pending = True
+        return "**Cancelled** while waiting for a free training slot."
+    return gr.skip()
+
+
+def stop_handler(demo: gr.Blocks):
+    """The /stop handler: `stop_training`, also for a /train of this tab that an API client queued (the
+    page marks its own queued runs on click; an API call has no click, so Gradio's queue is looked at)."""
+
+    def stop(session, request: gr.Request):
+        queue = getattr(demo, "_queue", None)
+        waiting = getattr(queue, "event_queue_per_concurrency_id", {}).get("train")
+        mine = request is not None and waiting is not None and any(
+            e.session_hash == request.session_hash for e in list(waiting.queue))
+        return stop_training(session, queued=mine)
+
+    stop.__doc__ = stop_training.__doc__
+    return stop
 
 
 def corpus_chart(info, session):
