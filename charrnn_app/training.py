@@ -31,10 +31,6 @@ from .settings import PAGE_TIME_BUDGET, Settings
 
 UPDATE_EVERY = 0.35  # seconds between chart updates while training (~3 per second)
 SAMPLE_EVERY = 3.0  # seconds between "what the model writes now" samples
-# Steps between samples of gradient norms and update ratios (the Inside tab's diagnosis): ~1 ms each
-# against ~15 ms per step of the default LSTM, so about 1 % of the step rate
-# (benchmarks/bench_stats_every.py measures it).
-STATS_EVERY = 10
 LIVE_SAMPLE_LENGTH = 240
 TYPICAL_CHARS = 100_000  # corpus size assumed for the preview before any text is chosen
 SKIP = gr.skip()
@@ -198,8 +194,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     except gr.Error as e:  # the status line says what is true now, not "Waiting…"; the chart stays
         yield TrainUpdate(f"**Not started:** {e.message} The tab's model is as it was.")
         raise
-    plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH,
-                                stats_every=plan.train_config.stats_every or STATS_EVERY)
+    plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
     bundle = plan.build()
     session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
     verb = "Continuing" if plan.continue_from is not None else "Starting"

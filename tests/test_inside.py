@@ -22,6 +22,7 @@ from gradio_client.exceptions import AppError
 import app
 from charrnn import MODELS, cli, plan_run
 from charrnn.inspect import diagnose_run
+from charrnn.presets import STATS_EVERY
 from charrnn_app import inside_model, inside_text, sampling, training
 from charrnn_app.session import Session
 from charrnn_app.settings import Settings, list_examples
@@ -61,7 +62,7 @@ def train(settings, session=None, **kw) -> tuple[Session, list]:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_view_answers_for_every_model(settings, name):
-    s, _ = train(settings, model=name, max_steps=training.STATS_EVERY)
+    s, _ = train(settings, model=name, max_steps=STATS_EVERY)
     strip, summary, data = inside_text.predictions_view(s, None)
     assert strip.count('class="ch"') == len(data["text"]) and "nats" in summary
     assert inside_text.excerpt(s.val_text) == data["text"]  # empty text: an excerpt of the held-out text
@@ -78,8 +79,8 @@ def test_every_view_answers_for_every_model(settings, name):
     fig, summary, data = inside_model.attention_view(s, None)
     assert (len(fig.data) == 2 * 2) if name == "transformer" else "only the transformer" in data["note"]
     findings, grad, ratio, _, data = inside_model.diagnosis_view(s)
-    assert f"Only {training.STATS_EVERY} steps" in findings
-    assert (not data["grad_stats"]) if name == "ngram" else (grad.data and ratio.data)  # page: stats_every
+    assert f"Only {STATS_EVERY} steps" in findings
+    assert (not data["grad_stats"]) if name == "ngram" else (grad.data and ratio.data)  # the preset samples gradients
 
 
 def test_worked_loss_is_cross_entropy_and_a_click_on_the_strip_shows_it(settings):
@@ -126,7 +127,7 @@ def test_a_page_run_at_lr_1e_6_ends_saying_the_learning_rate_is_too_low(settings
     s, outs = train(settings, model="gru", lr=1e-6, max_steps=40)
     status = outs[-1][0]
     assert "Done" in status and "learning rate 1e-06 is far too low" in status and "Raise the learning rate" in status
-    assert len(s.bundle.grad_stats) == 40 // training.STATS_EVERY  # the page samples gradient statistics
+    assert len(s.bundle.grad_stats) == 40 // STATS_EVERY  # the preset samples gradient statistics
     findings, grad, ratio, summary, data = inside_model.diagnosis_view(s)
     assert data["findings"][0]["kind"] == "stuck_uniform" and "1e-3" in findings.replace("1e-03", "1e-3")
     assert any(t.name.startswith("≈1e-3") for t in ratio.data) and "update ÷ weight" in summary
