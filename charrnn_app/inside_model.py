@@ -132,13 +132,15 @@ def findings_markdown(findings) -> str:
                        + (f" *Try:* {f.advice}" if f.advice else "") for f in findings)
 
 
-def run_findings(session: Session):
-    """The diagnosis of the tab's model (`charrnn.inspect.diagnose_run`) with the run's text."""
+def run_findings(session: Session, max_chars: int = 500):
+    """The diagnosis of the tab's model (`charrnn.inspect.diagnose_run`) with the run's text; tanh
+    saturation is measured over its first `max_chars` characters (one forward pass)."""
     text = (session.train_text or "") + (session.val_text or "")
     bundle = session.bundle
     if session.running:  # measuring saturation switches the model to eval mode: not under the training thread
         bundle = replace(bundle, model=copy.deepcopy(bundle.model), grad_stats=list(bundle.grad_stats))
-    return inspect.diagnose_run(bundle, text or None, stop_reason=getattr(session, "stop_reason", None))
+    return inspect.diagnose_run(bundle, text or None, stop_reason=getattr(session, "stop_reason", None),
+                                max_chars=max_chars)
 
 
 def diagnosis_view(session):
@@ -165,7 +167,8 @@ def diagnosis_view(session):
 def after_run(session, status: str) -> str:
     """The Train tab's final status with the diagnosis appended (only what is worth saying)."""
     try:
-        findings = [f for f in run_findings(session) if f.severity != "info"]
+        # 200 characters: ~0.2 s on a 1024-unit LSTM, so a run still lets go of its slot on time
+        findings = [f for f in run_findings(session, max_chars=200) if f.severity != "info"]
     except (InspectError, ValueError, RuntimeError):  # a diagnosis must never spoil the end of a run
         return status
     return status + ("\n\n" + findings_markdown(findings) if findings else "")
