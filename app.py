@@ -21,7 +21,7 @@ import gradio as gr
 import torch
 
 import charrnn
-from charrnn_app import compare_tab, corpus_view, links, options, plots, sampling, texts, training, waiting
+from charrnn_app import compare_tab, corpus_view, inside_view, links, options, plots, sampling, texts, training, waiting
 from charrnn_app.session import Registry, Session, delete_session, sweep_empty_uploads
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
@@ -81,7 +81,8 @@ class Page:
 
 
 # Tabs between Write and Keep: (label, elem_id, builder(page, settings, examples)). A view adds one line.
-EXTRA_TABS: list[tuple[str, str, Callable]] = [("Compare", "compare-tab", compare_tab.build_tab)]
+EXTRA_TABS: list[tuple[str, str, Callable]] = [("Compare", "compare-tab", compare_tab.build_tab),
+                                                 ("Inside", "inside-tab", inside_view.build_tab)]
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -264,6 +265,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         gr.on([temperature.change, prompt.change, top_k.change], sampling.next_char_chart, probs_inputs,
               probs_plot, trigger_mode="always_last", show_progress="hidden", queue=False,
               api_name="next_char_probs")
+        trained.then(sampling.suggest_prompt, [session, prompt], prompt, show_progress="hidden",
+                     api_visibility="private")  # an empty prompt: one after which the next character is uncertain
         trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                      api_visibility="private")
         trained.then(training.model_selected, plan_inputs, fields, show_progress="hidden", api_visibility="private")

@@ -21,6 +21,7 @@ from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
 from .corpus import CorpusError, corpus_stats, read_text
+from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
@@ -154,6 +155,8 @@ def cmd_train(args) -> int:
                 else "validation loss not measured yet")
     print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
           f"{bundle.seconds:.0f} s, {val_text} → {out}")
+    for finding in diagnose_run(bundle, plan.data.text, stop_reason=last.stop_reason if last else None):
+        _err(f"{finding.severity}: {explain(finding)}")  # why a loss is flat or wild, with what to try
     if args.metrics_json:
         Path(args.metrics_json).write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
     return 130 if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)

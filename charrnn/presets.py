@@ -24,8 +24,9 @@ The CLI and the app both start from this; every value can be overridden. How it 
    out (`train.lr_at`; to 0 for the LSTM, after a 200-step warm-up: at 5e-3 from the first step, some
    initial weights lose hundreds of steps and end 0.05 worse at 60 s), batch 16 (on a CPU a step
    costs nearly the same for fewer sequences, so smaller batches give more updates per second), bf16
-   autocast where the CPU runs it fast (`precision="auto"`), and validation estimates spaced so they
-   take a few percent of the budget.
+   autocast where the CPU runs it fast (`precision="auto"`), validation estimates spaced so they
+   take a few percent of the budget, and gradient statistics every 10 steps for the diagnosis
+   (`STATS_EVERY`, 0.6 % of the step rate).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ _SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
              (math.inf, {"n_hidden": 256, "dropout": 0.1, "n_embd": 64, "lr": 3e-3, "weight_decay": 0.05})],
     "default": [(90.0, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})],
 }
+# Steps between samples of per-layer gradient norms and update ratios (what the diagnosis reads): one
+# sample costs ~1 ms of CPU against ~15 ms per step of the default LSTM, so 0.6 % of the step rate
+# (benchmarks/bench_stats_every.py).
+STATS_EVERY = 10
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}  # a row's settings that belong to the TrainConfig
 _CHARS_PER_SEC = {192: 43_000, 256: 22_000}  # training speed on 2 cores, bf16, batch 16 (measured)
 _SIZES = [64, 128, 192, 256]
@@ -83,7 +88,7 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfi
     family_options, settings = FAMILIES.get(model_name, ({}, {}))
     options = dict(family_options)
     config = replace(TrainConfig(time_budget=time_budget, max_steps=max_steps), **settings)
-    config = replace(config, **_eval_settings(time_budget))
+    config = replace(config, **_eval_settings(time_budget), stats_every=STATS_EVERY)
     if model_name == "ngram":
         options["order"] = 3 if n_chars < 20_000 else 4 if n_chars < 200_000 else 5
         if vocab_size:  # a CJK text has thousands of characters: fewer contexts fit in the keys

@@ -1,7 +1,9 @@
 """Pure figure builders: values in, a Plotly figure out. Nothing here knows about Gradio or sessions.
 
     loss_figure(history, uniform, unigram, units)   the "watch it learn" chart
-    probs_figure(probs, temperature)                the next-character bar chart
+    probs_figure(probs, temperature)                the next-character bar chart (empty, or a note)
+    next_char_figure(chart)                         the same from `charrnn.inspect.next_char_chart`: readable
+                                                    labels, no empty bars, T = 1 faintly behind
     runs_figure(records, x, units, ...)             the runs of a tab overlaid (the Compare tab)
 """
 
@@ -169,3 +171,26 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title=title_x, rangemode="tozero"),
                    yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
+
+
+def next_char_figure(chart) -> go.Figure:
+    """Bars of P(next character) at the chart's temperature (first trace), with the model's own
+    distribution (T = 1) as wider faint bars behind them; one-symbol labels (␣ ⏎ ⇥) that never overlap,
+    the character's name on hover. `chart`: a `charrnn.inspect.NextCharChart`."""
+    fig = go.Figure()
+    text = [f"{p:.0%}" if p >= 0.01 else "" for p in chart.probs]
+    fig.add_bar(x=chart.labels, y=chart.probs, name=f"temperature {chart.temperature:g}", marker_color=VAL_COLOR,
+                width=0.55, text=text, textposition="outside", customdata=chart.names,
+                hovertemplate="%{customdata}: %{y:.3f}<extra></extra>")
+    if chart.temperature != 1:
+        fig.add_bar(x=chart.labels, y=chart.probs_t1, name="as learned (temperature 1)", zorder=-1,
+                    marker_color=TRAIN_COLOR, opacity=0.35, width=0.9, customdata=chart.names,
+                    hovertemplate="%{customdata} at temperature 1: %{y:.3f}<extra></extra>")
+    rest = 1 - sum(chart.probs_t1)
+    title = f"Next character at temperature {chart.temperature:g}"
+    if rest > 0.005:
+        title += f" (characters not shown share {rest:.0%})"
+    fig.update_xaxes(type="category", tickangle=0, tickfont=dict(size=15))
+    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), barmode="overlay",
+                   margin=dict(l=60, r=20, t=50, b=50), showlegend=chart.temperature != 1,
+                   yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 
 import charrnn
-from charrnn import MODELS, Bundle, CheckpointError
+from charrnn import MODELS, Bundle, CheckpointError, inspect
 from charrnn.options import SettingError, check_sampling
 from charrnn.sample import fit_prompt
 
@@ -86,8 +86,16 @@ def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
         return plots.probs_figure(None, temperature,
                                   note=f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}")
     model = copy.deepcopy(bundle.model) if session.running else bundle.model
-    probs = charrnn.next_char_probs(model, bundle.vocab, prompt, temperature, top_k)
-    return plots.probs_figure(probs, temperature)
+    chart = inspect.next_char_chart(model, bundle.vocab, prompt, temperature, top_k=top_k or None)
+    return plots.next_char_figure(chart)
+
+
+def suggest_prompt(session, prompt=None):
+    """After a run, an empty prompt becomes one from the run's text after which the next character is
+    uncertain (so the temperature visibly changes the chart); a prompt the user typed stays."""
+    if (prompt or "").strip() or not isinstance(session, Session) or not session.train_text:
+        return gr.skip()
+    return inspect.default_prompt(session.train_text)
 
 
 def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:

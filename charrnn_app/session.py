@@ -44,6 +44,7 @@ class Session:
         self.next_run = 1  # the number the next run gets ("run 3" in the legend and the table)
         self.hidden: set[int] = set()  # runs not drawn on the comparison chart
         self._copy_index: tuple[str, CopyIndex] | None = None  # (training text, its index): built once per text
+        self.stop_reason: str | None = None  # why the last run ended ("diverged", "time_budget" …), for the diagnosis
 
     def kept_bytes(self) -> int:
         """What this tab keeps between runs: each kept model's weights and AdamW moments (12 bytes a

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 
-from . import options, plots, texts, user_error
+from . import inside_model, options, plots, texts, user_error
 from .corpus_view import load_corpus
 from .session import Session, ensure_session, sweep_empty_uploads
 from .settings import PAGE_TIME_BUDGET, Settings
@@ -213,6 +214,14 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     verb = "Continuing" if plan.continue_from is not None else "Starting"
     yield TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {source} ({len(plan.data.text):,} "
                       "characters)…", model_figure(session), reset=False)
+    ev = yield from stream(plan, bundle, session, record)
+    yield finish(session, ev)
+
+
+def stream(plan: RunPlan, bundle: Bundle, session: Session, record) -> Iterator[TrainUpdate]:
+    """Train, yielding a TrainUpdate about three times a second (and with every live sample) until the
+    budget is spent or Stop is pressed; returns the last TrainEvent (None if none came). A model that
+    fails mid-run keeps its weights: the status says why, then gr.Error."""
     ev, error, last = None, None, 0.0
     events = plan.train(bundle)
     try:
@@ -224,7 +233,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
                 yield TrainUpdate(status_line(ev, bundle, session.units), model_figure(session),
                                   ev.sample if ev.sample is not None else SKIP)
                 last = time.perf_counter()
-    except Exception as e:  # a model that fails mid-run: keep the weights, say why (and log it)
+    except Exception as e:
         logging.getLogger(__name__).exception("training failed")
         error = (f"Training stopped with an error: {str(e).splitlines()[0]}. The model keeps the weights it "
                  "had; try smaller settings or a lower learning rate.")
@@ -235,7 +244,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     if error:
         yield TrainUpdate(f"**Stopped.** {error}", model_figure(session))
         raise user_error(error)
-    yield finish(session, ev)
+    return ev
 
 
 def corpus_checker(corpus, text, example):
@@ -256,6 +265,8 @@ def finish(session: Session, ev) -> TrainUpdate:
             gr.Warning(ev.message)
     note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
     status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + "." + note
+    session.stop_reason = None if ev is None or session.stop else ev.stop_reason
+    status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try
     latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
     try:
         checkpoint = str(session.write_checkpoint())

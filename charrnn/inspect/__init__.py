@@ -18,7 +18,7 @@ neurons). None of them changes the model or its training path.
 """
 
 from .common import MAX_CHARS, InspectError
-from .diagnose import Finding, diagnose, grad_stats_now, param_groups, snapshot
+from .diagnose import Finding, diagnose, diagnose_run, explain, grad_stats_now, param_groups, snapshot
 from .graph import Graph, record_graph, to_dot
 from .maps import AttentionMaps, BigramTable, EmbeddingMap, attention_maps, bigram_table, embedding_map
 from .neurons import Layer, NeuronTrace, UnitMatch, find_units, layers, neuron, saturation, text_properties
@@ -30,6 +30,6 @@ from .shapes import BatchShapes, TensorInfo, batch_shapes
 __all__ = ["MAX_CHARS", "AttentionMaps", "BatchShapes", "BigramTable", "CharPrediction", "EmbeddingMap", "Finding",
            "Graph", "InspectError", "Layer", "NeuronTrace", "NextCharChart", "Predictions", "Saliency", "TensorInfo",
            "UnitMatch", "WorkedLoss", "attention_maps", "batch_shapes", "bigram_table", "default_prompt", "diagnose",
-           "embedding_map", "find_units", "grad_stats_now", "layers", "neuron", "next_char_chart", "param_groups",
-           "predictions", "record_graph", "saliency", "saturation", "snapshot", "text_properties", "to_dot",
-           "worked_loss"]
+           "diagnose_run", "embedding_map", "explain", "find_units", "grad_stats_now", "layers", "neuron",
+           "next_char_chart", "param_groups", "predictions", "record_graph", "saliency", "saturation", "snapshot",
+           "text_properties", "to_dot", "worked_loss"]

@@ -75,6 +75,36 @@ def group_norms(sample: dict) -> dict[str, float]:
 
 # ---- the diagnosis ----------------------------------------------------------------------------------
 
+def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = None,
+                 max_chars: int = 500) -> list[Finding]:
+    """`diagnose` for a trained Bundle: what the CLI prints and the page shows after a run.
+
+    The references come from its vocabulary (ln V) and `text` (the run's text: its unigram entropy;
+    without it, as after loading a checkpoint, the unigram check is skipped); the learning rate from
+    its last run's TrainConfig; its sampled `grad_stats`; and tanh saturation over the first
+    `max_chars` characters of `text` (one forward pass), where the model has tanh units.
+    """
+    from ..corpus import corpus_stats
+    from .common import InspectError
+    from .neurons import saturation
+
+    uniform = math.log(len(bundle.vocab))
+    unigram = corpus_stats(text).unigram_entropy if text else uniform
+    shares = None
+    if text:
+        try:
+            shares = saturation(bundle.model, bundle.vocab, text, max_chars=max_chars)
+        except InspectError:  # no tanh units (n-gram, transformer), or diverged weights: nothing to add
+            shares = None
+    return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
+                    lr=getattr(bundle.train_config, "lr", None), stop_reason=stop_reason, saturation=shares)
+
+
+def explain(finding: Finding) -> str:
+    """One finding as one line of plain text: what is happening, then what to try."""
+    return finding.message + (f" Try: {finding.advice}" if finding.advice else "")
+
+
 def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: list[dict] | None = None,
              lr: float | None = None, stop_reason: str | None = None,
              saturation: dict[str, float] | None = None, time_profile: list[float] | None = None,
@@ -121,10 +151,15 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     elif stuck:
         findings.append(_stuck_uniform(recent, uniform, len(train), ev, grad_stats, lr))
     elif gap > 0.05 and abs(recent - unigram) <= max(near, 0.05) and _flat(train, w):
+        # On a text whose unigram line lies close to ln V, a learning rate too low to move the weights
+        # leaves the loss here too: then the rate is what to change.
+        tiny = lr is not None and lr < 1e-5
         findings.append(Finding(
             "stuck_unigram", f"The loss has settled at {recent:.2f} nats, the unigram entropy ({unigram:.2f}): "
             "the model has learned how often each character occurs, but does not use the characters "
-            "before it yet.", ev,
+            "before it yet." + (f" The learning rate {lr:.1g} is far too low to get further." if tiny else ""),
+            {**ev, "lr": lr} if tiny else ev,
+            "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for these models)." if tiny else
             "Keep training: recurrent models often sit here for a few hundred steps before they find the "
             "context. If it lasts, raise the learning rate, and check the model can see context "
             "(n-gram order ≥ 2, MLP context ≥ 2, sequence length > 1)."))

@@ -1,0 +1,181 @@
+"""Pictures for the Inside tab: plain data from `charrnn.inspect` in, HTML or a Plotly figure out.
+
+    strip(chars, values, …)        text as spans coloured by a value (surprise, a neuron, saliency)
+    graph_figure(graph)            the recorded forward pass, laid out in layers (no Graphviz needed)
+    embedding_figure · bigram_figure · attention_figure · grad_figure
+
+Every string from the user's text is escaped before it becomes HTML. Colours come from
+`plots.PALETTE` (colour-blind safe); every chart has a text alternative beside it (the handlers'
+summaries), so nothing is said by colour alone.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from charrnn.inspect.diagnose import param_groups
+
+from .plots import PALETTE, _layout
+
+BLUE, ORANGE, GREEN = PALETTE[0], PALETTE[1], PALETTE[2]
+
+
+def escape(text: str) -> str:
+    """User text made inert in HTML: markup escaped, and { } $ too, since gr.HTML fills its value into
+    a template (JS template string and Handlebars) in the browser."""
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{max(0.0, min(1.0, alpha)):.2f})"
+
+
+def strip(text: str, alphas: list[float | None], titles: list[str], colors: list[str] | None = None,
+          marked: int | None = None, first: int = 0) -> str:
+    """`text` as one span per character, background `colors[i]` at opacity `alphas[i]` (None: no
+    colour), hover text `titles[i]`; `data-pos` is the character's index + `first` (what a click
+    reports). Newlines show as ⏎ and break the line; `marked` gets an outline."""
+    spans = []
+    for i, c in enumerate(text):
+        a = alphas[i]
+        style = f"background:{_rgba((colors or [ORANGE] * len(text))[i], a)};" if a is not None else ""
+        if i == marked:
+            style += "outline:2px solid #000;"
+        shown = "⏎\n" if c == "\n" else c
+        spans.append(f'<span class="ch" data-pos="{i + first}" title="{escape(titles[i])}" '
+                     f'style="{style}">{escape(shown)}</span>')
+    return f'<div class="strip">{"".join(spans)}</div>'
+
+
+def legend(items: list[tuple[str, str]]) -> str:
+    """A line of colour swatches with words: [(colour, what it means)]."""
+    swatches = (f'<span style="background:{c};border:1px solid #999">&nbsp;&nbsp;&nbsp;</span> {escape(w)}'
+                for c, w in items)
+    return '<div class="strip-legend">' + " ".join(swatches) + "</div>"
+
+
+def graph_figure(graph) -> go.Figure:
+    """Nodes in rows by depth (longest path from x or a weight), edges as lines, shapes on hover.
+
+    Operations are circles, weights small grey squares, the input and outputs diamonds; an edge's
+    tensor (its named dimensions) shows when hovering over its middle."""
+    into: dict[int, list[int]] = {}
+    for e in graph.edges:
+        into.setdefault(e.dst, []).append(e.src)
+    depth: dict[int, int] = {}
+    for n in graph.nodes:  # recorded in execution order: every source comes before its users
+        depth[n.id] = 1 + max((depth[s] for s in into.get(n.id, []) if s in depth), default=-1)
+    rows: dict[int, list[int]] = {}
+    for n in graph.nodes:
+        rows.setdefault(depth[n.id], []).append(n.id)
+    pos = {}
+    for d, ids in rows.items():
+        for k, i in enumerate(ids):
+            pos[i] = (k - (len(ids) - 1) / 2, -d)
+    ex, ey, mx, my, mt = [], [], [], [], []
+    for e in graph.edges:
+        (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
+        ex += [x0, x1, None]
+        ey += [y0, y1, None]
+        mx.append((x0 + x1) / 2)
+        my.append((y0 + y1) / 2)
+        mt.append(e.dims)
+    fig = go.Figure()
+    fig.add_scatter(x=ex, y=ey, mode="lines", line=dict(color="#BBBBBB", width=1), hoverinfo="skip",
+                    name="tensors")
+    fig.add_scatter(x=mx, y=my, mode="markers", marker=dict(size=6, color="rgba(0,0,0,0)"), text=mt,
+                    hovertemplate="tensor %{text}<extra></extra>", name="shapes (hover)")
+    style = {"op": (BLUE, "circle", 12), "param": ("#999999", "square", 7), "input": (ORANGE, "diamond", 14),
+             "output": (GREEN, "diamond", 14)}
+    for kind, name in (("param", "weights"), ("op", "operations"), ("input", "input x"), ("output", "outputs")):
+        nodes = [n for n in graph.nodes if n.kind == kind]
+        if not nodes:
+            continue
+        color, symbol, size = style[kind]
+        fig.add_scatter(
+            x=[pos[n.id][0] for n in nodes], y=[pos[n.id][1] for n in nodes], name=name,
+            mode="markers+text" if kind != "param" else "markers", marker=dict(color=color, symbol=symbol, size=size),
+            text=[n.label for n in nodes], textposition="middle right", textfont=dict(size=10),
+            customdata=[[n.dims, n.module or "(top)"] for n in nodes],
+            hovertemplate="%{text} → %{customdata[0]}<br>in %{customdata[1]}<extra></extra>")
+    height = max(300, 28 * (len(rows) + 1))
+    return _layout(fig, title=dict(text=f"{graph.model}: the operations of one forward pass "
+                                   f"(T={graph.dims.get('T')} steps)", x=0.01, font=dict(size=14)),
+                   height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), hovermode="closest")
+
+
+def embedding_figure(emb) -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=emb.labels, textposition="top center",
+                    textfont=dict(size=14), marker=dict(color=BLUE, size=7), name="characters",
+                    hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
+    return _layout(fig, title=dict(text="Character embeddings, projected on their 2 main directions (PCA)",
+                                   x=0.01, font=dict(size=14)),
+                   xaxis=dict(title=f"direction 1 ({emb.explained[0]:.0%} of the variance)"),
+                   yaxis=dict(title=f"direction 2 ({emb.explained[1]:.0%})"), showlegend=False)
+
+
+def bigram_figure(table) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=table.counts, x=table.labels, y=table.labels, colorscale=[[0, "#FFFFFF"], [1, BLUE]],
+                               hovertemplate="%{y} then %{x}: %{z} times<extra></extra>"))
+    fig.update_xaxes(type="category", title="next character", side="top")
+    fig.update_yaxes(type="category", title="character", autorange="reversed")
+    return _layout(fig, title=dict(text="How often each character followed each other one (the n-gram's counts)",
+                                   x=0.01, y=0.99, font=dict(size=14)), margin=dict(l=60, r=20, t=80, b=20))
+
+
+def attention_figure(maps) -> go.Figure:
+    L, H = len(maps.weights), len(maps.weights[0])
+    fig = make_subplots(rows=L, cols=H, subplot_titles=[f"layer {l + 1} · head {h + 1}" for l in range(L)
+                                                        for h in range(H)], horizontal_spacing=0.03,
+                        vertical_spacing=0.08)
+    ticks = [f"{i}:{c}" for i, c in enumerate(maps.labels)]
+    for l in range(L):
+        for h in range(H):
+            fig.add_trace(go.Heatmap(z=maps.weights[l][h], x=ticks, y=ticks, zmin=0, zmax=1, showscale=False,
+                                     colorscale=[[0, "#FFFFFF"], [1, ORANGE]],
+                                     hovertemplate="%{y} looked at %{x}: %{z:.2f}<extra></extra>"),
+                          row=l + 1, col=h + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    return _layout(fig, title=dict(text="Attention: row = the position writing, column = the earlier position "
+                                   "it took from", x=0.01, font=dict(size=14)), height=260 * L + 60)
+
+
+def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:
+    """Per layer over training: gradient norm ("grad_norm", grouped by `param_groups`) or the
+    update-to-weight ratio ("update_ratio", per weight matrix) with the customary 1e-3 line."""
+    series: dict[str, tuple[list, list]] = {}
+    for s in grad_stats:
+        values = s.get(key, {})
+        groups = param_groups(list(values))
+        if key == "grad_norm":
+            sums: dict[str, float] = {}
+            for name, v in values.items():
+                sums[groups[name]] = sums.get(groups[name], 0.0) + v * v
+            points = {g: math.sqrt(v) for g, v in sums.items()}
+        else:  # biases and norms move differently; the weight matrices are what the 1e-3 rule is about
+            points = {n: v for n, v in values.items() if "bias" not in n and ".ln" not in "." + n}
+        for name, v in points.items():
+            if v > 0 and math.isfinite(v):
+                series.setdefault(name, ([], []))
+                series[name][0].append(s["step"])
+                series[name][1].append(v)
+    fig = go.Figure()
+    for k, (name, (x, y)) in enumerate(series.items()):
+        fig.add_scatter(x=x, y=y, name=name, mode="lines", line=dict(color=PALETTE[k % len(PALETTE)], width=1.5))
+    if key == "update_ratio" and series:
+        last = max(x[-1] for x, _ in series.values())
+        fig.add_scatter(x=[0, last], y=[1e-3, 1e-3], name="≈1e-3, customary", mode="lines",
+                        line=dict(color="#7F7F7F", dash="dash"), hoverinfo="skip")
+    title = ("Gradient norm per layer" if key == "grad_norm" else "Update size ÷ weight size, per weight matrix")
+    if not series:
+        title += " — no gradient statistics sampled in this model's runs"
+    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), xaxis=dict(title="training step"),
+                   yaxis=dict(type="log", exponentformat="power",
+                                                   title="‖grad‖" if key == "grad_norm" else "‖Δw‖ / ‖w‖"))

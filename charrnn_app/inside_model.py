@@ -1,0 +1,175 @@
+"""The Inside tab's views of the model as a whole: shapes of a real batch and the recorded graph, the
+maps (embeddings, bigram counts, attention), and why the loss is flat or wild (the diagnosis).
+
+Each handler: values in, (picture(s), summary in words and numbers, data) out; a view that does not
+apply answers with one plain sentence. `findings_markdown` is also what the Train tab's status shows
+when a run ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+from dataclasses import asdict, replace
+
+import plotly.graph_objects as go
+
+from charrnn import inspect
+from charrnn.inspect import InspectError
+from charrnn.inspect.diagnose import group_norms
+
+from . import inside_figures as figs
+from . import texts, user_error
+from .inside_text import _md_char, _model, _note, view_text
+from .plots import _layout
+from .session import Session
+
+SHAPE_HEADERS = ["module", "tensor", "shape (named)", "sizes", "dtype", "what it holds"]
+GRAPH_STEPS = 3  # time steps the recorded graph unrolls (fewer when a deep model's graph is too big)
+
+
+def _blank(title: str) -> go.Figure:
+    """A small empty chart whose title says why there is nothing to draw."""
+    return _layout(go.Figure(), title=dict(text=title, x=0.01, font=dict(size=14)), height=120,
+                   xaxis=dict(visible=False), yaxis=dict(visible=False))
+
+
+# ---- 4. shapes of a real batch, and the graph of a real forward pass -------------------------------
+
+def shapes_view(session, text=None):
+    """(table rows, summary, graph figure, Graphviz text, data) for one (B, T) batch of the text."""
+    model, vocab = _model(session)
+    text = view_text(session, text)
+    try:
+        shapes = inspect.batch_shapes(model, vocab, text)
+    except InspectError as e:
+        return [], _note(str(e)), _blank(str(e)), "", {"note": str(e)}
+    rows = [["  " * r.depth + (r.path or r.module) + (f" ×{r.calls}" if r.calls > 1 else ""), r.name, r.dims,
+             " × ".join(map(str, r.sizes)) or "scalar", r.dtype, r.what] for r in shapes.tensors]
+    dims = ", ".join(f"{k} = {v}" for k, v in shapes.dims.items())
+    summary = (f"One batch of your text through {shapes.model}: **{dims}**. Read it top to bottom: the batch x "
+               "(B, T) goes in, each module's output follows, and logits (B, T, V) meet the targets (B, T) in "
+               "the cross-entropy. ×N: a module called N times (once per time step).")
+    graph, dot = None, ""
+    for steps in (GRAPH_STEPS, 2, 1):
+        try:
+            graph = inspect.record_graph(model, vocab, text, steps=steps)
+            break
+        except InspectError:
+            continue
+    if graph is None:
+        fig = _blank("the graph of this model is too large to draw")
+    else:
+        fig, dot = figs.graph_figure(graph), inspect.to_dot(graph)
+        ops = sum(n.kind == "op" for n in graph.nodes)
+        summary += (f" The graph below is one forward pass over T = {graph.dims.get('T')} steps: {ops} operations "
+                    f"on {sum(n.kind == 'param' for n in graph.nodes)} weight tensors; hover for each tensor's "
+                    "shape. Its full text (Graphviz) is under the chart.")
+    return rows, summary, fig, dot, asdict(shapes)
+
+
+# ---- 6. maps ----------------------------------------------------------------------------------------
+
+def map_view(session):
+    """(figure, summary, data): the embedding map (PCA), or the bigram table of an n-gram."""
+    model, vocab = _model(session)
+    try:
+        emb = inspect.embedding_map(model, vocab)
+    except InspectError as e:
+        try:
+            table = inspect.bigram_table(model, vocab)
+        except InspectError:
+            return _blank(str(e)), _note(str(e)), {"note": str(e)}
+        pairs = sorted(((n, a, b) for a, row in zip(table.chars, table.counts, strict=True)
+                        for b, n in zip(table.chars, row, strict=True)), reverse=True)[:8]
+        summary = (f"The n-gram's counts of one character following another ({table.total:,} pairs). Most "
+                   "common: " + ", ".join(f"{_md_char(a)}→{_md_char(b)} {n:,}" for n, a, b in pairs) + ".")
+        return figs.bigram_figure(table), summary, asdict(table)
+    nearest = []
+    for i, a in enumerate(emb.chars):
+        for j in range(i + 1, len(emb.chars)):
+            nearest.append((math.dist((emb.x[i], emb.y[i]), (emb.x[j], emb.y[j])), a, emb.chars[j]))
+    close = sorted(nearest)[:6]
+    summary = (f"Each character's learned vector ({emb.source}), projected on the two directions where the "
+               f"vectors differ most ({emb.explained[0]:.0%} and {emb.explained[1]:.0%} of their variance). "
+               "Characters the model treats alike sit close; closest pairs here: "
+               + ", ".join(f"{_md_char(a)} {_md_char(b)}" for _, a, b in close) + ".")
+    return figs.embedding_figure(emb), summary, asdict(emb)
+
+
+def attention_view(session, text=None):
+    """(figure, summary, data): every head's attention weights over (the start of) the text."""
+    model, vocab = _model(session)
+    text = view_text(session, text)
+    try:
+        maps = inspect.attention_maps(model, vocab, text, max_chars=48)
+    except InspectError as e:
+        return _blank(str(e)), _note(str(e)), {"note": str(e)}
+    lines = []
+    for li, layer in enumerate(maps.weights):
+        for hi, head in enumerate(layer):
+            back = statistics.mean(sum(w * (t - s) for s, w in enumerate(row)) for t, row in enumerate(head))
+            own = statistics.mean(row[t] for t, row in enumerate(head))
+            lines.append(f"layer {li + 1} head {hi + 1}: looks {back:.1f} characters back on average, "
+                         f"{own:.0%} on its own position")
+    summary = (f"The first {len(maps.labels)} characters (the model reads at most its window at once). "
+               + "; ".join(lines) + ".")
+    return figs.attention_figure(maps), summary, asdict(maps)
+
+
+# ---- 5. why is my loss flat (or wild)? -----------------------------------------------------------------
+
+SEVERITY = {"problem": "⚠️ **Problem**", "warning": "**Warning**", "info": "**Note**"}
+
+
+def findings_markdown(findings) -> str:
+    """Findings as Markdown, most serious first, each with what to try."""
+    if not findings:
+        return ("**Nothing looks wrong:** the loss left the uniform-guess and unigram lines behind, validation "
+                "follows training, and the sampled gradients look healthy.")
+    return "\n\n".join(f"{SEVERITY.get(f.severity, '')}: {f.message}"
+                       + (f" *Try:* {f.advice}" if f.advice else "") for f in findings)
+
+
+def run_findings(session: Session, max_chars: int = 500):
+    """The diagnosis of the tab's model (`charrnn.inspect.diagnose_run`) with the run's text; tanh
+    saturation is measured over its first `max_chars` characters (one forward pass)."""
+    text = (session.train_text or "") + (session.val_text or "")
+    bundle = session.bundle
+    if session.running:  # measuring saturation switches the model to eval mode: not under the training thread
+        bundle = replace(bundle, model=copy.deepcopy(bundle.model), grad_stats=list(bundle.grad_stats))
+    return inspect.diagnose_run(bundle, text or None, stop_reason=getattr(session, "stop_reason", None),
+                                max_chars=max_chars)
+
+
+def diagnosis_view(session):
+    """(findings, gradient-norm figure, update-ratio figure, summary of the charts, data)."""
+    if not isinstance(session, Session) or session.bundle is None:
+        raise user_error(texts.NO_MODEL)
+    findings = run_findings(session)
+    stats = list(session.bundle.grad_stats)
+    if stats:
+        last = group_norms(stats[-1])
+        ratios = [v for v in stats[-1]["update_ratio"].values() if math.isfinite(v)]
+        every = f"every {stats[1]['step'] - stats[0]['step']} steps" if len(stats) > 1 else "once"
+        summary = (f"{len(stats)} samples of the gradients ({every}). At step {stats[-1]['step']}: gradient norm "
+                   + ", ".join(f"{k} {v:.2e}" for k, v in last.items())
+                   + (f"; median update ÷ weight {statistics.median(ratios):.1e} (about 1e-3 is usual)."
+                      if ratios else "."))
+    else:
+        summary = "No gradient statistics were sampled for this model (a loaded checkpoint, or an n-gram)."
+    return (findings_markdown(findings), figs.grad_figure(stats, "grad_norm"),
+            figs.grad_figure(stats, "update_ratio"), summary,
+            {"findings": [asdict(f) for f in findings], "grad_stats": stats})
+
+
+def after_run(session, status: str) -> str:
+    """The Train tab's final status with the diagnosis appended (only what is worth saying)."""
+    try:
+        # 200 characters: ~0.2 s on a 1024-unit LSTM, so a run still lets go of its slot on time
+        findings = [f for f in run_findings(session, max_chars=200) if f.severity != "info"]
+    except (InspectError, ValueError, RuntimeError):  # a diagnosis must never spoil the end of a run
+        return status
+    return status + ("\n\n" + findings_markdown(findings) if findings else "")
+
