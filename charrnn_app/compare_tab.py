@@ -102,7 +102,7 @@ def build_tab(page, settings, examples) -> None:
     for edited in (models.input, budget.input):  # the user's own race: no longer the lesson
         edited(lambda: ("", ""), None, [lesson_key, lesson_text], queue=False, show_progress="hidden",
                api_visibility="private")
-    stop_btn.click(training.stop_training, session, None, queue=False, api_visibility="private")
+    stop_btn.click(training.stop_training, session, status, queue=False, api_visibility="private")
     for event in after:  # the Train tab's chart shows the tab's model, now the race's best
         event.then(training.model_figure, session, page.loss_plot, show_progress="hidden", api_visibility="private")
 

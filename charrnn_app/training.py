@@ -86,6 +86,15 @@ def status_line(ev: charrnn.TrainEvent, bundle: Bundle, units: str, label: str =
     return " · ".join(p for p in parts if p)
 
 
+def reference_text(session: Session) -> str:
+    """The chart's reference lines in words (its text alternative, with the losses in the status line)."""
+    k, unit = _unit(session.units)
+    refs = [f"a uniform guess scores {session.uniform * k:.2f}" if session.uniform is not None else "",
+            f"letter frequencies alone {session.unigram * k:.2f}" if session.unigram is not None else ""]
+    refs = [r for r in refs if r]
+    return f" (for comparison: {' and '.join(refs)} {unit})" if refs else ""
+
+
 def model_figure(session: Session) -> object:
     """The loss chart of the tab's model (empty before training), in the tab's units."""
     b = session.bundle
@@ -264,7 +273,8 @@ def finish(session: Session, ev) -> TrainUpdate:
         if ev.message:
             gr.Warning(ev.message)
     note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
-    status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + "." + note
+    status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + reference_text(session)
+    status += "." + note
     session.stop_reason = None if ev is None or session.stop else ev.stop_reason
     status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try
     latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
