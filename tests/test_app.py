@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -28,18 +26,6 @@ ABC = "abc cab bca acb\n" * 250  # 4,000 characters of a, b, c, space, newline
 XYZ = "xyz zyx yxz\n" * 350
 SMALL = {"n_hidden": 32, "n_layer": 1, "n_embd": 8, "batch_size": 8, "seq_len": 16, "context": 4,
          "block_size": 16, "n_head": 2, "order": 3}  # options a model does not have are ignored
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_and_own_temp_dir(tmp_path_factory):
-    """Two trainings at once on two cores: one thread each, as `python app.py` sets it. Checkpoint
-    folders of the sessions go to pytest's temporary directory, not /tmp."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
-        yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,11 @@ import csv
 import json
 import random
 import shutil
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
-import torch
 from gradio_client import Client
 
 import app
@@ -31,16 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 120
 SMALL = {"n_hidden": 32, "n_layer": 1, "n_embd": 8, "batch_size": 8, "seq_len": 16, "context": 4, "order": 3}
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_and_own_temp_dir(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
-        yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -30,16 +28,6 @@ from charrnn_app.settings import Settings, list_examples
 TEXT = 'He said "hello (there)" to 3 <b>Cats</b> & {dogs}.\nShe said "no, 42".\nThe cat (a big one) sat.\n' * 25
 SMALL = {"n_hidden": 24, "n_layer": 2, "n_embd": 12, "n_head": 2, "block_size": 16, "context": 4, "order": 3,
          "batch_size": 4, "seq_len": 16}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_and_own_temp_dir(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
-        yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

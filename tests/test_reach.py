@@ -20,7 +20,6 @@ from charrnn_app import links, texts
 from charrnn_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 120
 # The blocks of the Train tab that must never cover each other, at any size.
 BLOCKS = ["#example", "#corpus-file", "#model", "#time-budget", "#train", "#stop", "#reset", "#plan", "#status",
@@ -45,19 +44,6 @@ def server(tmp_path_factory):
     demo.close()
     temp.undo()
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary (install Debian's `chromium`; never `playwright install`)")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-dev-shm-usage"])
-        yield b
-        b.close()
 
 
 def _overlaps(boxes) -> list[tuple[str, str]]:

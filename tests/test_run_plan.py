@@ -10,12 +10,10 @@ import json
 import math
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from safetensors.torch import load_file, save_file
 
@@ -67,16 +65,6 @@ BAD = [
     ("lstm", {"max_steps": -3}, "max_steps must be a whole number from 1"),
 ]
 BAD_IDS = [f"{m}-{'-'.join(f'{k}={v}' for k, v in s.items())}" for m, s, _ in BAD]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
-        yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
