@@ -40,6 +40,9 @@ FLOPS = 80e9  # float32 operations per second one thread sustains in these model
 SCRATCH_STEP_SECONDS = 3e-4  # Python overhead of a hand-written cell per time step and layer (fwd + bwd)
 LOGIT_SECONDS = 1.8e-8  # softmax and cross-entropy, forward and backward, per logit (B·T·V): measured with a
 #                         19,000-character vocabulary, GRU H64, B16×T64: 0.45 s a step, 0.10 s of it products
+NGRAM_SECONDS = 3e-8  # the n-gram scoring one position for one character and one order (86 ns at order 3)
+COUNT_SECONDS = 1e-7  # the n-gram counting one character
+EVAL_PIECE_LOGITS = 2**21  # a validation piece holds at most this many scores (positions × V): see train.py
 MB = 1024 * 1024
 
 
@@ -51,6 +54,7 @@ class Estimate:
     logits_bytes: int
     attention_bytes: int
     step_seconds: float  # one training step on one thread of this machine
+    eval_chars_per_second: float = 0.0  # a validation pass (forward only), characters a second
 
     @property
     def total_bytes(self) -> int:
@@ -85,8 +89,10 @@ def estimate(model_name: str, config: ModelConfig, vocab_size: int, batch_size: 
     params = count_params(model_name, c, V)
     cls = model_class(model_name)
     if cls.fitted_by_counting:  # counts: a key and a count per distinct n-gram, at most one per position
-        entries = n_train * max(1, getattr(c, "order", 1))
-        return Estimate(0, 24 * entries, 0, 4 * 3 * 16 * seq_len * V, 0, 1e-7 * n_train)
+        order = max(1, getattr(c, "order", 1))
+        per_char = NGRAM_SECONDS * V * order  # scoring one position against every character, every order
+        return Estimate(0, 24 * n_train * order, 0, 36 * EVAL_PIECE_LOGITS, 0,
+                        COUNT_SECONDS * max(BT, n_train // 50) + 2 * 100 * per_char, 1 / per_char)
     layers = getattr(c, "n_layer", 1)
     H = getattr(c, "n_hidden", 0)
     E = V if getattr(c, "onehot", False) else getattr(c, "n_embd", 0)
@@ -107,4 +113,4 @@ def estimate(model_name: str, config: ModelConfig, vocab_size: int, batch_size: 
     seconds = 6 * macs * BT / FLOPS + LOGIT_SECONDS * BT * V
     if model_name.endswith("-scratch"):
         seconds += SCRATCH_STEP_SECONDS * seq_len * layers
-    return Estimate(params, 16 * params, act_bytes, 4 * 3 * BT * V, attention, seconds)
+    return Estimate(params, 16 * params, act_bytes, 4 * 3 * BT * V, attention, seconds, 3 * BT / max(seconds, 1e-9))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .batching import StreamBatcher, eval_streams, random_windows
 from .bundle import Bundle
+from .estimate import EVAL_PIECE_LOGITS
 from .gradstats import grad_stats_now, snapshot
 from .models.base import CharModel, detach_state
 from .options import TRAIN_OPTIONS, SettingError, check
@@ -129,6 +130,9 @@ def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_char
     model.eval()
     if max_chars is not None and len(data) > max_chars + 1:
         data = data[: max_chars + 1]
+    # Fewer streams where the vocabulary is large: a piece's scores (streams × seq_len × V) stay within
+    # EVAL_PIECE_LOGITS, so a 20,000-character vocabulary does not take a gigabyte per piece.
+    n_streams = max(1, min(n_streams, EVAL_PIECE_LOGITS // max(1, seq_len * model.vocab_size)))
     device = model.device
     total, count, state = 0.0, 0, None
     try:

@@ -132,7 +132,8 @@ def test_any_model_the_server_lets_a_user_train_can_be_uploaded_again():
 
 @pytest.mark.server
 @pytest.mark.parametrize("path, kw", [("big", {"model": "lstm", "n_hidden": "1024", "n_layer": "1"}),
-                                      ("cjk", {"model": "gru", "n_hidden": "64"}), ("big", {"model": "ngram"})])
+                                      ("cjk", {"model": "gru", "n_hidden": "64"}), ("big", {"model": "ngram"}),
+                                      ("cjk", {"model": "ngram", "order": "3"})])
 def test_runs_end_within_three_seconds_of_their_budget(server, files, path, kw):
     url, _ = server
     job = Client(url, verbose=False).submit(corpus=handle_file(str(files[path])), time_budget=5, api_name="/train",
@@ -144,6 +145,21 @@ def test_runs_end_within_three_seconds_of_their_budget(server, files, path, kw):
     final = job.outputs()[-1]
     assert started is not None and "Done" in final[0], final[0]
     assert time.perf_counter() - started < 5 + 3
+
+
+def test_a_huge_vocabulary_does_not_take_the_servers_memory(files, settings):
+    """An n-gram scores every position against every character: 19,000 of them here. Validation pieces
+    are sized by the vocabulary, so a run stays within ~200 MB of what the server had."""
+    from charrnn_app import training
+    from charrnn_app.session import Session
+
+    handler = training.train_handler(settings, {})
+    list(handler(Session(), text="warm up " * 200, model="ngram", max_steps=1))
+    before = rss_mb()
+    peak = before
+    for _ in handler(Session(), corpus=str(files["cjk"]), model="ngram", order="3", time_budget=5):
+        peak = max(peak, rss_mb())
+    assert peak - before < 200
 
 
 def test_validation_on_a_server_reads_a_fixed_sample_sized_to_the_model():
