@@ -132,6 +132,8 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
         data = source
     else:
         path = Path(source)
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file")
         if not path.is_file():
             raise CheckpointError(f"no such file: {path}")
         if path.stat().st_size > max_bytes:

@@ -25,7 +25,7 @@ from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
-from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run
+from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run, prepare_output
 from .sample import fit_prompt, next_char_probs, stream
 from .train import TrainConfig, TrainingError
 
@@ -49,10 +49,11 @@ def _add_option_flags(parser: argparse.ArgumentParser, names, title: str) -> Non
         opt = OPTIONS[name]
         flag = "--" + name.replace("_", "-")
         if opt.kind == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=opt.help)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=opt.help or opt.label)
         else:
-            group.add_argument(flag, default=None, metavar=name.upper(),
-                               help=f"{opt.help} ({opt.range_text()})" if opt.help else opt.range_text())
+            allowed = opt.range_text() if opt.kind != "str" or opt.choices else ""
+            text = "; ".join(t for t in (opt.help or opt.label, allowed) if t)
+            group.add_argument(flag, default=None, metavar=name.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +122,7 @@ def cmd_train(args) -> int:
         settings["sample_every"] = args.sample_every
     plan = plan_run(text, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                     continue_from=bundle, out=args.out, default_out=f"{stem}-{name}.safetensors")
+    metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json else None  # checked now
     if plan.ignored:
         _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
     bundle, config, out = plan.build(), plan.train_config, plan.out
@@ -129,7 +131,7 @@ def cmd_train(args) -> int:
     _err(f"{verb} {name}: {plan.n_params:,} params · {stats.n_chars:,} chars, vocabulary {stats.vocab_size} · "
          f"uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
 
-    last, interrupted = None, False
+    last, interrupted = None, 0
     bar = _progress_bar(config, args.quiet)
     events = plan.train(bundle)
     try:
@@ -142,7 +144,7 @@ def cmd_train(args) -> int:
                 if last.sample:
                     _err("\n--- sample ---\n" + last.sample + "\n--------------")
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (kill, timeout, a Space restart)
-        interrupted = True
+        interrupted = _signal_received or signal.SIGINT
         events.close()  # the model keeps the weights it reached
     finally:
         if bar is not None:
@@ -157,15 +159,20 @@ def cmd_train(args) -> int:
           f"{bundle.seconds:.0f} s, {val_text} → {out}")
     for finding in diagnose_run(bundle, plan.data.text, stop_reason=last.stop_reason if last else None):
         _err(f"{finding.severity}: {explain(finding)}")  # why a loss is flat or wild, with what to try
-    if args.metrics_json:
-        Path(args.metrics_json).write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
-    return 130 if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
+    if metrics is not None:
+        metrics.write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
+    return (128 + interrupted) if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
+
+
+_signal_received = 0  # the signal that stopped the run: the exit status is 128 + it (130 Ctrl-C, 143 SIGTERM)
 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """While training, SIGTERM stops the run like Ctrl-C does, so the checkpoint is still written."""
     def handler(signum, frame):
+        global _signal_received
+        _signal_received = signum
         raise KeyboardInterrupt
     try:
         old = signal.signal(signal.SIGTERM, handler)

@@ -238,6 +238,10 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
                                                                    RUN_OPTIONS["val_fraction"])
     r = resolve(model, len(text), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
                 continue_from=continue_from, limits=limits, default_time_budget=default_time_budget)
+    if r.resume and val_fraction != VAL_FRACTION:
+        raise TrainingError(f"an exact resume continues the saved run on the same split, so val_fraction cannot "
+                            f"change ({val_fraction:g} given). Leave it out, or give a new time budget or step "
+                            "limit: that starts a new run from the saved weights")
     config = make_config(r.model_name, **r.model_options)
     shape = _shape_only(r.model_name, len(vocab), config)  # raises for sizes that cannot build
     n_params = shape.num_params() if continue_from is None else continue_from.model.num_params()
@@ -346,7 +350,7 @@ def _fit_validation(config: TrainConfig, cost: Estimate, limits: Limits, sources
     return replace(config, **changes)
 
 
-def prepare_output(out: str | Path | None, default_name: str | None) -> Path:
+def prepare_output(out: str | Path | None, default_name: str | None, what: str = "the checkpoint") -> Path:
     """Where a checkpoint will go, checked before training: parent folders are created, an existing
     folder means `default_name` inside it, and the folder must be writable (probed with a temporary
     file that is removed). Raises OSError (PermissionError, NotADirectoryError …) saying which path."""
@@ -360,7 +364,7 @@ def prepare_output(out: str | Path | None, default_name: str | None) -> Path:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as e:
-        raise type(e)(f"cannot write the checkpoint to {path}: {e.strerror or e}") from None
+        raise type(e)(f"cannot write {what} to {path}: {e.strerror or e}") from None
     return path
 
 

@@ -52,8 +52,8 @@ def takeaway(checkpoint_name: str | None, server_url: str | None) -> str:
     name = checkpoint_name or "model.safetensors"
     url = server_url or "http://127.0.0.1:7860/"
     return f"""\
-**Use the downloaded model outside this page.** With this project's `charrnn` package (run it from a copy of
-the repository, after `bash scripts/start.sh` has made `.venv`):
+**Use the downloaded model outside this page.** With this project's `charrnn` package (in the `.venv` that
+`bash scripts/start.sh` makes in a copy of the repository; it works from any folder):
 
 ```python
 from charrnn import generate, load

@@ -11,4 +11,6 @@ if ! cmp -s requirements.txt .venv/.installed-requirements.txt; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/.installed-requirements.txt
 fi
+# `charrnn` itself, editable: `python -m charrnn` and `from charrnn import …` work from any folder.
+[ -x .venv/bin/charrnn ] || bash scripts/install_package.sh
 exec .venv/bin/python app.py "$@"

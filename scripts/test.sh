@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python scripts/install_torch.py  # the CPU build unless an NVIDIA GPU is visible
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+[ -x .venv/bin/charrnn ] || bash scripts/install_package.sh  # charrnn itself, editable
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
   # Browser tests skip (with the reason) if this fails, e.g. without root.

@@ -256,6 +256,8 @@ def test_resume_refuses_what_cannot_change_and_applies_a_new_budget(interrupted,
     assert code == 2 and "lr 0.003 → 0.01" in err and "batch_size" in err and "new time budget" in err
     code, err = cli("train", corpus, "--resume", interrupted, "--model", "lstm", "--quiet")
     assert code == 2 and "not 'lstm'" in err
+    code, err = cli("train", corpus, "--resume", interrupted, "--val-fraction", 0.5, "--quiet")
+    assert code == 2 and "val_fraction cannot change" in err  # the validation text would overlap training
     code, err = cli("train", corpus, "--resume", interrupted, "--lr", 0.01, "--max-steps", 3, "--quiet",
                     "--out", interrupted)
     assert code == 0, err
@@ -290,8 +292,14 @@ def test_output_is_checked_before_training(corpus, tmp_path):
     folder.mkdir()
     code, err = cli("train", corpus, "--model", "ngram", "--out", folder, "--quiet")
     assert code == 0 and [p.name for p in folder.iterdir()] == ["cats-ngram.safetensors"]  # no stray files
+    metrics = tmp_path / "new" / "dir" / "m.json"
+    code, err = cli("train", corpus, "--model", "ngram", "--quiet", "--out", folder, "--metrics-json", metrics)
+    assert code == 0 and metrics.is_file()  # its folder made before training, like --out's
     blocked = tmp_path / "file"
     blocked.write_text("x")
+    code, err = cli("train", corpus, "--model", "ngram", "--metrics-json", blocked / "m.json", "--quiet",
+                    "--out", folder)
+    assert code == 2 and "cannot write" in err and err.count("\n") == 1
     code, err = cli("train", corpus, "--model", "ngram", "--out", blocked / "m.safetensors", "--quiet")
     assert code == 2 and "cannot write the checkpoint" in err and err.count("\n") == 1
 
@@ -310,7 +318,7 @@ def test_sigterm_stops_a_cli_run_and_saves_it(tmp_path, corpus):
         assert time.monotonic() < deadline and p.poll() is None
     p.send_signal(signal.SIGTERM)
     stdout, stderr = p.communicate(timeout=60)
-    assert p.returncode == 130 and stdout.startswith("stopped:") and "Traceback" not in stderr
+    assert p.returncode == 143 and stdout.startswith("stopped:") and "Traceback" not in stderr  # 128 + SIGTERM
     assert checkpoint.load(out).step > 0
 
 
