@@ -270,6 +270,8 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                      api_visibility="private")
         trained.then(training.model_selected, plan_inputs, fields, show_progress="hidden", api_visibility="private")
+        trained.then(training.plan_summary, plan_inputs, [card, plan_line], inputs_kwargs=named_fields,
+                     show_progress="hidden", api_visibility="private")  # now: continuing the trained model
         trained.then(training.show_takeaway, download, takeaway, show_progress="hidden", api_visibility="private")
         gr.on([sample_btn.click, prompt.submit], sampling.sample_text, session, [sample_output, session],
               inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,

@@ -326,6 +326,6 @@ def split(ids: torch.Tensor, val_fraction: float = VAL_FRACTION, *, seq_len: int
     if len(ids) < need:
         raise CorpusError(f"the text has {len(ids)} characters; with a sequence length of {seq_len} "
                           f"and {val_fraction:.0%} held out for validation it needs at least {need}. "
-                          "Add more text or lower the sequence length.")
+                          + ("Add more text or lower the sequence length." if seq_len > 1 else "Add more text."))
     n_val = int(len(ids) * val_fraction)
     return ids[: len(ids) - n_val], ids[len(ids) - n_val:]

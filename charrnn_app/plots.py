@@ -28,8 +28,11 @@ def _layout(fig: go.Figure, **kw) -> go.Figure:
     # No fixed height: the page's CSS gives the chart's box its height (smaller in presentation mode).
     # The legend goes under the x axis: on a phone it wraps to several rows, and above the plot it would
     # cover the title.
-    layout = dict(margin=dict(l=60, r=20, t=40, b=40), autosize=True, template="plotly_white",
-                  legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0))
+    # The tool bar stands on the right edge (across the top it covered a phone's title), and the x-axis
+    # title sits close to its axis so the legend never touches it, even in a short projector chart.
+    layout = dict(margin=dict(l=60, r=30, t=40, b=40), autosize=True, template="plotly_white",
+                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+                  modebar=dict(orientation="v"))
     fig.update_layout(**{**layout, **kw})
     return fig
 
