@@ -241,7 +241,35 @@ def saliency_view(session, text=None, position=-1):
                f"{_md_char(s.target)} (p = {s.target_prob:.2f}). It depends on characters up to "
                f"{max(far) if far else 0} back by at least 10 % of the strongest. "
                "Click a character to look from there.")
-    return strip, summary, asdict(s)
+    data = asdict(s)
+    others = compared_saliency(session, text, position)  # the tab's other models on the same text
+    for name, o in others:
+        o_far = [k for k, w in enumerate(reversed(o.weight)) if w >= 0.1]
+        o_shown = o.text[:position + 2]
+        strip += (f"<p><b>{figs.escape(name)}</b>: guesses {figs.escape(repr(o.target))} "
+                  f"(p = {o.target_prob:.2f}), reaches {max(o_far) if o_far else 0} back</p>"
+                  + figs.strip(o_shown, o.weight + [None] * (len(o_shown) - len(o.weight)), [""] * len(o_shown),
+                               [figs.GREEN] * len(o_shown), marked=position))
+        summary += f" {name}: up to {max(o_far) if o_far else 0} back."
+    data["compared"] = [{"run": name, "weight": o.weight, "target": o.target} for name, o in others]
+    return strip, summary, data
+
+
+def compared_saliency(session, text: str, position: int, most: int = 4) -> list:
+    """What each of the tab's other kept models (the Compare tab's runs with weights, e.g. an RNN and an
+    LSTM from one lesson) looked at for the same position of the same text: [(run name, Saliency)]."""
+    out = []
+    current = session.bundle if isinstance(session, Session) else None
+    for record in reversed(getattr(session, "runs", []) or []):
+        b = record.bundle
+        if b is None or b is current or len(out) >= most or b.vocab.unknown(text):
+            continue
+        model = copy.deepcopy(b.model) if session.running else b.model
+        try:
+            out.append((record.name, inspect.saliency(model, b.vocab, text, position)))
+        except InspectError:  # a model without inputs to differentiate (the n-gram): nothing to compare
+            continue
+    return out
 
 
 def saliency_clicked(session, text, evt: gr.EventData):

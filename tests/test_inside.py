@@ -266,3 +266,20 @@ def test_the_inside_tab_in_a_browser_after_a_short_training(server):
         assert page.inner_text("#findings").strip()
         page.screenshot(path=str(ARTIFACTS / "inside-diagnosis.png"), full_page=True)
         browser.close()
+
+
+def test_what_it_looked_at_compares_the_tabs_other_models_on_the_same_text(tmp_path):
+    """Issue 13's "compare an RNN with an LSTM on the same text": the tab's other kept models (two Train
+    presses of different models here; a lesson's race keeps five) are drawn under the current one."""
+    from charrnn_app import inside_text
+    from charrnn_app.session import Session
+    from charrnn_app.settings import Settings
+
+    handler = training.train_handler(Settings(examples_dir=tmp_path), {})
+    s = Session()
+    text = "(a (b) c) [d] {e (f)}\n" * 300
+    for model in ("rnn", "lstm"):
+        list(handler(s, text=text, model=model, n_hidden="16", n_layer="1", max_steps=3))
+    strip, summary, data = inside_text.saliency_view(s, "(a (b) c) [d]", -1)
+    assert [c["run"].split(" ")[0] for c in data["compared"]] == ["nn.RNN"] and "nn.RNN" in strip
+    assert len(data["compared"][0]["weight"]) == len(data["weight"])  # the same positions, side by side
