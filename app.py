@@ -22,7 +22,7 @@ import torch
 
 import charrnn
 from charrnn_app import compare_tab, corpus_view, inside_view, links, options, plots, sampling, texts, training, waiting
-from charrnn_app.session import Registry, Session, delete_session, sweep_empty_uploads
+from charrnn_app.session import Registry, Session, Uploads, delete_session, sweep_empty_uploads
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
@@ -92,11 +92,13 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     max_bytes = settings.max_upload_bytes
     specs = options.option_specs()
 
-    # Uploads and downloads older than a tab may live are swept from Gradio's cache (every quarter TTL).
-    sweep = (max(60, int(settings.session_ttl // 4)), int(settings.session_ttl))
+    # A tab's uploads go when the last tab using them closes or expires (`Uploads`); Gradio's own sweep of
+    # its cache is a backstop for files no run ever read (an hour, or the TTL if longer: never a file that
+    # a queued run is about to read).
+    sweep = (600, max(3600, int(settings.session_ttl)))
     with gr.Blocks(title="charrnn — watch a language model learn", delete_cache=sweep) as demo:
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
-        session = gr.State(Session(session_root(demo)), time_to_live=settings.session_ttl,
+        session = gr.State(Session(session_root(demo), Uploads()), time_to_live=settings.session_ttl,
                            delete_callback=delete_session)
         demo.sessions = Registry()  # this app's open tabs, freed when a tab closes (see Registry)
         corpus_info = gr.State(None)  # {n_chars, vocab_size, ...} of the chosen text, for the plan and the card

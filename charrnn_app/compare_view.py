@@ -156,6 +156,8 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
             if lesson.example not in examples:
                 raise ValueError(f"this server has no example {lesson.example!r} for the lesson")
             corpus, text, example = None, None, lesson.example
+        if session.uploads is not None and corpus:
+            session.uploads.use(session, corpus)
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
         if lesson is not None and lesson.max_chars:

@@ -106,6 +106,8 @@ def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
         return [gr.skip()] * (4 + len(training.options.option_specs()) + len(training.options.TRAIN_SPECS)) + [session]
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
+    if session.uploads is not None:
+        session.uploads.use(session, file)
     try:
         bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params)
     except CheckpointError as e:

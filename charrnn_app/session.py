@@ -6,6 +6,7 @@ checks it between steps, ends the run cleanly and keeps the model.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import math
@@ -22,11 +23,37 @@ from charrnn.record import COPY_MIN_LEN, RunRecord
 KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); older runs keep curves and numbers
 
 
+class Uploads:
+    """Which tabs use which uploaded files (Gradio keeps one file per content, shared by every tab that
+    uploads the same bytes): a file is removed when the last tab that used it closes or expires. One per
+    app; deep copies of a Session (Gradio makes one per tab) share it."""
+
+    def __init__(self):
+        self._users: dict[str, set[int]] = {}
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def use(self, session, path: str | None) -> None:
+        if path:
+            self._users.setdefault(str(path), set()).add(id(session))
+
+    def release(self, session) -> None:
+        for path, users in list(self._users.items()):
+            users.discard(id(session))
+            if not users:
+                del self._users[path]
+                Path(path).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # Gradio's folder for it (named by the content's hash)
+                    Path(path).parent.rmdir()
+
+
 class Session:
-    def __init__(self, root: str | None = None):
+    def __init__(self, root: str | None = None, uploads: Uploads | None = None):
         # Where this tab's checkpoint files go: inside Gradio's cache folder, so that offering one for
         # download does not copy it there again (one file per tab, replaced by each run).
         self.root = root
+        self.uploads = uploads  # the app's ledger of uploaded files (None: not served by an app)
         self.bundle: Bundle | None = None  # the model, its vocabulary and loss history
         self.running = False  # a training run of this tab is under way
         self.stop = False  # set by Stop; the running loop ends at its next step
@@ -139,6 +166,8 @@ class Session:
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+        if self.uploads is not None:
+            self.uploads.release(self)  # this tab's uploads, unless another open tab uses the same file
         if self.root:
             sweep_empty_uploads(Path(self.root).parent)
         if had_model:

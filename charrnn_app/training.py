@@ -178,6 +178,8 @@ def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, m
     # Another model than the tab's starts a new run (the earlier one stays in the runs table); the same model
     # continues unless "Start a new model" is ticked.
     continuing = _continuing(session, model or None, reset)
+    if session.uploads is not None and corpus:
+        session.uploads.use(session, corpus)  # removed when this tab (and every other using it) is gone
     try:
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)

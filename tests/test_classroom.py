@@ -316,3 +316,23 @@ def test_a_tab_keeps_no_more_than_its_budget(tmp_path):
     with pytest.raises(Exception, match="this tab would keep about .* MB .* allows 2 MB a tab"):
         list(handler(Session(), text=TEXT, model="gru", n_hidden="256", max_steps=1))
     assert list(handler(Session(), text=TEXT, model="gru", n_hidden="16", max_steps=1))  # a small one fits
+
+
+def test_an_upload_goes_with_the_last_tab_that_used_it(tmp_path):
+    """Gradio keeps one file per content, shared by tabs that upload the same bytes: closing one tab must
+    not take a file another tab (or its queued run) still needs; the last one takes it."""
+    from charrnn_app.session import Session, Uploads
+
+    ledger = Uploads()
+    shared, own = tmp_path / "abc123" / "text.txt", tmp_path / "def456" / "mine.txt"
+    for p in (shared, own):
+        p.parent.mkdir()
+        p.write_text("x")
+    a, b = Session(uploads=ledger), Session(uploads=ledger)
+    ledger.use(a, str(shared))
+    ledger.use(b, str(shared))
+    ledger.use(b, str(own))
+    a.close()
+    assert shared.exists() and own.exists()
+    b.close()
+    assert not shared.exists() and not own.exists() and not own.parent.exists()
