@@ -213,7 +213,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
         # ── wiring ──
         demo.load(register_session(demo.sessions, demo.GRADIO_CACHE), session, None, api_visibility="private")
-        demo.unload(close_session(demo.sessions, demo.GRADIO_CACHE))
+        demo.unload(close_session(demo, demo.sessions))
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
         describe = functools.partial(corpus_view.describe_corpus, examples=examples, max_bytes=max_bytes,
                                      notes=example_notes(settings.examples_dir))
@@ -305,10 +305,18 @@ def register_session(registry: Registry, cache: str):
     return register
 
 
-def close_session(registry: Registry, cache: str):
-    def close(request: gr.Request) -> None:  # the tab was closed: free its model and files now
+def close_session(demo: gr.Blocks, registry: Registry):
+    """The unload handler: a tab (or an API client) went away. Its model and files are freed now — Gradio
+    would keep a closed session's State for an hour. API clients never load the page, so besides this
+    app's registry the Session is looked up in Gradio's own store of that session's state."""
+    def close(request: gr.Request) -> None:
         registry.close(request)
-        sweep_empty_uploads(cache)
+        holder = getattr(getattr(demo, "server_app", None), "state_holder", None)
+        state = getattr(holder, "session_data", {}).get(getattr(request, "session_hash", None))
+        for value in list(getattr(state, "state_data", {}).values()):
+            if isinstance(value, Session):
+                value.close()
+        sweep_empty_uploads(demo.GRADIO_CACHE)
     return close
 
 
