@@ -316,6 +316,8 @@ def close_session(demo: gr.Blocks, registry: Registry):
         for value in list(getattr(state, "state_data", {}).values()):
             if isinstance(value, Session):
                 value.close()
+        if state is not None:  # Gradio's own copy of the page for this session: nobody will read it again
+            holder.session_data.pop(request.session_hash, None)
         sweep_empty_uploads(demo.GRADIO_CACHE)
     return close
 
