@@ -191,6 +191,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                                                    interactive=False, elem_id="sample-output")
                         probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
                                              elem_id="next-char-plot")
+                        probs_text = gr.Markdown(elem_id="next-char-numbers")  # the chart's numbers in words
 
             # ── More tabs: each view builds its own from the shared page (see `Page`) ──
             page = Page(session, corpus_info, [corpus_file, corpus_text, example, ascii_fold, latin1], model,
@@ -267,10 +268,14 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         gr.on([temperature.change, prompt.change, top_k.change], sampling.next_char_chart, probs_inputs,
               probs_plot, trigger_mode="always_last", show_progress="hidden", queue=False,
               api_name="next_char_probs")
+        numbers = dict(show_progress="hidden", api_visibility="private")
+        gr.on([temperature.change, prompt.change, top_k.change], sampling.next_char_text, probs_inputs, probs_text,
+              trigger_mode="always_last", queue=False, **numbers)
         trained.then(sampling.suggest_prompt, [session, prompt], prompt, show_progress="hidden",
                      api_visibility="private")  # an empty prompt: one after which the next character is uncertain
         trained.then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
                      api_visibility="private")
+        trained.then(sampling.next_char_text, probs_inputs, probs_text, **numbers)
         trained.then(training.model_selected, plan_inputs, fields, show_progress="hidden", api_visibility="private")
         trained.then(training.plan_summary, plan_inputs, [card, plan_line], inputs_kwargs=named_fields,
                      show_progress="hidden", api_visibility="private")  # now: continuing the trained model
@@ -287,7 +292,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             show_progress_on=checkpoint_status,  # a refused file marks only this message, not the chart
         ).then(lambda text: text, checkpoint_status, status, show_progress="hidden", api_visibility="private",
                ).then(sampling.next_char_chart, probs_inputs, probs_plot, show_progress="hidden",
-                      api_visibility="private")
+                      api_visibility="private").then(sampling.next_char_text, probs_inputs, probs_text, **numbers)
 
     demo.queue(max_size=settings.queue_size)
     return demo

@@ -71,23 +71,39 @@ def _is_number(x) -> bool:
         return False
 
 
-def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
-    """Bar chart of P(next character | prompt) at this temperature; a note instead if impossible."""
+def _next_char(session, prompt, temperature, top_k):
+    """(NextCharChart, temperature) for the tab's model after `prompt`, or (None, note) when impossible."""
     bundle = session.bundle if isinstance(session, Session) else None
     try:
         temperature, top_k, _, _ = check_sampling(temperature or 0, top_k or 0)
     except SettingError as e:
-        return plots.probs_figure(None, 1.0, note=str(e))
+        return None, str(e)
     prompt = (prompt or "")[-MAX_PROMPT_LENGTH:]
     if bundle is None:
-        return plots.probs_figure(None, temperature, note=texts.NO_MODEL)
+        return None, texts.NO_MODEL
     unknown = bundle.vocab.unknown(fit_prompt(bundle.vocab, prompt))
     if unknown:
-        return plots.probs_figure(None, temperature,
-                                  note=f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}")
+        return None, f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}"
     model = copy.deepcopy(bundle.model) if session.running else bundle.model
-    chart = inspect.next_char_chart(model, bundle.vocab, prompt, temperature, top_k=top_k or None)
-    return plots.next_char_figure(chart)
+    return inspect.next_char_chart(model, bundle.vocab, prompt, temperature, top_k=top_k or None), None
+
+
+def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
+    """Bar chart of P(next character | prompt) at this temperature; a note instead if impossible."""
+    chart, note = _next_char(session, prompt, temperature, top_k)
+    return plots.next_char_figure(chart) if chart is not None else plots.probs_figure(None, 1.0, note=note)
+
+
+def next_char_text(session, prompt=None, temperature=1.0, top_k=0) -> str:
+    """The chart's numbers in words (its text alternative): the likeliest next characters and their
+    probabilities at this temperature, and at temperature 1."""
+    chart, note = _next_char(session, prompt, temperature, top_k)
+    if chart is None:
+        return note or ""
+    top = sorted(zip(chart.names, chart.probs, chart.probs_t1, strict=True), key=lambda t: -t[1])[:8]
+    listed = ", ".join(f"{name} {p:.0%}" + (f" ({p1:.0%} at temperature 1)" if chart.temperature != 1 else "")
+                       for name, p, p1 in top if p >= 0.005 or p1 >= 0.005)
+    return f"Next character at temperature {chart.temperature:g}: {listed}."
 
 
 def suggest_prompt(session, prompt=None):

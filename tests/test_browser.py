@@ -91,6 +91,9 @@ def test_upload_train_watch_stop_sample_download(page, tmp_path):
     page.press("#temperature input[type=number]", "Enter")
     page.wait_for_function("""document.querySelector('#next-char-plot .js-plotly-plot')?.layout.title.text
                               .includes('temperature 0.3')""")
+    # …and its numbers in words, the chart's text alternative
+    page.wait_for_function("document.querySelector('#next-char-numbers')?.innerText.includes('temperature 0.3:')")
+    assert "%" in page.inner_text("#next-char-numbers")
 
     page.fill("#prompt textarea", "the ")
     page.fill("#length input[type=number]", "200")
