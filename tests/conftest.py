@@ -37,3 +37,16 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def server(settings):
+    """The real app, in-process, on 127.0.0.1, built with the requesting module's `settings` fixture; its
+    URL for gradio_client. (Modules that need the demo itself define their own.)"""
+    import app  # the UI's imports only where a server is asked for
+
+    demo = app.build_demo(settings)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app.launch_options(settings))
+    yield url
+    demo.close()

@@ -305,15 +305,6 @@ def test_loss_figure_units_reference_lines_and_size():
 
 # ── the real server, in-process, driven by gradio_client ──────────────────────────────────────────
 
-@pytest.fixture(scope="module")
-def server(settings):
-    demo = app.build_demo(settings)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app.launch_options(settings))
-    yield url
-    demo.close()
-
-
 def train_args(path, **kw):
     return {"corpus": handle_file(str(path)), "model": "lstm", "time_budget": 15, **SMALL, **kw}
 

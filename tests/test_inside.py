@@ -17,7 +17,6 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-import app
 from charrnn import MODELS, cli, plan_run
 from charrnn.inspect import diagnose_run
 from charrnn.presets import STATS_EVERY
@@ -160,15 +159,6 @@ def test_next_char_chart_is_readable_and_the_default_prompt_is_uncertain(setting
 
 
 # ---- every endpoint through a real server -------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server(settings):
-    demo = app.build_demo(settings)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app.launch_options(settings))
-    yield url
-    demo.close()
-
 
 @pytest.mark.server
 def test_every_view_is_an_endpoint_returning_its_data(server, tmp_path):

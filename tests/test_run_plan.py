@@ -17,7 +17,6 @@ import pytest
 from gradio_client import Client, handle_file
 from safetensors.torch import load_file, save_file
 
-import app
 import charrnn
 from charrnn import SettingError, TrainingError, checkpoint, plan_run
 from charrnn.cli import main as cli_main
@@ -173,15 +172,6 @@ def _planned(path) -> tuple[dict, dict]:
     b = checkpoint.load(path)
     drop = {"sample_every", "sample_length", "threads"}  # how the door shows progress, not what it trains
     return b.model.config.to_dict(), {k: v for k, v in vars(b.train_config).items() if k not in drop}
-
-
-@pytest.fixture(scope="module")
-def server(settings):
-    demo = app.build_demo(settings)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app.launch_options(settings))
-    yield url
-    demo.close()
 
 
 @pytest.mark.server
