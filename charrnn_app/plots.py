@@ -37,6 +37,24 @@ def _layout(fig: go.Figure, **kw) -> go.Figure:
     return fig
 
 
+def reference_lines(fig: go.Figure, uniform: float | None, unigram: float | None, units: str, right: float,
+                    early: float | None) -> float:
+    """Draw the two levels every learner compares against — ln(V), a uniform guess, and the unigram
+    entropy (nats/char in, drawn in `units`) — from x = 0 to `right`. Returns the y-axis top: just above
+    where training starts (`early`, the first batches' highest loss; a first batch may score a bit above
+    ln V)."""
+    k = BITS_PER_NAT if units == "bits" else 1.0
+    uniform_name = "uniform guess log₂(V)" if units == "bits" else "uniform guess ln(V)"
+    for level, name, color in ((uniform, uniform_name, UNIFORM_COLOR),
+                               (unigram, "letter frequencies (unigram)", UNIGRAM_COLOR)):
+        if level is not None:
+            fig.add_scatter(x=[0, right], y=[level * k] * 2, name=f"{name} = {level * k:.2f}", mode="lines",
+                            line=dict(color=color, dash="dash", width=1.5), hoverinfo="skip")
+    refs = [v * k for v in (uniform, unigram) if v is not None]
+    first = early * k if early is not None else None
+    return max(refs + ([min(first, max(refs) * 1.5)] if first else [])) if refs else (first or 1.0)
+
+
 def downsample(xs: list, ys: list, max_points: int = MAX_POINTS) -> tuple[list, list]:
     """At most `max_points` points: consecutive buckets averaged (the curve's shape stays, the noise
     of single batches is smoothed a little)."""
@@ -72,16 +90,7 @@ def loss_figure(history: History | None, uniform: float | None = None, unigram: 
                         line=dict(color=VAL_COLOR, width=2.5), marker=dict(size=6),
                         hovertemplate="step %{x}<br>validation %{y:.3f} " + unit + "<extra></extra>")
     last = max(h.step[-1] if h.step else 0, 10)
-    uniform_name = "uniform guess log₂(V)" if units == "bits" else "uniform guess ln(V)"
-    for level, name, color in ((uniform, uniform_name, UNIFORM_COLOR),
-                               (unigram, "letter frequencies (unigram)", UNIGRAM_COLOR)):
-        if level is not None:
-            fig.add_scatter(x=[0, last], y=[level * k] * 2, name=f"{name} = {level * k:.2f}", mode="lines",
-                            line=dict(color=color, dash="dash", width=1.5), hoverinfo="skip")
-    # Show from 0 to just above where training starts (a first batch may score a bit above ln V).
-    refs = [v * k for v in (uniform, unigram) if v is not None]
-    early = max(h.train_loss[:50]) * k if h.train_loss else None
-    top = max(refs + ([min(early, max(refs) * 1.5)] if early else [])) if refs else (early or 1.0)
+    top = reference_lines(fig, uniform, unigram, units, last, max(h.train_loss[:50]) if h.train_loss else None)
     title = "Loss while training (lower is better)" if h.step else "Loss — press Train and the curve appears here"
     return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title="training step", rangemode="tozero"),
@@ -160,15 +169,7 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
                                 marker=dict(color=color, size=12, symbol="triangle-right",
                                             line=dict(color="black", width=1)),
                                 hovertemplate=f"{r.name}: continued here<extra></extra>")
-    uniform_name = "uniform guess log₂(V)" if units == "bits" else "uniform guess ln(V)"
-    for level, name, color in ((uniform, uniform_name, UNIFORM_COLOR),
-                               (unigram, "letter frequencies (unigram)", UNIGRAM_COLOR)):
-        if level is not None:
-            fig.add_scatter(x=[0, right], y=[level * k] * 2, name=f"{name} = {level * k:.2f}", mode="lines",
-                            line=dict(color=color, dash="dash", width=1.5), hoverinfo="skip")
-    refs = [v * k for v in (uniform, unigram) if v is not None]
-    first = max(early) * k if early else None
-    top = max(refs + ([min(first, max(refs) * 1.5)] if first else [])) if refs else (first or 1.0)
+    top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None)
     title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
              else "Runs — start a lesson or a race and every model's curve appears here")
     return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
