@@ -222,7 +222,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         gr.on([demo.load, *corpus_changed], describe, corpus_inputs, [corpus_stats, preview, corpus_info],
               trigger_mode="always_last", show_progress="hidden", api_name="describe_corpus")
         corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=max_bytes),
-                           [corpus_file, ascii_fold, latin1], None, api_visibility="private")
+                           [corpus_file, ascii_fold, latin1, session], None, api_visibility="private")
         example.input(corpus_view.example_chosen, example, [corpus_file, corpus_text], api_visibility="private")
 
         # A link opens the page in a state (?example=…&model=…&budget=…&present=1); presentation mode is CSS.

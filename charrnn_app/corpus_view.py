@@ -111,10 +111,13 @@ def describe_corpus(corpus=None, text=None, example=None, ascii_fold=False, lati
     return "\n".join(lines), preview, info
 
 
-def check_upload(corpus, ascii_fold=False, latin1=False, *, max_bytes) -> None:
-    """Raise gr.Error for an uploaded file that cannot be trained on (a toast with what to do)."""
+def check_upload(corpus, ascii_fold=False, latin1=False, session=None, *, max_bytes) -> None:
+    """Note the upload in the app's ledger as this tab's (so that another tab closing does not remove a file
+    with the same bytes), then raise gr.Error if it cannot be trained on (a toast with what to do)."""
     if not corpus:
         return
+    if getattr(session, "uploads", None) is not None:
+        session.uploads.use(session, corpus)
     try:
         load_corpus(corpus, None, None, ascii_fold, examples={}, max_bytes=max_bytes, latin1=latin1)
     except CorpusError as e:

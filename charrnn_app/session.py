@@ -10,8 +10,10 @@ import contextlib
 import ctypes
 import gc
 import math
+import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,26 +28,51 @@ KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); ol
 class Uploads:
     """Which tabs use which uploaded files (Gradio keeps one file per content, shared by every tab that
     uploads the same bytes): a file is removed when the last tab that used it closes or expires. One per
-    app; deep copies of a Session (Gradio makes one per tab) share it."""
+    app; deep copies of a Session (Gradio makes one per tab) share it.
+
+    Another tab may upload the same bytes before it tells the ledger (its upload event, or its Train, comes
+    after the file is written): Gradio then renames a fresh file over the same path. So the ledger notes
+    which file (inode and change time) its tabs used, and leaves a file that has been uploaded again since —
+    its new owner registers it, or Gradio's own cache cleanup takes it."""
 
     def __init__(self):
         self._users: dict[str, set[int]] = {}
+        self._seen: dict[str, tuple[int, int, int]] = {}  # path → the file its users registered
+        self._lock = threading.Lock()  # tabs close on several threads at once (unload handlers, expiry)
 
     def __deepcopy__(self, memo):
         return self
 
     def use(self, session, path: str | None) -> None:
-        if path:
+        if not path:
+            return
+        with self._lock:
             self._users.setdefault(str(path), set()).add(id(session))
+            if (ident := _identity(path)) is not None:
+                self._seen[str(path)] = ident
 
     def release(self, session) -> None:
-        for path, users in list(self._users.items()):
-            users.discard(id(session))
-            if not users:
-                del self._users[path]
-                Path(path).unlink(missing_ok=True)
-                with contextlib.suppress(OSError):  # Gradio's folder for it (named by the content's hash)
-                    Path(path).parent.rmdir()
+        with self._lock:
+            gone = []
+            for path, users in list(self._users.items()):
+                users.discard(id(session))
+                if not users:
+                    del self._users[path]
+                    if _identity(path) == self._seen.pop(path, None):  # not uploaded again since
+                        gone.append(path)
+        for path in gone:
+            Path(path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # Gradio's folder for it (named by the content's hash)
+                Path(path).parent.rmdir()
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """(device, inode, change time in ns) of the file at `path`; None if there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 class Session:

@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 import struct
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +83,15 @@ def server(settings, tmp_path_factory):
     demo.close()
     temp.undo()
     torch.set_num_threads(threads)
+
+
+def wait_status(page, words: str, timeout: float = 30_000) -> None:
+    """Wait until the page's status line says `words`; a timeout fails with what it said instead."""
+    try:
+        page.wait_for_function(f"document.querySelector('#status').innerText.includes({json.dumps(words)})",
+                               timeout=timeout)
+    except Exception:
+        pytest.fail(f"the status never said {words!r}; it says {page.inner_text('#status')!r}")
 
 
 def train(client, path, **kw):
@@ -268,15 +278,16 @@ def test_the_page_stays_usable_and_says_what_is_true(server, files, tmp_path):
             page.goto(url + "?budget=5")
             page.wait_for_function("document.querySelector('#plan')?.innerText.includes('5 s')")
         tabs = len(demo.sessions)
-        first.set_input_files("#corpus-file input[type=file]", str(files["cats"]))
-        second.set_input_files("#corpus-file input[type=file]", str(files["cats"]))
+        for page in (first, second):  # as a student does: Train once the page has read the upload
+            page.set_input_files("#corpus-file input[type=file]", str(files["cats"]))
+            page.wait_for_function("document.querySelector('#corpus-stats').innerText.includes('cats.txt')")
         first.click("#train")
-        first.wait_for_function("document.querySelector('#status').innerText.includes('Training')")
+        wait_status(first, "Training")
         second.click("#train")  # one slot, taken: the second student waits and is told where they stand
-        second.wait_for_function("document.querySelector('#status').innerText.includes('1st in line')")
+        wait_status(second, "1st in line")
         assert "should start in about" in second.inner_text("#status")
-        second.wait_for_function("document.querySelector('#status').innerText.includes('Training')", timeout=60_000)
-        first.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+        wait_status(second, "Training", 60_000)
+        wait_status(first, "Done")
         # A refused checkpoint: the message says so, the chart and the settings stay as they were.
         bad = tmp_path / "bad.safetensors"
         bad.write_bytes(b"not a checkpoint" * 10)
@@ -289,10 +300,10 @@ def test_the_page_stays_usable_and_says_what_is_true(server, files, tmp_path):
         first.click("#settings")
         first.fill("#opt-lr input, #opt-lr textarea", "-1")
         first.click("#train")
-        first.wait_for_function("document.querySelector('#status').innerText.includes('Not started')")
+        wait_status(first, "Not started")
         assert "lr must be" in first.inner_text("#status") and first.is_visible("#loss-plot .js-plotly-plot")
         # Closing a tab frees its model and files at once (not after Gradio's hour).
-        second.wait_for_function("document.querySelector('#status').innerText.includes('Done')", timeout=60_000)
+        wait_status(second, "Done", 60_000)
         assert len(demo.sessions) >= tabs
         second.close()
         deadline = time.perf_counter() + 30
@@ -336,3 +347,71 @@ def test_an_upload_goes_with_the_last_tab_that_used_it(tmp_path):
     assert shared.exists() and own.exists()
     b.close()
     assert not shared.exists() and not own.exists() and not own.parent.exists()
+
+
+def test_a_file_uploaded_again_by_another_tab_stays_when_the_first_tab_closes(tmp_path):
+    """Two students upload the same text (one file in Gradio's cache, named by its bytes). The second
+    upload renames a fresh file over the path before its tab tells the ledger; the first tab closing then
+    must not take it (seen in the page: "no such file" on Train). The second tab's close does."""
+    import os
+
+    from charrnn_app.session import Session, Uploads
+
+    ledger = Uploads()
+    path = tmp_path / "abc123" / "cats.txt"
+    path.parent.mkdir()
+    path.write_text(TEXT)
+    first, second = Session(uploads=ledger), Session(uploads=ledger)
+    ledger.use(first, str(path))
+    time.sleep(0.01)
+    fresh = tmp_path / "tmp-upload"
+    fresh.write_text(TEXT)
+    os.rename(fresh, path)  # what Gradio's upload route does with the second student's copy
+    first.close()
+    assert path.exists()  # the second tab's Train still finds it
+    ledger.use(second, str(path))  # its upload event (or its Train)
+    second.close()
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_a_tab_closed_on_several_threads_at_once_frees_its_files_once(tmp_path):
+    """The unload handler, Gradio's expiry and the page's own close can release one tab at the same time
+    (on different threads): each must succeed, and the shared file goes exactly when its last tab goes."""
+    errors = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns every few bytecodes: a race shows up at once
+    try:
+        _close_concurrently(tmp_path, errors)
+    finally:
+        sys.setswitchinterval(switch)
+    assert errors == []
+
+
+def _close_concurrently(tmp_path, errors):
+    import threading
+
+    from charrnn_app.session import Session, Uploads
+
+    for round_ in range(40):
+        ledger = Uploads()
+        path = tmp_path / f"h{round_}" / "text.txt"
+        path.parent.mkdir()
+        path.write_text("x")
+        tabs = [Session(uploads=ledger) for _ in range(4)]
+        for tab in tabs:
+            ledger.use(tab, str(path))
+        start = threading.Barrier(8)
+
+        def close(tab, start=start):
+            start.wait()
+            try:
+                tab.close()
+            except Exception as e:  # noqa: BLE001 — any exception here is the bug
+                errors.append(e)
+
+        threads = [threading.Thread(target=close, args=(tabs[i % 4],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not path.exists() and not path.parent.exists()
