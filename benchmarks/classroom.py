@@ -1,6 +1,6 @@
 """Benchmark: a class of N students and one hostile client against one real server on 127.0.0.1.
 
-    python benchmarks/classroom.py [--students 30] [--budget 20] [--ttl 60] [--port 7971]
+    python benchmarks/classroom.py [--students 30] [--budget 20] [--ttl 60] [--rounds 1] [--port 7971]
 
 Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GRADIO_TEMP_DIR), then:
 - each student, through gradio_client, trains a GRU on a text of their own and samples from it. Every
@@ -188,38 +188,24 @@ def hostile(url: str, server: Server, folder: Path, results: list) -> None:
                     0.0, "Cancelled" in final or not queued))
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--students", type=int, default=30)
-    p.add_argument("--budget", type=float, default=20.0, help="each student's time budget, seconds")
-    p.add_argument("--ttl", type=float, default=60.0, help="the server's CHARRNN_SESSION_TTL, seconds")
-    p.add_argument("--slots", type=int, default=2, help="CHARRNN_CONCURRENCY")
-    p.add_argument("--port", type=int, default=7971)
-    p.add_argument("--deadline", type=float, default=3600.0, help="give up after this many seconds")
-    args = p.parse_args(argv)
-
-    temp = Path(tempfile.mkdtemp(prefix="charrnn-classroom-"))
-    server = Server(args.port, args.ttl, args.slots, temp)
-    time.sleep(10)  # the server's warm-up (a tiny run of each default model) ends after it starts serving
-    files_before = count_files(temp / "gradio") + count_files(temp / "tmp")
-    rss_before = server.rss()
-    floor = args.students * args.budget / args.slots
-    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB; {args.students} students × {args.budget:g} s "
-          f"on {args.slots} slots: floor {floor:.0f} s", flush=True)
+def one_class(args, server: Server, folder: Path, floor: float) -> None:
+    """The students and the hostile client, all at once; prints the class's figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rss_before, first_sample = server.rss(), len(server.samples)
     outs = [{} for _ in range(args.students)]
-    threads = [threading.Thread(target=run_student, args=(i, server.url, args.budget, temp, outs[i]), daemon=True)
+    threads = [threading.Thread(target=run_student, args=(i, server.url, args.budget, folder, outs[i]), daemon=True)
                for i in range(args.students)]
     hostile_results: list = []
     t0 = time.monotonic()
     for t in threads:
         t.start()
         time.sleep(0.05)
-    evil = threading.Thread(target=hostile, args=(server.url, server, temp, hostile_results), daemon=True)
+    evil = threading.Thread(target=hostile, args=(server.url, server, folder, hostile_results), daemon=True)
     evil.start()
     for t in [*threads, evil]:
         t.join(timeout=max(1.0, args.deadline - (time.monotonic() - t0)))
     total = time.monotonic() - t0
-    peak = max(x for x in server.samples if x == x)
+    peak = max(x for x in server.samples[first_sample:] if x == x)
     rss_end = server.rss()
 
     waits = sorted(o["wait"] for o in outs if "wait" in o)
@@ -241,12 +227,38 @@ def main(argv=None) -> int:
     for what, answer, grow, clear in hostile_results:
         print(f"  {what:44} {grow:+7.0f} MB  {'clear' if clear else 'UNCLEAR'}  {answer[-110:]}")
     print(f"server RSS: before {rss_before:.0f} MB, peak {peak:.0f} MB, after the runs {rss_end:.0f} MB")
-    print(f"waiting {args.ttl + 30:.0f} s for the session TTL ({args.ttl:g} s) to pass…", flush=True)
-    time.sleep(args.ttl + 30)
-    rss_after = server.rss()
-    files_after = count_files(temp / "gradio") + count_files(temp / "tmp")
-    print(f"after the TTL: RSS {rss_after:.0f} MB ({(rss_after - rss_before) / rss_before:+.0%} of the start), "
-          f"temp files {files_before} before, {files_after} after")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--budget", type=float, default=20.0, help="each student's time budget, seconds")
+    p.add_argument("--ttl", type=float, default=60.0, help="the server's CHARRNN_SESSION_TTL, seconds")
+    p.add_argument("--slots", type=int, default=2, help="CHARRNN_CONCURRENCY")
+    p.add_argument("--port", type=int, default=7971)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the class this many times against the same server (is memory left behind one-time?)")
+    p.add_argument("--deadline", type=float, default=3600.0, help="give up after this many seconds")
+    args = p.parse_args(argv)
+
+    temp = Path(tempfile.mkdtemp(prefix="charrnn-classroom-"))
+    server = Server(args.port, args.ttl, args.slots, temp)
+    time.sleep(10)  # the server's warm-up (a tiny run of each default model) ends after it starts serving
+    files_before = count_files(temp / "gradio") + count_files(temp / "tmp")
+    rss_before = server.rss()
+    floor = args.students * args.budget / args.slots
+    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB; {args.students} students × {args.budget:g} s "
+          f"on {args.slots} slots: floor {floor:.0f} s", flush=True)
+    for round_ in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"\n── class {round_} of {args.rounds} (the same server) ──", flush=True)
+        one_class(args, server, temp / f"class{round_}", floor)
+        print(f"waiting {args.ttl + 30:.0f} s for the session TTL ({args.ttl:g} s) to pass…", flush=True)
+        time.sleep(args.ttl + 30)
+        rss_after = server.rss()
+        files_after = count_files(temp / "gradio") + count_files(temp / "tmp")
+        print(f"after the TTL: RSS {rss_after:.0f} MB ({(rss_after - rss_before) / rss_before:+.0%} of the start), "
+              f"temp files {files_before} before, {files_after} after", flush=True)
     server.close()
     print(f"after shutdown: temp files {count_files(temp / 'gradio') + count_files(temp / 'tmp')} "
           f"(student texts and the log not counted: they are in {temp})")
