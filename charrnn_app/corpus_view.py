@@ -26,6 +26,10 @@ def load_corpus(corpus: str | None, text: str | None, example: str | None, ascii
     `latin1` reads an uploaded file that is not UTF-8 as Latin-1. Raises CorpusError with advice."""
     if corpus:
         source = f"the uploaded file `{Path(corpus).name}`"
+        if not Path(corpus).is_file():  # the page still names it; the server's cache cleanup has removed it
+            raise CorpusError(f"the uploaded file {Path(corpus).name} is no longer on the server (it keeps "
+                              "uploads for a limited time): upload it again, or clear the file to use the "
+                              "pasted text or an example.")
         out = charrnn.read_text(corpus, ascii_fold=ascii_fold, max_bytes=max_bytes, latin1_fallback=bool(latin1))
     elif text and text.strip():
         source = "the pasted text"

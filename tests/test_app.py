@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError
 
 import app
 import charrnn
-from charrnn import MODELS
+from charrnn import MODELS, CorpusError
 from charrnn_app import corpus_view, options, plots, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import Settings, example_notes, list_examples
@@ -379,3 +379,11 @@ def test_api_two_clients_keep_separate_models_and_checkpoints_move_between_them(
     assert "Loaded" in loaded[0] and loaded[2] == "gru"
     assert set(c.predict(prompt="x", length=40, api_name="/sample")) <= set(XYZ)
     assert Path(path_a).stat().st_size > 0
+
+
+def test_an_upload_the_server_has_since_removed_asks_for_it_again(tmp_path):
+    """Gradio's cache cleanup removes uploads by age while the page still names the file: Train says to
+    upload it again (not a server path)."""
+    gone = tmp_path / "3f2a" / "cats.txt"
+    with pytest.raises(CorpusError, match="cats.txt is no longer on the server .* upload it again"):
+        corpus_view.load_corpus(str(gone), None, None, False, examples={}, max_bytes=10**6)
