@@ -75,6 +75,9 @@ class Server:
                                      stderr=open(temp / "server.log", "w"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:  # it refused its settings or failed to start: say why
+                log = (temp / "server.log").read_text().strip().splitlines()
+                raise SystemExit(f"the server exited: {log[-1] if log else 'no output'}")
             try:
                 if httpx.get(self.url, timeout=2).status_code == 200:
                     break
@@ -113,7 +116,7 @@ def run_student(i: int, url: str, budget: float, folder: Path, out: dict) -> Non
         for status, *_ in job:
             if started is None and ("Training" in status or "Starting" in status):
                 started = time.monotonic()
-        final = job.outputs()[-1]
+        final = job.result(timeout=600)  # the last output, or the server's error raised
         ended = time.monotonic()
         sample = client.predict(prompt="", length=300, temperature=1.0, seed=i, api_name="/sample")
         others = set(sample) - mine - {" ", "\n"}
