@@ -141,6 +141,7 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
     """Race `models` (or the `lesson`'s) for `time_budget` seconds each on the same text, split and seed.
     Yields (status, chart, runs table, film strips, run picker, session) about three times a second."""
     session = ensure_session(session)
+    session.claim(corpus)  # first: a race cancelled in the queue still leaves its upload to this tab
     if session.running:
         raise user_error("This tab is already training: press Stop first.")
     if session.take_queued_stop():
@@ -156,8 +157,6 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
             if lesson.example not in examples:
                 raise ValueError(f"this server has no example {lesson.example!r} for the lesson")
             corpus, text, example = None, None, lesson.example
-        if session.uploads is not None and corpus:
-            session.uploads.use(session, corpus)
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
         if lesson is not None and lesson.max_chars:

@@ -120,8 +120,8 @@ def check_upload(corpus, ascii_fold=False, latin1=False, session=None, *, max_by
     with the same bytes), then raise gr.Error if it cannot be trained on (a toast with what to do)."""
     if not corpus:
         return
-    if getattr(session, "uploads", None) is not None:
-        session.uploads.use(session, corpus)
+    if hasattr(session, "claim"):
+        session.claim(corpus)
     try:
         load_corpus(corpus, None, None, ascii_fold, examples={}, max_bytes=max_bytes, latin1=latin1)
     except CorpusError as e:

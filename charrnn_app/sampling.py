@@ -120,10 +120,9 @@ def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
     session = ensure_session(session)
     if not file:
         return [gr.skip()] * (4 + len(training.options.option_specs()) + len(training.options.TRAIN_SPECS)) + [session]
+    session.claim(file)  # first: removed with this tab even if refused now
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
-    if session.uploads is not None:
-        session.uploads.use(session, file)
     try:
         bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params)
     except CheckpointError as e:

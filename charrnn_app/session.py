@@ -117,6 +117,12 @@ class Session:
                                f"state and texts); this server allows {limit_mb:,.0f} MB a tab. Remove runs in the "
                                "Compare tab, or use a smaller model or a shorter text")
 
+    def claim(self, path: str | None) -> None:
+        """Note an uploaded file (a text or a checkpoint) as this tab's: it is removed with the last tab that
+        claimed it. Claim it as soon as a handler sees it, even for a run that is then cancelled."""
+        if self.uploads is not None and path:
+            self.uploads.use(self, path)
+
     def take_queued_stop(self) -> bool:
         """True if Stop was pressed while this tab's Train waited in the queue (the flags are cleared)."""
         stopped, self.pending = self.pending and self.stop, False

@@ -178,8 +178,6 @@ def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, m
     # Another model than the tab's starts a new run (the earlier one stays in the runs table); the same model
     # continues unless "Start a new model" is ticked.
     continuing = _continuing(session, model or None, reset)
-    if session.uploads is not None and corpus:
-        session.uploads.use(session, corpus)  # removed when this tab (and every other using it) is gone
     try:
         corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
                                           max_bytes=settings.max_upload_bytes, latin1=latin1)
@@ -200,6 +198,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     """Train (or continue training) this tab's model: plan, stream, finish. Yields TrainUpdates about
     three times a second, whatever the step rate; Stop sets a flag the loop checks each step."""
     session = ensure_session(session)
+    session.claim(corpus)  # first (a run cancelled in the queue too): removed with the last tab that used it
     if session.running:
         raise user_error("This tab is already training: press Stop first.")
     if session.take_queued_stop():

@@ -374,6 +374,33 @@ def test_a_file_uploaded_again_by_another_tab_stays_when_the_first_tab_closes(tm
     assert not path.exists() and not path.parent.exists()
 
 
+def test_a_run_cancelled_in_the_queue_still_takes_its_upload_with_its_tab(tmp_path, settings):
+    """A student uploads the teacher's text again and presses Stop while queued: the run never starts, but
+    the file it brought is theirs, and goes when their tab goes (found by benchmarks/classroom.py: one file
+    left after the TTL)."""
+    import os
+
+    from charrnn_app import training
+    from charrnn_app.session import Session, Uploads
+
+    ledger = Uploads()
+    path = tmp_path / "abc123" / "cats.txt"
+    path.parent.mkdir()
+    path.write_text(TEXT)
+    first, second = Session(uploads=ledger), Session(uploads=ledger)
+    ledger.use(first, str(path))
+    time.sleep(0.01)
+    (tmp_path / "fresh").write_text(TEXT)
+    os.rename(tmp_path / "fresh", path)  # the second student's upload of the same bytes
+    second.pending = second.stop = True  # Stop while its Train waited in the queue
+    out = list(training.train_handler(settings, {})(second, corpus=str(path), model="gru"))
+    assert "Cancelled" in out[-1][0]
+    first.close()
+    assert path.exists()
+    second.close()
+    assert not path.exists()
+
+
 def test_a_tab_closed_on_several_threads_at_once_frees_its_files_once(tmp_path):
     """The unload handler, Gradio's expiry and the page's own close can release one tab at the same time
     (on different threads): each must succeed, and the shared file goes exactly when its last tab goes."""
