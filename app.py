@@ -22,7 +22,7 @@ import torch
 
 import charrnn
 from charrnn_app import compare_tab, corpus_view, inside_view, links, options, plots, sampling, texts, training, waiting
-from charrnn_app.session import Registry, Session, Uploads, delete_session, sweep_empty_uploads
+from charrnn_app.session import Registry, Session, Uploads, delete_session, limit_malloc_arenas, sweep_empty_uploads
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
@@ -349,6 +349,7 @@ def warm_up() -> None:
 
 
 def main() -> None:
+    limit_malloc_arenas()  # before Gradio starts its worker threads
     # Concurrent trainings each get their share of the cores instead of fighting over all of them
     # (oversubscribed, PyTorch's worker threads spin and a step can take 10x longer).
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))

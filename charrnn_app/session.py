@@ -236,6 +236,17 @@ def release_memory() -> None:
         pass
 
 
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Ask glibc for at most `arenas` malloc arenas (M_ARENA_MAX, as MALLOC_ARENA_MAX=2 would). Gradio runs
+    handlers on up to 40 worker threads and glibc gives threads their own arenas (up to 8 a core): freed
+    memory scattered over many arenas stays resident after the tabs that used it are gone. Call before
+    the server starts its threads. Returns False where this is not glibc."""
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt(-8, arenas) == 1  # M_ARENA_MAX is -8 in malloc.h
+    except (OSError, AttributeError):
+        return False
+
+
 def ensure_session(session) -> Session:
     """The tab's Session (a fresh one if a caller passed none)."""
     return session if isinstance(session, Session) else Session()
