@@ -262,6 +262,10 @@ def main(argv=None) -> int:
         files_after = count_files(temp / "gradio") + count_files(temp / "tmp")
         print(f"after the TTL: RSS {rss_after:.0f} MB ({(rss_after - rss_before) / rss_before:+.0%} of the start), "
               f"temp files {files_before} before, {files_after} after", flush=True)
+        left = [p for d in ("gradio", "tmp") if (temp / d).exists() for p in (temp / d).rglob("*") if p.is_file()]
+        for p in left[:5]:  # what was not removed, to find out why
+            age = time.time() - p.stat().st_mtime
+            print(f"  left: {p.relative_to(temp)} ({p.stat().st_size:,} bytes, {age:.0f} s old)", flush=True)
     server.close()
     print(f"after shutdown: temp files {count_files(temp / 'gradio') + count_files(temp / 'tmp')} "
           f"(student texts and the log not counted: they are in {temp})")
