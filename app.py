@@ -22,7 +22,15 @@ import torch
 
 import charrnn
 from charrnn_app import compare_tab, corpus_view, inside_view, links, options, plots, sampling, texts, training, waiting
-from charrnn_app.session import Registry, Session, Uploads, delete_session, limit_malloc_arenas, sweep_empty_uploads
+from charrnn_app.session import (
+    Registry,
+    Session,
+    Uploads,
+    delete_session,
+    keep_sweeping_empty_uploads,
+    limit_malloc_arenas,
+    sweep_empty_uploads,
+)
 from charrnn_app.settings import PAGE_TIME_BUDGET, Settings, example_notes, list_examples
 
 CSS = """
@@ -355,6 +363,7 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))
     # Server name and port: GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860.
     demo.launch(prevent_thread_lock=True, **launch_options(SETTINGS))
+    sweeping = keep_sweeping_empty_uploads(demo.GRADIO_CACHE)
     signal.signal(signal.SIGTERM, _interrupt)  # a Space restart or `kill`: clean up as Ctrl-C does
     try:
         warm_up()  # serving already; this only shortens the first user's wait for the chart
@@ -364,6 +373,7 @@ def main() -> None:
     try:
         demo.block_thread()  # until Ctrl-C or SIGTERM
     finally:
+        sweeping.set()
         demo.sessions.close_all()  # every tab's model and files
         shutil.rmtree(session_root(demo), ignore_errors=True)
         sweep_empty_uploads(demo.GRADIO_CACHE, age=0)

@@ -226,6 +226,20 @@ def sweep_empty_uploads(cache: str | Path, age: float = 60.0) -> int:
     return removed
 
 
+def keep_sweeping_empty_uploads(cache: str | Path, every: float = 60.0) -> threading.Event:
+    """Run `sweep_empty_uploads(cache)` every `every` seconds on a daemon thread, until the returned Event
+    is set. The sweeps on tab events (load, close, Train) miss the leftover of an upload made in the last
+    minute before the class's last tab goes; this one does not."""
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.wait(every):
+            sweep_empty_uploads(cache)
+
+    threading.Thread(target=sweep, name="charrnn-sweep-uploads", daemon=True).start()
+    return stop
+
+
 def release_memory() -> None:
     """Give freed memory back to the operating system: glibc keeps freed blocks for reuse, so without
     this a shared server's memory stays at its peak after the tabs that used it are gone (Linux only)."""
