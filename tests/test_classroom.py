@@ -372,10 +372,10 @@ def test_an_upload_goes_with_the_last_tab_that_used_it(tmp_path):
     assert not shared.exists() and not own.exists() and not own.parent.exists()
 
 
-def test_a_file_uploaded_again_by_another_tab_stays_when_the_first_tab_closes(tmp_path):
-    """Two students upload the same text (one file in Gradio's cache, named by its bytes). The second
-    upload renames a fresh file over the path before its tab tells the ledger; the first tab closing then
-    must not take it (seen in the page: "no such file" on Train). The second tab's close does."""
+def _uploaded_twice(tmp_path):
+    """Two tabs of one ledger and one cache file: the first tab claimed it, then the second student's
+    upload of the same bytes renamed a fresh file over the path (what Gradio's upload route does), before
+    the second tab told the ledger. Returns (path, first, second)."""
     import os
 
     from charrnn_app.session import Session, Uploads
@@ -385,36 +385,30 @@ def test_a_file_uploaded_again_by_another_tab_stays_when_the_first_tab_closes(tm
     path.parent.mkdir()
     path.write_text(TEXT)
     first, second = Session(uploads=ledger), Session(uploads=ledger)
-    ledger.use(first, str(path))
+    first.claim(str(path))
     time.sleep(0.01)
-    fresh = tmp_path / "tmp-upload"
-    fresh.write_text(TEXT)
-    os.rename(fresh, path)  # what Gradio's upload route does with the second student's copy
+    (tmp_path / "fresh").write_text(TEXT)
+    os.rename(tmp_path / "fresh", path)
+    return path, first, second
+
+
+def test_a_file_uploaded_again_by_another_tab_stays_when_the_first_tab_closes(tmp_path):
+    """Two students upload the same text (one file in Gradio's cache, named by its bytes): the first tab
+    closing must not take the second's (seen in the page: "no such file" on Train). The second's close does."""
+    path, first, second = _uploaded_twice(tmp_path)
     first.close()
     assert path.exists()  # the second tab's Train still finds it
-    ledger.use(second, str(path))  # its upload event (or its Train)
+    second.claim(str(path))  # its upload event (or its Train)
     second.close()
     assert not path.exists() and not path.parent.exists()
 
 
 def test_a_run_cancelled_in_the_queue_still_takes_its_upload_with_its_tab(tmp_path, settings):
-    """A student uploads the teacher's text again and presses Stop while queued: the run never starts, but
-    the file it brought is theirs, and goes when their tab goes (found by benchmarks/classroom.py: one file
-    left after the TTL)."""
-    import os
-
+    """The second student presses Stop while queued: the run never starts, but the file it brought is
+    theirs, and goes when their tab goes."""
     from charrnn_app import training
-    from charrnn_app.session import Session, Uploads
 
-    ledger = Uploads()
-    path = tmp_path / "abc123" / "cats.txt"
-    path.parent.mkdir()
-    path.write_text(TEXT)
-    first, second = Session(uploads=ledger), Session(uploads=ledger)
-    ledger.use(first, str(path))
-    time.sleep(0.01)
-    (tmp_path / "fresh").write_text(TEXT)
-    os.rename(tmp_path / "fresh", path)  # the second student's upload of the same bytes
+    path, first, second = _uploaded_twice(tmp_path)
     second.pending = second.stop = True  # Stop while its Train waited in the queue
     out = list(training.train_handler(settings, {})(second, corpus=str(path), model="gru"))
     assert "Cancelled" in out[-1][0]
