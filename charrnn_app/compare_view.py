@@ -16,7 +16,6 @@ import html
 import inspect
 import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 
@@ -198,7 +197,7 @@ def race_models(session, corpus=None, text=None, example=None, ascii_fold=False,
         session.running = False
         records = update.records if update is not None else []
         trained = [r for r in records if r.bundle is not None and r.final_val is not None]
-        if trained:  # the Write tab samples the race's best model; Train continues it
+        if trained and not session.closed:  # the Write tab samples the race's best model; Train continues it
             best = min(trained, key=lambda r: r.final_val)
             session.bundle, session.train_text, session.val_text = best.bundle, best.train_text, best.val_text
         session.trim_weights()
@@ -297,9 +296,7 @@ def export_csv(session) -> str:
 
 
 def _folder(session: Session) -> Path:
-    if session.folder is None or not Path(session.folder).is_dir():
-        session.folder = tempfile.mkdtemp(prefix="charrnn-session-")
-    folder = Path(session.folder) / "runs"  # beside the Keep tab's file, which write_checkpoint replaces
+    folder = session.files() / "runs"  # beside the Keep tab's file, which write_checkpoint replaces
     folder.mkdir(exist_ok=True)
     return folder
 

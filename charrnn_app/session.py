@@ -99,6 +99,7 @@ class Session:
         self.hidden: set[int] = set()  # runs not drawn on the comparison chart
         self._copy_index: tuple[str, CopyIndex] | None = None  # (training text, its index): built once per text
         self.stop_reason: str | None = None  # why the last run ended ("diverged", "time_budget" …), for the diagnosis
+        self.closed = False  # the tab went away (closed or expired): a run still finishing keeps nothing
 
     def kept_bytes(self) -> int:
         """What this tab keeps between runs: each kept model's weights and AdamW moments (12 bytes a
@@ -181,18 +182,26 @@ class Session:
         Weights, vocabulary, settings and history, without the optimizer moments: a third of the size,
         enough to sample and to train further."""
         assert self.bundle is not None
+        folder = self.files()
+        for old in folder.glob("*.safetensors"):
+            old.unlink(missing_ok=True)
+        b = self.bundle
+        return save(folder / f"charrnn-{b.model_name}-step{b.step}.safetensors", b, weights_only=True)
+
+    def files(self) -> Path:
+        """This tab's folder for the files it offers (checkpoints, exports), made on first use inside the
+        server's folder in Gradio's cache; removed with the tab. OSError once the tab is closed."""
+        if self.closed:
+            raise OSError("this tab was closed")
         if self.folder is None or not Path(self.folder).is_dir():
             if self.root:
                 Path(self.root).mkdir(parents=True, exist_ok=True)
             self.folder = tempfile.mkdtemp(prefix="charrnn-session-", dir=self.root)
-        for old in Path(self.folder).glob("*.safetensors"):
-            old.unlink(missing_ok=True)
-        b = self.bundle
-        return save(Path(self.folder) / f"charrnn-{b.model_name}-step{b.step}.safetensors", b, weights_only=True)
+        return Path(self.folder)
 
     def close(self) -> None:
         """Stop any training and free the model and files (Gradio calls this for expired sessions)."""
-        self.stop = True
+        self.stop = self.closed = True
         had_model = self.bundle is not None
         self.bundle = self.train_text = self.val_text = self._copy_index = None
         self.runs = []

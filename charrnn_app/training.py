@@ -225,7 +225,8 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
     yield TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {source} ({len(plan.data.text):,} "
                       "characters)…", model_figure(session), reset=False)
     ev = yield from stream(plan, bundle, session, record)
-    yield finish(session, ev)
+    if not session.closed:  # a closed tab's run just ends: nobody reads its status, nothing is written
+        yield finish(session, ev)
 
 
 def stream(plan: RunPlan, bundle: Bundle, session: Session, record) -> Iterator[TrainUpdate]:

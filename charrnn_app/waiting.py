@@ -31,18 +31,19 @@ def queue_status(demo: gr.Blocks, registry: Registry, slots: int, default_budget
     """The timer's handler: (status, timer) while this tab's Train waits; stops the timer once it runs."""
 
     def poll(session, request: gr.Request):
-        if not isinstance(session, Session) or session.running or not session.pending:
-            return gr.skip(), gr.Timer(active=False)
+        if not isinstance(session, Session) or session.running or not session.pending or session.stop:
+            return gr.skip(), gr.Timer(active=False)  # started, refused, or cancelled: the status says so
         waiting = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", {}).get("train")
-        events = list(waiting.queue) if waiting is not None else []
+        tabs = dict(registry.items())
+        cancelled = {h for h, s in tabs.items() if s.pending and s.stop}  # they leave the line when reached
+        events = [e for e in (waiting.queue if waiting is not None else []) if e.session_hash not in cancelled]
         mine = next((i for i, e in enumerate(events) if e.session_hash == request.session_hash), None)
         if mine is None:  # between the click and the queue, or just started
             return gr.skip(), gr.Timer(active=True)
         now = time.monotonic()
-        others = registry.sessions()
-        remaining = [max(0.0, s.run_budget - (now - s.run_started)) for s in others
+        remaining = [max(0.0, s.run_budget - (now - s.run_started)) for s in tabs.values()
                      if s.running and s.run_budget is not None and s.run_started is not None]
-        budget_of = {h: (s.pending_budget or default_budget) for h, s in registry.items()}
+        budget_of = {h: (s.pending_budget or default_budget) for h, s in tabs.items()}
         ahead = [budget_of.get(e.session_hash, default_budget) for e in events[:mine]]
         seconds = start_estimate(remaining, ahead, slots)
         return (f"**Waiting** for a free training slot: you are **{_ordinal(mine + 1)}** in line "

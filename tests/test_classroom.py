@@ -275,13 +275,13 @@ def test_the_page_stays_usable_and_says_what_is_true(server, files, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-dev-shm-usage"])
-        first, second = (browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(2))
-        for page in (first, second):
+        first, second, third = (browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(3))
+        for page in (first, second, third):
             page.set_default_timeout(30_000)
             page.goto(url + "?budget=5")
             page.wait_for_function("document.querySelector('#plan')?.innerText.includes('5 s')")
         tabs = len(demo.sessions)
-        for page in (first, second):  # as a student does: Train once the page has read the upload
+        for page in (first, second, third):  # as a student does: Train once the page has read the upload
             page.set_input_files("#corpus-file input[type=file]", str(files["cats"]))
             page.wait_for_function("document.querySelector('#corpus-stats').innerText.includes('cats.txt')")
         first.click("#train")
@@ -289,6 +289,12 @@ def test_the_page_stays_usable_and_says_what_is_true(server, files, tmp_path):
         second.click("#train")  # one slot, taken: the second student waits and is told where they stand
         wait_status(second, "1st in line")
         assert "should start in about" in second.inner_text("#status")
+        third.click("#train")
+        wait_status(third, "in line")
+        third.click("#stop")  # a queued run cancelled: the status says so, and the queue's timer leaves it
+        wait_status(third, "Cancelled")
+        time.sleep(2.5)  # longer than the timer's period
+        assert "Cancelled" in third.inner_text("#status"), third.inner_text("#status")
         wait_status(second, "Training", 60_000)
         wait_status(first, "Done")
         # A refused checkpoint: the message says so, the chart and the settings stay as they were.
@@ -485,3 +491,19 @@ def test_gradios_empty_upload_leftovers_are_swept_without_any_tab_event(tmp_path
     finally:
         stop.set()
     assert not old.exists() and young.exists() and upload.exists()  # an upload in progress is left alone
+
+
+def test_a_tab_closed_while_training_ends_its_run_quietly(tmp_path, settings):
+    """Closing a tab frees its model at once, also mid-run: the run ends at its next step without an
+    error and writes no checkpoint into the closed tab's (removed) folder."""
+    from charrnn_app import training
+    from charrnn_app.session import Session, Uploads
+
+    root = tmp_path / "server"
+    session = Session(root=str(root), uploads=Uploads())
+    outs = []
+    for out in training.train_handler(settings, {})(session, text=TEXT, model="gru", time_budget=5):
+        outs.append(out)
+        if len(outs) == 2:
+            session.close()
+    assert session.bundle is None and not list(root.rglob("*.safetensors"))
