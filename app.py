@@ -223,6 +223,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         # ── wiring ──
         demo.load(register_session(demo.sessions, demo.GRADIO_CACHE), session, None, api_visibility="private")
         demo.unload(close_session(demo, demo.sessions))
+        # Gradio's TTL counts from the State's last write, and uploads, samples and views only read it: an
+        # open tab would lose its model after the TTL without a Train. A timer writes it back, so the TTL
+        # frees only tabs that went away without the unload event (a closed tab is freed at once).
+        gr.Timer(keep_alive_seconds(settings.session_ttl)).tick(
+            lambda s: s, session, session, queue=False, show_progress="hidden", api_visibility="private")
         corpus_inputs = [corpus_file, corpus_text, example, ascii_fold, latin1]
         describe = functools.partial(corpus_view.describe_corpus, examples=examples, max_bytes=max_bytes,
                                      notes=example_notes(settings.examples_dir))
@@ -304,6 +309,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
     demo.queue(max_size=settings.queue_size)
     return demo
+
+
+def keep_alive_seconds(ttl: float) -> float:
+    """How often an open tab writes its State back (a third of the TTL, at most every 10 minutes)."""
+    return max(1.0, min(ttl / 3, 600.0))
 
 
 def session_root(demo: gr.Blocks) -> str:
