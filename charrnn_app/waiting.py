@@ -36,7 +36,8 @@ def queue_status(demo: gr.Blocks, registry: Registry, slots: int, default_budget
         waiting = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", {}).get("train")
         tabs = dict(registry.items())
         cancelled = {h for h, s in tabs.items() if s.pending and s.stop}  # they leave the line when reached
-        events = [e for e in (waiting.queue if waiting is not None else []) if e.session_hash not in cancelled]
+        queued = list(waiting.queue) if waiting is not None else []  # a copy: the event loop changes it
+        events = [e for e in queued if e.session_hash not in cancelled]
         mine = next((i for i, e in enumerate(events) if e.session_hash == request.session_hash), None)
         if mine is None:  # between the click and the queue, or just started
             return gr.skip(), gr.Timer(active=True)
