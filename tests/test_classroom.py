@@ -88,7 +88,7 @@ def server(settings, tmp_path_factory):
 def wait_status(page, words: str, timeout: float = 30_000) -> None:
     """Wait until the page's status line says `words`; a timeout fails with what it said instead."""
     try:
-        page.wait_for_function(f"document.querySelector('#status').innerText.includes({json.dumps(words)})",
+        page.wait_for_function(f"document.querySelector('#status')?.innerText.includes({json.dumps(words)})",
                                timeout=timeout)
     except Exception:
         pytest.fail(f"the status never said {words!r}; it says {page.inner_text('#status')!r}")
@@ -283,7 +283,7 @@ def test_the_page_stays_usable_and_says_what_is_true(server, files, tmp_path):
         tabs = len(demo.sessions)
         for page in (first, second, third):  # as a student does: Train once the page has read the upload
             page.set_input_files("#corpus-file input[type=file]", str(files["cats"]))
-            page.wait_for_function("document.querySelector('#corpus-stats').innerText.includes('cats.txt')")
+            page.wait_for_function("document.querySelector('#corpus-stats')?.innerText.includes('cats.txt')")
         first.click("#train")
         wait_status(first, "Training")
         second.click("#train")  # one slot, taken: the second student waits and is told where they stand
@@ -333,7 +333,7 @@ def test_two_students_upload_the_same_text_and_one_leaves(server, files, browser
         page.goto(url + "?budget=5&model=ngram")
         page.wait_for_function("document.querySelector('#plan')?.innerText.includes('5 s')")
         page.set_input_files("#corpus-file input[type=file]", str(files["cats"]))
-        page.wait_for_function("document.querySelector('#corpus-stats').innerText.includes('cats.txt')")
+        page.wait_for_function("document.querySelector('#corpus-stats')?.innerText.includes('cats.txt')")
     tabs = len(demo.sessions)
     pages[0].close()
     deadline = time.perf_counter() + 30

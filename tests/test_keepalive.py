@@ -37,10 +37,11 @@ def test_an_open_tab_keeps_its_model_past_the_ttl(served, browser, tmp_path):
     page = browser.new_page()
     page.set_default_timeout(30_000)
     page.goto(url + "?model=ngram&budget=5")
+    page.wait_for_function("document.querySelector('#plan')?.innerText.includes('5 s')")
     page.set_input_files("#corpus-file input[type=file]", str(corpus))
-    page.wait_for_function("document.querySelector('#corpus-stats').innerText.includes('cats.txt')")
+    page.wait_for_function("document.querySelector('#corpus-stats')?.innerText.includes('cats.txt')")
     page.click("#train")
-    page.wait_for_function("document.querySelector('#status').innerText.includes('Done')")
+    page.wait_for_function("document.querySelector('#status')?.innerText.includes('Done')")
     (session,) = [s for s in demo.sessions.sessions() if s.bundle is not None]
     time.sleep(3 * 4)  # three TTLs without a Train (Gradio checks for expired state every second)
     assert session.bundle is not None and not session.closed
