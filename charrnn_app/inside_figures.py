@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from charrnn.inspect.diagnose import param_groups
 
-from .plots import PALETTE, _layout
+from .plots import PALETTE, styled
 
 BLUE, ORANGE, GREEN = PALETTE[0], PALETTE[1], PALETTE[2]
 
@@ -104,7 +104,7 @@ def graph_figure(graph) -> go.Figure:
             customdata=[[n.dims, n.module or "(top)"] for n in nodes],
             hovertemplate="%{text} → %{customdata[0]}<br>in %{customdata[1]}<extra></extra>")
     height = max(300, 28 * (len(rows) + 1))
-    return _layout(fig, title=dict(text=f"{graph.model}: the operations of one forward pass "
+    return styled(fig, title=dict(text=f"{graph.model}: the operations of one forward pass "
                                    f"(T={graph.dims.get('T')} steps)", x=0.01, font=dict(size=14)),
                    height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), hovermode="closest")
 
@@ -114,7 +114,7 @@ def embedding_figure(emb) -> go.Figure:
     fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=emb.labels, textposition="top center",
                     textfont=dict(size=14), marker=dict(color=BLUE, size=7), name="characters",
                     hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
-    return _layout(fig, title=dict(text="Character embeddings, projected on their 2 main directions (PCA)",
+    return styled(fig, title=dict(text="Character embeddings, projected on their 2 main directions (PCA)",
                                    x=0.01, font=dict(size=14)),
                    xaxis=dict(title=f"direction 1 ({emb.explained[0]:.0%} of the variance)"),
                    yaxis=dict(title=f"direction 2 ({emb.explained[1]:.0%})"), showlegend=False)
@@ -125,7 +125,7 @@ def bigram_figure(table) -> go.Figure:
                                hovertemplate="%{y} then %{x}: %{z} times<extra></extra>"))
     fig.update_xaxes(type="category", title="next character", side="top")
     fig.update_yaxes(type="category", title="character", autorange="reversed")
-    return _layout(fig, title=dict(text="How often each character followed each other one (the n-gram's counts)",
+    return styled(fig, title=dict(text="How often each character followed each other one (the n-gram's counts)",
                                    x=0.01, y=0.99, font=dict(size=14)), margin=dict(l=60, r=20, t=80, b=20))
 
 
@@ -143,7 +143,7 @@ def attention_figure(maps) -> go.Figure:
                           row=l + 1, col=h + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    return _layout(fig, title=dict(text="Attention: row = the position writing, column = the earlier position "
+    return styled(fig, title=dict(text="Attention: row = the position writing, column = the earlier position "
                                    "it took from", x=0.01, font=dict(size=14)), height=260 * L + 60)
 
 
@@ -176,6 +176,6 @@ def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:
     title = ("Gradient norm per layer" if key == "grad_norm" else "Update size ÷ weight size, per weight matrix")
     if not series:
         title += " — no gradient statistics sampled in this model's runs"
-    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), xaxis=dict(title="training step"),
+    return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)), xaxis=dict(title="training step"),
                    yaxis=dict(type="log", exponentformat="power",
                                                    title="‖grad‖" if key == "grad_norm" else "‖Δw‖ / ‖w‖"))

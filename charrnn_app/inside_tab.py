@@ -1,6 +1,6 @@
 """The Inside tab (issue 13): layout and wiring of the views that look inside the tab's model.
 
-    build_tab(page, settings, examples)   one text box, then a tab per view, each an API endpoint:
+    build(page, tab) -> InsideTab   one text box, then a tab per view, each an API endpoint:
         /predictions /worked_loss /neurons /find_units /saliency /shapes /embedding_map /attention /diagnose
 
 The handlers live in `inside_text.py` (views over a text) and `inside_model.py` (views of the whole
@@ -10,10 +10,15 @@ model); the computations in `charrnn.inspect`. All views share one concurrency g
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from . import inside_model as m
 from . import inside_text as t
+from .page import Page
+
+LABEL, TAB_ID = "Inside", "inside-tab"
 
 INTRO = """**Look inside the model you trained.** Every view reads the tab's current model (also while it
 trains). Leave the text empty to look at an excerpt of the held-out tenth of your text (text the model
@@ -48,9 +53,16 @@ def refresh_layers(session, layer):
     return gr.update(choices=names, value=layer if layer in names else (names[0] if names else None))
 
 
-def build_tab(page, settings, examples) -> None:
+@dataclass
+class InsideTab:
+    text: gr.Textbox  # the text every view looks at
+    look: gr.Button
+
+
+def build(page: Page, tab: gr.Tab) -> InsideTab:
+    """The Inside tab's layout and wiring."""
     session = page.session
-    limits = dict(concurrency_limit=settings.concurrency, concurrency_id="inspect", show_progress="minimal")
+    limits = dict(concurrency_limit=page.settings.concurrency, concurrency_id="inspect", show_progress="minimal")
     gr.Markdown(INTRO, elem_id="inside-intro")
     text = gr.Textbox(label="text to look at (empty = an excerpt of the held-out text)", lines=3, max_lines=8,
                       max_length=t.MAX_CHARS, elem_id="inside-text")
@@ -145,3 +157,4 @@ def build_tab(page, settings, examples) -> None:
                    api_name="attention", **limits)
     diagnose.click(m.diagnosis_view, session, [findings, grad_plot, ratio_plot, grad_summary, diag_data],
                    api_name="diagnose", **limits)
+    return InsideTab(text, look)
