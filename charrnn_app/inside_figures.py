@@ -30,7 +30,8 @@ def escape(text: str) -> str:
     return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
+def rgba(hex_color: str, alpha: float) -> str:
+    """`hex_color` ("#RRGGBB") as a CSS rgba() with opacity `alpha` (clipped to 0..1)."""
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{max(0.0, min(1.0, alpha)):.2f})"
 
@@ -43,7 +44,7 @@ def strip(text: str, alphas: list[float | None], titles: list[str], colors: list
     spans = []
     for i, c in enumerate(text):
         a = alphas[i]
-        style = f"background:{_rgba((colors or [ORANGE] * len(text))[i], a)};" if a is not None else ""
+        style = f"background:{rgba((colors or [ORANGE] * len(text))[i], a)};" if a is not None else ""
         if i == marked:
             style += "outline:2px solid #000;"
         shown = "⏎\n" if c == "\n" else c
@@ -59,11 +60,9 @@ def legend(items: list[tuple[str, str]]) -> str:
     return '<div class="strip-legend">' + " ".join(swatches) + "</div>"
 
 
-def graph_figure(graph) -> go.Figure:
-    """Nodes in rows by depth (longest path from x or a weight), edges as lines, shapes on hover.
-
-    Operations are circles, weights small grey squares, the input and outputs diamonds; an edge's
-    tensor (its named dimensions) shows when hovering over its middle."""
+def _layered(graph) -> tuple[dict[int, tuple[float, int]], int]:
+    """({node id: (x, y)}, number of rows): each node in the row of its depth (the longest path to it from
+    the input or a weight), the row centred on x = 0."""
     into: dict[int, list[int]] = {}
     for e in graph.edges:
         into.setdefault(e.dst, []).append(e.src)
@@ -73,10 +72,16 @@ def graph_figure(graph) -> go.Figure:
     rows: dict[int, list[int]] = {}
     for n in graph.nodes:
         rows.setdefault(depth[n.id], []).append(n.id)
-    pos = {}
-    for d, ids in rows.items():
-        for k, i in enumerate(ids):
-            pos[i] = (k - (len(ids) - 1) / 2, -d)
+    pos = {i: (k - (len(ids) - 1) / 2, -d) for d, ids in rows.items() for k, i in enumerate(ids)}
+    return pos, len(rows)
+
+
+def graph_figure(graph) -> go.Figure:
+    """Nodes in rows by depth (longest path from x or a weight), edges as lines, shapes on hover.
+
+    Operations are circles, weights small grey squares, the input and outputs diamonds; an edge's
+    tensor (its named dimensions) shows when hovering over its middle."""
+    pos, n_rows = _layered(graph)
     ex, ey, mx, my, mt = [], [], [], [], []
     for e in graph.edges:
         (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
@@ -103,7 +108,7 @@ def graph_figure(graph) -> go.Figure:
             text=[n.label for n in nodes], textposition="middle right", textfont=dict(size=10),
             customdata=[[n.dims, n.module or "(top)"] for n in nodes],
             hovertemplate="%{text} → %{customdata[0]}<br>in %{customdata[1]}<extra></extra>")
-    height = max(300, 28 * (len(rows) + 1))
+    height = max(300, 28 * (n_rows + 1))
     return styled(fig, title=dict(text=f"{graph.model}: the operations of one forward pass "
                                    f"(T={graph.dims.get('T')} steps)", x=0.01, font=dict(size=14)),
                    height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), hovermode="closest")

@@ -60,101 +60,116 @@ class InsideTab:
 
 
 def build(page: Page, tab: gr.Tab) -> InsideTab:
-    """The Inside tab's layout and wiring."""
-    session = page.session
-    limits = dict(concurrency_limit=page.settings.concurrency, concurrency_id="inspect", show_progress="minimal")
+    """The text box, then one sub-tab per view, each laid out and wired by its own function below. Every
+    view is also an API endpoint returning its data, in the "inspect" concurrency group."""
     gr.Markdown(INTRO, elem_id="inside-intro")
     text = gr.Textbox(label="text to look at (empty = an excerpt of the held-out text)", lines=3, max_lines=8,
                       max_length=t.MAX_CHARS, elem_id="inside-text")
     look = gr.Button("Look", variant="primary", elem_id="inside-look")
-
+    look.click(fill_text, [page.session, text], text, queue=False, show_progress="hidden", api_visibility="private")
+    limits = dict(concurrency_limit=page.settings.concurrency, concurrency_id="inspect", show_progress="minimal")
     with gr.Tabs(elem_id="inside-views"):
-        with gr.Tab("Predictions", elem_id="inside-predictions"):
-            gr.Markdown("Each character coloured by how surprised the model was (−ln p, the loss). Hover for its "
-                        "top 5 guesses; click a character to see its loss worked out.")
-            pred_strip = _strip("pred-strip")
-            pred_summary = gr.Markdown(elem_id="pred-summary")
-            position = gr.Number(1, precision=0, minimum=1, label="position (or click a character)",
-                                 elem_id="pred-position")
-            worked = gr.Markdown(elem_id="worked-loss")
-            pred_data = _numbers("pred-data")
-            worked_data = _numbers("worked-data")
-        with gr.Tab("Neurons", elem_id="inside-neurons") as neurons_tab:
-            with gr.Row():
-                layer = gr.Dropdown([], label="layer", elem_id="neuron-layer", allow_custom_value=True)
-                unit = gr.Number(0, precision=0, minimum=0, label="unit", elem_id="neuron-unit")
-                show_neuron = gr.Button("Show this unit", elem_id="neuron-show")
-            neuron_strip = _strip("neuron-strip")
-            neuron_summary = gr.Markdown(elem_id="neuron-summary")
-            neuron_data = _numbers("neuron-data")
-            gr.Markdown("**Find units** that track a property of the text — or select a span in the text box "
-                        "above and choose “selected span”.")
-            with gr.Row():
-                prop = gr.Dropdown(["all", *t.PROPERTIES, "selected span"], value="all", label="property",
-                                   elem_id="find-property")
-                span = gr.Textbox(label="selected span (start-end)", elem_id="find-span", max_lines=1)
-                find = gr.Button("Find units", elem_id="find-units")
-            units_table = gr.Markdown(elem_id="units-table")
-            units_data = _numbers("units-data")
-        with gr.Tab("What it looked at", elem_id="inside-saliency"):
-            gr.Markdown("How much the prediction after one position depends on each earlier character (the "
-                        "gradient of its log-probability with respect to each input). Click a character to "
-                        "look from there; try an RNN and an LSTM on the same text.")
-            with gr.Row():
-                sal_position = gr.Number(-1, precision=0, minimum=-1, label="position (-1 = the last character)",
-                                         elem_id="sal-position")
-                show_sal = gr.Button("Show", elem_id="sal-show")
-            sal_strip = _strip("sal-strip")
-            sal_summary = gr.Markdown(elem_id="sal-summary")
-            sal_data = _numbers("sal-data")
-        with gr.Tab("Shapes", elem_id="inside-shapes"):
-            show_shapes = gr.Button("Run one batch through the model", elem_id="shapes-show")
-            shapes_summary = gr.Markdown(elem_id="shapes-summary")
-            shapes_table = gr.Dataframe(headers=m.SHAPE_HEADERS, interactive=False, wrap=True, elem_id="shapes-table")
-            graph_plot = gr.Plot(label="the graph of one forward pass", show_label=False, elem_id="graph-plot")
-            with gr.Accordion("The graph as text (Graphviz)", open=False):
-                dot = gr.Code(language=None, elem_id="graph-dot")
-            shapes_data = _numbers("shapes-data")
-        with gr.Tab("Maps", elem_id="inside-maps"):
-            show_map = gr.Button("Show the maps", elem_id="maps-show")
-            map_plot = gr.Plot(show_label=False, elem_id="map-plot")
-            map_summary = gr.Markdown(elem_id="map-summary")
-            map_data = _numbers("map-data")
-            attention_plot = gr.Plot(show_label=False, elem_id="attention-plot")
-            attention_summary = gr.Markdown(elem_id="attention-summary")
-            attention_data = _numbers("attention-data")
-        with gr.Tab("Why is my loss flat?", elem_id="inside-diagnosis"):
-            diagnose = gr.Button("Diagnose this model's training", elem_id="diagnose")
-            findings = gr.Markdown(elem_id="findings")
-            with gr.Row():
-                grad_plot = gr.Plot(show_label=False, elem_id="grad-plot")
-                ratio_plot = gr.Plot(show_label=False, elem_id="ratio-plot")
-            grad_summary = gr.Markdown(elem_id="grad-summary")
-            diag_data = _numbers("diag-data")
+        for view in (predictions, neurons, saliency, shapes, maps, diagnosis):
+            view(page.session, text, look, limits)
+    return InsideTab(text, look)
 
-    # ── wiring: every view is also an API endpoint returning its data ──
-    look.click(fill_text, [session, text], text, queue=False, show_progress="hidden", api_visibility="private")
-    look.click(t.predictions_view, [session, text], [pred_strip, pred_summary, pred_data], api_name="predictions",
-               **limits)
+
+def predictions(session, text, look, limits) -> None:
+    with gr.Tab("Predictions", elem_id="inside-predictions"):
+        gr.Markdown("Each character coloured by how surprised the model was (−ln p, the loss). Hover for its "
+                    "top 5 guesses; click a character to see its loss worked out.")
+        strip = _strip("pred-strip")
+        summary = gr.Markdown(elem_id="pred-summary")
+        position = gr.Number(1, precision=0, minimum=1, label="position (or click a character)",
+                             elem_id="pred-position")
+        worked = gr.Markdown(elem_id="worked-loss")
+        data = _numbers("pred-data")
+        worked_data = _numbers("worked-data")
+    look.click(t.predictions_view, [session, text], [strip, summary, data], api_name="predictions", **limits)
     position.submit(t.worked_loss_view, [session, text, position], [worked, worked_data], api_name="worked_loss",
                     **limits)
-    pred_strip.click(t.strip_clicked, [session, text], [position, worked, worked_data], api_visibility="private",
-                     **limits)
-    neurons_tab.select(refresh_layers, [session, layer], layer, show_progress="hidden", api_visibility="private")
-    gr.on([show_neuron.click, unit.submit], t.neuron_view, [session, text, layer, unit],
-          [layer, neuron_strip, neuron_summary, neuron_data], api_name="neurons", **limits)
+    strip.click(t.strip_clicked, [session, text], [position, worked, worked_data], api_visibility="private",
+                **limits)
+
+
+def neurons(session, text, look, limits) -> None:
+    with gr.Tab("Neurons", elem_id="inside-neurons") as tab:
+        with gr.Row():
+            layer = gr.Dropdown([], label="layer", elem_id="neuron-layer", allow_custom_value=True)
+            unit = gr.Number(0, precision=0, minimum=0, label="unit", elem_id="neuron-unit")
+            show = gr.Button("Show this unit", elem_id="neuron-show")
+        strip = _strip("neuron-strip")
+        summary = gr.Markdown(elem_id="neuron-summary")
+        data = _numbers("neuron-data")
+        gr.Markdown("**Find units** that track a property of the text — or select a span in the text box "
+                    "above and choose “selected span”.")
+        with gr.Row():
+            prop = gr.Dropdown(["all", *t.PROPERTIES, "selected span"], value="all", label="property",
+                               elem_id="find-property")
+            span = gr.Textbox(label="selected span (start-end)", elem_id="find-span", max_lines=1)
+            find = gr.Button("Find units", elem_id="find-units")
+        units_table = gr.Markdown(elem_id="units-table")
+        units_data = _numbers("units-data")
+    tab.select(refresh_layers, [session, layer], layer, show_progress="hidden", api_visibility="private")
+    gr.on([show.click, unit.submit], t.neuron_view, [session, text, layer, unit], [layer, strip, summary, data],
+          api_name="neurons", **limits)
     text.select(t.span_selected, None, span, queue=False, show_progress="hidden", api_visibility="private")
     find.click(t.find_units_view, [session, text, prop, span], [units_table, units_data], api_name="find_units",
                **limits)
-    gr.on([show_sal.click, sal_position.submit], t.saliency_view, [session, text, sal_position],
-          [sal_strip, sal_summary, sal_data], api_name="saliency", **limits)
-    sal_strip.click(t.saliency_clicked, [session, text], [sal_position, sal_strip, sal_summary, sal_data],
-                    api_visibility="private", **limits)
-    show_shapes.click(m.shapes_view, [session, text], [shapes_table, shapes_summary, graph_plot, dot, shapes_data],
-                      api_name="shapes", **limits)
-    show_map.click(m.map_view, session, [map_plot, map_summary, map_data], api_name="embedding_map", **limits)
-    show_map.click(m.attention_view, [session, text], [attention_plot, attention_summary, attention_data],
-                   api_name="attention", **limits)
-    diagnose.click(m.diagnosis_view, session, [findings, grad_plot, ratio_plot, grad_summary, diag_data],
-                   api_name="diagnose", **limits)
-    return InsideTab(text, look)
+
+
+def saliency(session, text, look, limits) -> None:
+    with gr.Tab("What it looked at", elem_id="inside-saliency"):
+        gr.Markdown("How much the prediction after one position depends on each earlier character (the "
+                    "gradient of its log-probability with respect to each input). Click a character to "
+                    "look from there; try an RNN and an LSTM on the same text.")
+        with gr.Row():
+            position = gr.Number(-1, precision=0, minimum=-1, label="position (-1 = the last character)",
+                                 elem_id="sal-position")
+            show = gr.Button("Show", elem_id="sal-show")
+        strip = _strip("sal-strip")
+        summary = gr.Markdown(elem_id="sal-summary")
+        data = _numbers("sal-data")
+    gr.on([show.click, position.submit], t.saliency_view, [session, text, position], [strip, summary, data],
+          api_name="saliency", **limits)
+    strip.click(t.saliency_clicked, [session, text], [position, strip, summary, data], api_visibility="private",
+                **limits)
+
+
+def shapes(session, text, look, limits) -> None:
+    with gr.Tab("Shapes", elem_id="inside-shapes"):
+        show = gr.Button("Run one batch through the model", elem_id="shapes-show")
+        summary = gr.Markdown(elem_id="shapes-summary")
+        table = gr.Dataframe(headers=m.SHAPE_HEADERS, interactive=False, wrap=True, elem_id="shapes-table")
+        graph = gr.Plot(label="the graph of one forward pass", show_label=False, elem_id="graph-plot")
+        with gr.Accordion("The graph as text (Graphviz)", open=False):
+            dot = gr.Code(language=None, elem_id="graph-dot")
+        data = _numbers("shapes-data")
+    show.click(m.shapes_view, [session, text], [table, summary, graph, dot, data], api_name="shapes", **limits)
+
+
+def maps(session, text, look, limits) -> None:
+    with gr.Tab("Maps", elem_id="inside-maps"):
+        show = gr.Button("Show the maps", elem_id="maps-show")
+        map_plot = gr.Plot(show_label=False, elem_id="map-plot")
+        map_summary = gr.Markdown(elem_id="map-summary")
+        map_data = _numbers("map-data")
+        attention_plot = gr.Plot(show_label=False, elem_id="attention-plot")
+        attention_summary = gr.Markdown(elem_id="attention-summary")
+        attention_data = _numbers("attention-data")
+    show.click(m.map_view, session, [map_plot, map_summary, map_data], api_name="embedding_map", **limits)
+    show.click(m.attention_view, [session, text], [attention_plot, attention_summary, attention_data],
+               api_name="attention", **limits)
+
+
+def diagnosis(session, text, look, limits) -> None:
+    with gr.Tab("Why is my loss flat?", elem_id="inside-diagnosis"):
+        diagnose = gr.Button("Diagnose this model's training", elem_id="diagnose")
+        findings = gr.Markdown(elem_id="findings")
+        with gr.Row():
+            grad_plot = gr.Plot(show_label=False, elem_id="grad-plot")
+            ratio_plot = gr.Plot(show_label=False, elem_id="ratio-plot")
+        summary = gr.Markdown(elem_id="grad-summary")
+        data = _numbers("diag-data")
+    diagnose.click(m.diagnosis_view, session, [findings, grad_plot, ratio_plot, summary, data], api_name="diagnose",
+                   **limits)

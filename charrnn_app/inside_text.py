@@ -98,8 +98,8 @@ def predictions_view(session, text=None):
         guesses = ", ".join(f"{inspect.common.char_name(g)} {q:.0%}" for g, q in c.top)
         titles.append(f"{inspect.common.char_name(c.char)}: p = {c.prob:.3f}, −ln p = {c.loss:.2f} nats · "
                       f"guesses: {guesses}")
-    strip = figs.legend([(figs._rgba(figs.ORANGE, 1), f"−ln p ≥ ln V = {full:.2f} (no better than guessing)"),
-                         (figs._rgba(figs.ORANGE, 0.3), "somewhat surprised"), ("#FFFFFF", "expected")]) \
+    strip = figs.legend([(figs.rgba(figs.ORANGE, 1), f"−ln p ≥ ln V = {full:.2f} (no better than guessing)"),
+                         (figs.rgba(figs.ORANGE, 0.3), "somewhat surprised"), ("#FFFFFF", "expected")]) \
         + figs.strip(p.text, alphas, titles)
     hardest = sorted(p.chars, key=lambda c: -c.loss)[:5]
     summary = (f"Loss over these {len(p.chars):,} predictions: **{p.mean_loss:.3f} nats** "

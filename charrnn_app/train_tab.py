@@ -72,7 +72,8 @@ def option_input(spec) -> gr.components.Component:
 def build(page: Page, tab: gr.Tab) -> TrainTab:
     """The Train tab's layout, then its wiring."""
     handles = layout(page)
-    wire(page, handles)
+    wire_text(page, handles)
+    wire_run(page, handles)
     return handles
 
 
@@ -133,7 +134,9 @@ def layout(page: Page) -> TrainTab:
                     download)
 
 
-def wire(page: Page, t: TrainTab) -> None:
+def wire_text(page: Page, t: TrainTab) -> None:
+    """The text's statistics and preview (also /describe_corpus), an upload checked as it lands, an example
+    replacing the upload, and a link's state (?example=…&model=…&budget=…&present=1)."""
     s, demo, session = page.settings, page.demo, page.session
     describe = functools.partial(corpus_view.describe_corpus, examples=page.examples, max_bytes=s.max_upload_bytes,
                                  notes=example_notes(s.examples_dir))
@@ -143,9 +146,14 @@ def wire(page: Page, t: TrainTab) -> None:
     t.corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=s.max_upload_bytes),
                          [t.corpus_file, t.ascii_fold, t.latin1, session], None, api_visibility="private")
     t.example.input(corpus_view.example_chosen, t.example, [t.corpus_file, t.corpus_text], api_visibility="private")
-    # A link opens the page in a state (?example=…&model=…&budget=…&present=1); presentation mode is CSS.
     demo.load(links.link_loader(tuple(page.examples), s.max_seconds), None,
               [t.example, t.model, t.time_budget, page.present], show_progress="hidden", api_visibility="private")
+
+
+def wire_run(page: Page, t: TrainTab) -> None:
+    """What Train will use (the fields' placeholders, the card, the plan line), then Train, Stop, the place
+    in line while waiting, and the chart's units."""
+    s, demo, session = page.settings, page.demo, page.session
 
     # What an empty field means depends on the model, the text, the budget and the tab's trained model:
     # refresh the placeholders whenever one changes, and the card and "Train will use" line on any edit.
