@@ -1,4 +1,6 @@
 """Where a queued Train stands: its place in the line and when it should start, updated while it waits.
+(Races wait in the same line — one concurrency group, "train" — and count in it; `runner.mark_pending` marks
+both. The line is read through `server.Server.waiting`.)
 
 Gradio's own display ("queue: 3/5 | 12.1s") gives the place but no start time until it has timed earlier
 jobs; this server knows better — every run has a time budget. The estimate plays the queue forward: each
