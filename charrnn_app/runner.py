@@ -141,28 +141,33 @@ class Runner:
                 yield job.say(session, "**Cancelled** before it started.")
                 return
             session.run_started, session.run_budget = time.monotonic(), job.budget
-            yield job.begin(session)
-            self._report(self.on_start, RunReport(job.kind, tab, session, tuple(job.records), "started"))
+            first = job.begin(session)
             try:
-                last, error = yield from self._stream(session, job)
+                last, error = yield from self._stream(session, job, first, tab)
             except GeneratorExit:  # Gradio closed the run (an API client's cancel, a closed tab)
                 if not session.closed:
                     self._report(self.on_finish, RunReport(job.kind, tab, session, tuple(job.records), "stopped"))
                 raise
             if session.closed:  # nobody reads a closed tab's status; nothing is written into its folder
                 return
-            yield job.failed(session, error) if error else job.finish(session, last)
             outcome = "failed" if error else "stopped" if session.stop else "done"
-            self._report(self.on_finish, RunReport(job.kind, tab, session, tuple(job.records), outcome, error or ""))
+            try:
+                yield job.failed(session, error) if error else job.finish(session, last)
+            finally:  # also when Gradio closes the run at its last update
+                self._report(self.on_finish, RunReport(job.kind, tab, session, tuple(job.records), outcome,
+                                                       error or ""))
         if error:
             raise user_error(error)
 
-    def _stream(self, session: Session, job: Job):
-        """Read the core's generator until it ends, Stop, or an error; yield throttled updates. Returns
-        (the last item, an error message or None). A run that fails mid-way keeps its weights."""
+    def _stream(self, session: Session, job: Job, first: tuple, tab: str | None):
+        """Yield the run's first update, then read the core's generator until it ends, Stop, or an error,
+        yielding throttled updates. Returns (the last item, an error message or None). A run that fails
+        mid-way keeps its weights; `job.end` runs on every way out."""
         last, error, due = None, None, Throttle()
         events = job.events(session)
         try:
+            yield first
+            self._report(self.on_start, RunReport(job.kind, tab, session, tuple(job.records), "started"))
             for item in events:
                 last, urgent = item, job.observe(session, item)
                 if job.ended(session, item):

@@ -203,3 +203,17 @@ def test_adopt_and_snapshot(settings):
     copy = snapshot(other, bundle)
     assert copy is not bundle and copy.model is not bundle.model and copy.vocab is bundle.vocab
     assert snapshot(other, None) is None
+
+
+def test_a_run_gradio_closes_frees_the_slot_keeps_the_model_and_reports_stopped(settings):
+    """An API client's cancel (or a closed connection) closes the handler's generator at a yield."""
+    reports: list[RunReport] = []
+    hooked = Runner()
+    hooked.on_finish.append(reports.append)
+    s = Session()
+    run = training.train_handler(settings, {}, hooked)(s, text=TEXT, model="gru", time_budget=5, **SMALL)
+    next(run), next(run)  # the first update, then the first chart
+    run.close()
+    assert not s.running and s.bundle is not None and s.runs[0].stopped
+    assert [(r.kind, r.outcome) for r in reports] == [("train", "stopped")]
+    assert "Done" in list(training.train_handler(settings, {})(s, text=TEXT, model="gru", max_steps=2, **SMALL))[-1][0]
