@@ -6,7 +6,8 @@
                in line cancels it here
       plan     job.plan(session): every setting checked through `charrnn.run.plan_run`, the one door; what
                the user must fix is a gr.Error, shown as "Not started: …", and the tab's model stays as it was
-      begin    job.begin(session): models built, records added to the tab's runs; `on_start` hooks
+      begin    job.begin(session): the models built (a Train's record added to the tab's runs; a race's
+               records join as it trains); its first update, then the `on_start` hooks
       stream   job.events() is the core's generator; each item is recorded (job.observe) and shown about
                three times a second by wall time (UPDATE_EVERY), at once when job.observe says it matters
       stop     Stop sets `session.stop` (`stop_training`); job.ended() sees it, the core keeps what it trained.
@@ -66,7 +67,7 @@ _CLAIMS = threading.Lock()  # guards each tab's check-and-take of its slot: held
 
 
 class Job(Protocol):
-    """What a kind of run (Train: `training.TrainRun`; a race: `compare_view.RaceRun`) gives the runner.
+    """What a kind of run (Train: `training.TrainRun`; a race: `racing.RaceRun`) gives the runner.
     Every method returning an update returns the job's whole output tuple (its endpoint's outputs)."""
 
     kind: str  # "train" or "race": what the hooks are told
@@ -93,7 +94,7 @@ class RunReport:
     kind: str  # "train" or "race"
     tab: str | None  # the tab's Gradio session hash; None for a direct call (a test, a script)
     session: Session
-    records: tuple[RunRecord, ...]  # one for a Train, one per model for a race
+    records: tuple[RunRecord, ...]  # one for a Train, one per model for a race (a race's start: none yet)
     outcome: str  # "started" (on_start), then "done", "stopped" or "failed" (on_finish)
     message: str = ""  # why it failed
 

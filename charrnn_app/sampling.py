@@ -1,5 +1,5 @@
 """Steps 4 and 5 of the page: write with the tab's model, show its next-character probabilities, and
-load a model from a checkpoint file (downloading is the file `training.train_model` writes).
+load a model from a checkpoint file (downloading is the file a Train run writes: `training.finish`).
 """
 
 from __future__ import annotations
