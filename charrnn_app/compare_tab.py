@@ -126,8 +126,10 @@ def wire_races(page: Page, c: CompareTab) -> None:
     race_outputs = [c.status, c.chart, c.table, c.film, c.run, session]
     race_kwargs = dict(concurrency_limit=settings.concurrency, concurrency_id="train", show_progress="minimal",
                        show_progress_on=c.status)
-    pending = dict(fn=mark_pending, inputs=session, outputs=c.status, queue=False, show_progress="hidden",
-                   api_visibility="private")
+    # The click marks the run as waiting (Stop now cancels it); only its status is shown here: the place in
+    # line is polled for Train alone (the timer `mark_pending` starts is the Train tab's)
+    pending = dict(fn=lambda s: mark_pending(s)[0], inputs=session, outputs=c.status, queue=False,
+                   show_progress="hidden", api_visibility="private")
     c.race.click(**pending)
     c.raced = [c.race.click(race_fn, session, race_outputs, inputs_kwargs=race_inputs, api_name="race", **race_kwargs)]
     for key, button in c.lesson_buttons.items():
