@@ -59,8 +59,9 @@ from .session import Session
 
 UPDATE_EVERY = 0.35  # seconds between updates of a running run's chart (~3 per second; see GRADIO_NOTES)
 BUSY = "This tab is already training (one run per tab): press Stop first."
-SENT_WHILE_BUSY = ("This tab was already training or waiting in line when this run was sent, so it did not start "
-                   "(one run per tab). Press Train or Race again once that run has ended.")
+SENT_WHILE_BUSY = ("This tab was already training or waiting in line when this run was sent, so this one did not "
+                   "start (one run per tab; the earlier run kept its place). Press Train or Race again once it has "
+                   "ended.")
 WAITING = ("**Waiting** for a free training slot: the server trains a few models at a time, each for at most its "
            "time budget. Your run starts by itself; Stop cancels it.")
 _CLAIMS = threading.Lock()  # guards each tab's check-and-take of its slot: held for microseconds
