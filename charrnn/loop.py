@@ -254,10 +254,8 @@ def count(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
     if bundle.run_step == 0:
         model.reset_counts()
     while True:
-        if done_chars >= len(train_data) - 1:
-            loop.stop_reason = "exhausted"
-        elif should_stop(config, bundle.run_step, loop.clock.now()):
-            loop.stop_reason = "time_budget"
+        exhausted = done_chars >= len(train_data) - 1
+        loop.stop_reason = "exhausted" if exhausted else should_stop(config, bundle.run_step, loop.clock.now())
         if loop.stop_reason:
             break
         part, skip = next_chunk(train_data, done_chars, chunk, model.context)
