@@ -23,6 +23,16 @@ class History:
     val_loss: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Split:
+    """How the last run cut its text: the first `n_train` of `n_chars` characters for training, the rest
+    (`val_fraction` of it, rounded down) held out for validation (`charrnn.corpus.split`)."""
+
+    val_fraction: float
+    n_train: int
+    n_chars: int
+
+
 @dataclass
 class Bundle:
     model: CharModel
@@ -38,6 +48,7 @@ class Bundle:
     run_seconds: float = 0.0
     optimizer_state: dict | None = None  # Adam moments
     rnn_state: State = None  # recurrent state at the end of the last batch
+    split: Split | None = None  # the last run's split; None: unknown (trained before checkpoints kept it)
     # Sampled every TrainConfig.stats_every steps (not saved): {"step", "grad_norm", "update_ratio"}
     grad_stats: list = field(default_factory=list)
 

@@ -11,7 +11,9 @@ Layout of a file:
     history.train          (N, 3) float64: step, chars seen, train loss
     history.val            (M, 3) float64: step, chars seen, validation loss
     metadata               format, format_version, model_name, model_config, train_config (JSON),
-                           vocab, step, chars_seen, seconds, run_step, run_seconds
+                           vocab, step, chars_seen, seconds, run_step, run_seconds,
+                           split (JSON: val_fraction, n_train, n_chars; absent in files written before it
+                           was kept, and for models never trained through a plan)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from .bundle import Bundle, History
+from .bundle import Bundle, History, Split
 from .corpus import Vocab
 from .estimate import count_params
 from .models import MODELS, build_model, make_config
@@ -67,6 +69,8 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
         "rnn_state": "none",
         "optim_groups": "null",
     }
+    if bundle.split is not None:
+        meta["split"] = json.dumps(asdict(bundle.split))
     if not weights_only:
         if bundle.optimizer_state is not None:
             for i, st in bundle.optimizer_state["state"].items():
@@ -173,7 +177,7 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
             train_config = TrainConfig(**{k: v for k, v in train_config.items() if k in known})
         bundle = Bundle(model, vocab, name, train_config, _history(tensors),
                         int(meta["step"]), int(meta["chars_seen"]), float(meta["seconds"]),
-                        int(meta["run_step"]), float(meta["run_seconds"]))
+                        int(meta["run_step"]), float(meta["run_seconds"]), split=_split(meta))
         optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
         if optim and not all(bool(torch.isfinite(v).all()) for v in optim.values() if v.is_floating_point()):
             optim = {}  # NaN/inf Adam moments would diverge at the first step: keep the weights, drop them
@@ -231,6 +235,17 @@ def _history(tensors: dict) -> History:
     va = tensors.get("history.val", torch.zeros(0, 3)).tolist()
     return History([int(r[0]) for r in tr], [int(r[1]) for r in tr], [r[2] for r in tr],
                    [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va])
+
+
+def _split(meta: dict[str, str]) -> Split | None:
+    """The last run's split, checked; None where the file does not say (older files: the default applies)."""
+    if "split" not in meta:
+        return None
+    raw = json.loads(meta["split"])
+    split = Split(float(raw["val_fraction"]), int(raw["n_train"]), int(raw["n_chars"]))
+    if not (0 < split.val_fraction < 1 and 0 < split.n_train < split.n_chars):
+        raise ValueError(f"impossible split {raw}")
+    return split
 
 
 def _optimizer_state(tensors: dict, groups) -> dict | None:

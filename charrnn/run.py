@@ -25,11 +25,12 @@ from pathlib import Path
 
 import torch
 
-from .bundle import Bundle
+from .adjust import fit_seq_len, fit_validation
+from .bundle import Bundle, Split
 from .corpus import VAL_FRACTION, CorpusError, Vocab, split
 from .estimate import Estimate, estimate
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
-from .options import MODEL_OPTIONS, OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, SettingError, check
+from .options import MODEL_OPTIONS, OPTIONS, TRAIN_OPTIONS, SettingError, check
 from .presets import preset
 from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
 
@@ -95,9 +96,11 @@ class Resolved:
     model_name: str
     model_options: dict  # every field of the model's Config
     train_config: TrainConfig
-    sources: dict[str, str]  # setting → "you" | "preset" | "saved run"
+    sources: dict[str, str]  # setting → "you" | "preset" | "saved run": where its value came from
     ignored: list[str] = field(default_factory=list)  # given, but the model has no such setting
     resume: bool = False  # an exact resume of an interrupted run
+    val_fraction: float = VAL_FRACTION  # the held-out share at the end of the text
+    reasons: dict[str, str] = field(default_factory=dict)  # setting → why the plan changed its source's value
 
 
 @dataclass
@@ -117,10 +120,15 @@ class RunPlan:
     resume: bool = False
     out: Path | None = None
     cost: Estimate | None = None  # estimated memory and step time (estimate.py)
+    reasons: dict[str, str] = field(default_factory=dict)  # setting → why the plan changed its source's value
 
     @property
     def vocab(self) -> Vocab:
         return self.data.vocab
+
+    @property
+    def split(self) -> Split:
+        return Split(self.val_fraction, self.data.n_train, len(self.data.ids))
 
     def build(self) -> Bundle:
         """The bundle this run trains: the one continued, or a new model seeded by train_config.seed."""
@@ -130,7 +138,9 @@ class RunPlan:
         return Bundle(model, self.vocab, self.model_name)
 
     def train(self, bundle: Bundle) -> Iterator[TrainEvent]:
-        """`charrnn.train` on this plan's split with this plan's config (a generator of TrainEvents)."""
+        """`charrnn.train` on this plan's split with this plan's config (a generator of TrainEvents); the
+        bundle keeps the split, so that an exact resume validates on the same text."""
+        bundle.split = self.split
         return train(bundle, self.data.train, self.data.val, self.train_config, resume=self.resume)
 
 
@@ -138,8 +148,9 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
             time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
             limits: Limits = Limits(), default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
     """Fill the user's choices (`settings`, None = unset) from the preset for this corpus and budget, or
-    from the saved run when continuing. Cheap (no ids, no weights): the page calls it to show what an
-    empty field will mean. Raises SettingError / TrainingError."""
+    from the saved run when continuing, then fit them to the text, the model's speed and the server
+    (`charrnn.adjust`, each change with its reason). Cheap (no ids, no weights): the page calls it to show
+    what an empty field will mean. Raises SettingError / TrainingError."""
     given = {k: v for k, v in (settings or {}).items() if v is not None}
     for k in given:
         if k not in OPTIONS:
@@ -150,9 +161,30 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
     given = {k: check(k, v) for k, v in given.items() if k not in ignored}
     time_budget = check("time_budget", time_budget, TRAIN_OPTIONS["time_budget"])
     max_steps = check("max_steps", max_steps, TRAIN_OPTIONS["max_steps"])
+    r = _fill(name, n_chars, vocab_size, given, have, time_budget, max_steps, continue_from, limits,
+              default_time_budget)
+    r.ignored = ignored
+    r.val_fraction = _val_fraction(r, given.get("val_fraction"), continue_from)
+    shape = _shape_only(name, vocab_size, make_config(name, **r.model_options))  # raises for impossible sizes
+    r.train_config, why = fit_seq_len(r.train_config, r.sources, shape.max_seq_len, n_chars, r.val_fraction,
+                                      r.resume)
+    r.reasons.update(why)
+    cost = estimate(name, make_config(name, **r.model_options), vocab_size, r.train_config.batch_size,
+                    r.train_config.seq_len, n_chars)
+    r.train_config, why = fit_validation(r.train_config, r.sources, cost, limits)
+    r.reasons.update(why)
+    return r
+
+
+def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time_budget: float | None,
+          max_steps: int | None, continue_from: Bundle | None, limits: Limits, default_time_budget: float
+          ) -> Resolved:
+    """Every setting's value and source: yours, else the saved run's (continuing), else the preset's."""
     saved = continue_from.train_config if continue_from is not None else None
     resume = (saved is not None and time_budget is None and max_steps is None
               and run_progress(saved, continue_from.run_step, continue_from.run_seconds) < 1)
+    budget_source = "you" if time_budget is not None or max_steps is not None else "preset"
+    reasons = {}
     if time_budget is None and not resume:
         time_budget = None if max_steps else default_time_budget
     if limits.max_seconds is not None:
@@ -162,6 +194,7 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
                                time_budget)
         if time_budget is None and not resume:
             time_budget = limits.max_seconds  # a step limit, and the server's clock as well
+            reasons["time_budget"] = "this server's limit per run, which bounds a step limit too"
 
     mine = {k: v for k, v in given.items() if k in have}
     train_given = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
@@ -187,6 +220,7 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
                                         "time budget or step limit: that starts a new run from the saved weights "
                                         "with your settings")
                 config = replace(saved, **{k: getattr(config, k) for k in _MACHINE})
+                kept = {k: v for k, v in asdict(saved).items() if k not in _MACHINE}  # its budget too
             else:
                 config = replace(config, **{k: v for k, v in kept.items() if k in TRAIN_OPTIONS})
             sources.update(dict.fromkeys(kept, "saved run"))
@@ -196,10 +230,33 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
     options.update(mine)
     if not resume:
         config = replace(config, time_budget=time_budget, max_steps=max_steps)
+        sources.update(time_budget=budget_source, max_steps=budget_source)
     config = replace(config, **train_given)
     sources.update(dict.fromkeys(list(mine) + list(train_given), "you"))
     sources.update({k: "preset" for k in asdict(config) if k not in sources})
-    return Resolved(name, options, config, sources, ignored, resume)
+    return Resolved(name, options, config, sources, resume=resume, reasons=reasons)
+
+
+def _val_fraction(r: Resolved, given: float | None, continue_from: Bundle | None) -> float:
+    """Yours, else the saved run's (continuing), else VAL_FRACTION. An exact resume keeps the saved split: a
+    different fraction would move text it trained on into the validation part, or the other way round."""
+    split = continue_from.split if continue_from is not None else None
+    saved = split.val_fraction if split is not None else VAL_FRACTION
+    if given is not None:
+        value, r.sources["val_fraction"] = given, "you"
+    elif split is not None:
+        value, r.sources["val_fraction"] = saved, "saved run"
+    else:
+        value, r.sources["val_fraction"] = VAL_FRACTION, "preset"
+        if continue_from is not None:
+            r.reasons["val_fraction"] = (f"the default {VAL_FRACTION:g}: this checkpoint was saved before "
+                                         "checkpoints kept their split")
+    if r.resume and value != saved:
+        old = "the saved run's" if split is not None else "the default, as this older checkpoint does not say"
+        raise TrainingError(f"an exact resume continues the saved run on the same split, so val_fraction cannot "
+                            f"change ({value:g} given; {old} is {saved:g}). Leave it out, or give a new time "
+                            "budget or step limit: that starts a new run from the saved weights")
+    return value
 
 
 def plan_run(text: str, model: str | None = None, settings: Mapping | None = None, *,
@@ -211,7 +268,7 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
     settings: the user's explicit choices by name (model options, TrainConfig fields, `val_fraction`);
         None or absent means "the preset's value" (or the saved run's, when continuing).
     time_budget / max_steps: the run's budget; neither = `default_time_budget` seconds (when
-        continuing an interrupted run, neither = resume it exactly where it stopped).
+        continuing an interrupted run, neither = resume it exactly where it stopped, on its saved split).
     continue_from: a trained Bundle to train further (its vocabulary must cover the text).
     limits: the server's bounds. out / default_out: a checkpoint path to check writable now (a folder
         means `default_out` inside it); None = no output.
@@ -232,16 +289,8 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
         vocab = same_text.vocab
     else:
         vocab = Vocab.from_text(text)
-    settings = dict(settings or {})
-    val_fraction = settings.pop("val_fraction", None)
-    val_fraction = VAL_FRACTION if val_fraction is None else check("val_fraction", val_fraction,
-                                                                   RUN_OPTIONS["val_fraction"])
     r = resolve(model, len(text), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
                 continue_from=continue_from, limits=limits, default_time_budget=default_time_budget)
-    if r.resume and val_fraction != VAL_FRACTION:
-        raise TrainingError(f"an exact resume continues the saved run on the same split, so val_fraction cannot "
-                            f"change ({val_fraction:g} given). Leave it out, or give a new time budget or step "
-                            "limit: that starts a new run from the saved weights")
     config = make_config(r.model_name, **r.model_options)
     shape = _shape_only(r.model_name, len(vocab), config)  # raises for sizes that cannot build
     n_params = shape.num_params() if continue_from is None else continue_from.model.num_params()
@@ -249,17 +298,27 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
         raise SettingError("n_hidden", f"this model would have {n_params:,} parameters; this server allows at "
                            f"most {limits.max_params:,}. Use a smaller hidden size, embedding or fewer layers",
                            n_params)
-    train_config = _fit_seq_len(r, shape, len(text), val_fraction)
+    train_config = r.train_config
     reuse = same_text is not None and same_text.text is text and same_text.vocab is vocab
     ids = same_text.ids if reuse else vocab.encode(text)  # (N,) int64: bounded by the text's own limit
-    train_ids, val_ids = split(ids, val_fraction, seq_len=train_config.seq_len)
+    train_ids, val_ids = split(ids, r.val_fraction, seq_len=train_config.seq_len)
+    if r.resume:
+        _check_same_split(continue_from.split, len(train_ids), len(ids))
     check_config(train_config, shape, len(train_ids), len(val_ids))
     cost = check_cost(r.model_name, config, len(vocab), train_config, len(text), limits)  # before any weight
-    train_config = _fit_validation(train_config, cost, limits, r.sources)
     device = pick_device(train_config.device)
     path = prepare_output(out, default_out) if (out is not None or default_out is not None) else None
     return RunPlan(r.model_name, config, train_config, Data(text, vocab, ids, len(train_ids)), device, n_params,
-                   val_fraction, r.sources, r.ignored, continue_from, r.resume, path, cost)
+                   r.val_fraction, r.sources, r.ignored, continue_from, r.resume, path, cost, r.reasons)
+
+
+def _check_same_split(saved: Split | None, n_train: int, n_chars: int) -> None:
+    """An exact resume trains on the very characters the saved run did (unknown for older checkpoints)."""
+    if saved is not None and (saved.n_train, saved.n_chars) != (n_train, n_chars):
+        raise TrainingError(f"an exact resume continues the saved run on the same split: it trained on the first "
+                            f"{saved.n_train:,} of {saved.n_chars:,} characters, and this text has {n_chars:,}. "
+                            "Resume it on the same text, or give a new time budget or step limit: that starts a "
+                            "new run from the saved weights on this text")
 
 
 # What to lower, by the part of a run that costs most: (setting, where it lives: model config or train config)
@@ -321,33 +380,6 @@ def _shape_only(name: str, vocab_size: int, config: ModelConfig):
             return cls(vocab_size, config)
     except (NotImplementedError, RuntimeError):  # a constructor that needs real numbers
         return cls(vocab_size, config)
-
-
-def _fit_seq_len(r: Resolved, model, n_chars: int, val_fraction: float) -> TrainConfig:
-    """A preset sequence length shortened to what the model reads at once and the text allows;
-    a length the user chose is kept (and refused later with the reason if it cannot work)."""
-    config = r.train_config
-    if r.sources.get("seq_len") == "you" or r.resume:
-        return config
-    longest = min(config.seq_len, model.max_seq_len or config.seq_len,
-                  int(n_chars * val_fraction) - 1, n_chars - int(n_chars * val_fraction) - 2)
-    return replace(config, seq_len=max(1, longest)) if longest < config.seq_len else config
-
-
-def _fit_validation(config: TrainConfig, cost: Estimate, limits: Limits, sources: dict) -> TrainConfig:
-    """Validation passes that end on time, from the model's estimated forward speed: periodic estimates
-    take about 0.3 s and the final pass about 1 s on a server (within its fixed sample), 10 s elsewhere —
-    where a default run's whole held-out text usually fits (tinyshakespeare's 111,000 characters do).
-    Settings the user chose stay."""
-    speed = cost.eval_chars_per_second or math.inf  # characters a second, forward only
-    final_seconds = 1.0 if limits.max_step_seconds is not None else 10.0
-    changes = {}
-    if sources.get("eval_chars") != "you":
-        changes["eval_chars"] = max(100, min(config.eval_chars, int(min(0.3 * speed, 10**12))))
-    if sources.get("final_eval_chars") != "you":
-        fixed = limits.final_eval_chars or config.final_eval_chars or 10**12
-        changes["final_eval_chars"] = max(500, min(fixed, int(min(final_seconds * speed, 10**12))))
-    return replace(config, **changes)
 
 
 def prepare_output(out: str | Path | None, default_name: str | None, what: str = "the checkpoint") -> Path:

@@ -34,8 +34,9 @@ class TrainConfig:
     warmup_steps: int = 20  # linear warm-up at the start of every run
     min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio at the end of the run
     grad_clip: float | None = 1.0  # clip the global gradient norm (RNNs: exploding gradients); None: never
+    # Validation: these defaults, fitted to the budget and the model's speed by a plan (charrnn.adjust)
     eval_every: float = 2.0  # seconds between validation estimates
-    eval_chars: int = 20_000  # validation characters per estimate (the final one uses all)
+    eval_chars: int = 10_000  # validation characters per estimate
     sample_every: float = 0.0  # seconds between samples shown while training (0: none)
     sample_length: int = 200
     precision: str = "fp32"  # "fp32" | "bf16" (autocast) | "auto" (bf16 where the hardware runs it fast)

@@ -53,6 +53,7 @@ def test_the_old_checkpoint_resumes_exactly_where_it_stopped():
     bundle = checkpoint.load(golden.OLD_CHECKPOINT)
     plan = plan_run(golden.TEXT, None, {}, continue_from=bundle)
     assert plan.resume and plan.val_fraction == 0.1  # saved before the split was kept: the default, said so
+    assert "saved before checkpoints kept their split" in plan.reasons["val_fraction"]
     events = [e for e in plan.train(bundle) if e.phase == "training"]
     assert bundle.step == golden.MAX_STEPS and events[-1].stop_reason == "max_steps"
     assert math.isfinite(bundle.val_loss)
