@@ -10,6 +10,8 @@ Layout of a file:
     rnn_state.<j>          recurrent state at the last batch (full checkpoints only)
     history.train          (N, 3) float64: step, chars seen, train loss
     history.val            (M, 3) float64: step, chars seen, validation loss
+    history.train_seconds  (N,) float64: the model's own training seconds at each point (absent in older
+    history.val_seconds    (M,) float64  files: read as NaN, unknown)
     metadata               format, format_version, model_name, model_config, train_config (JSON),
                            vocab, step, chars_seen, seconds, run_step, run_seconds,
                            split (JSON: val_fraction, n_train, n_chars; absent in files written before it
@@ -19,6 +21,7 @@ Layout of a file:
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from dataclasses import asdict, fields
@@ -54,6 +57,9 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
                                             dtype=torch.float64).reshape(-1, 3)
     tensors["history.val"] = torch.tensor(list(zip(h.val_step, h.val_chars, h.val_loss, strict=True)),
                                           dtype=torch.float64).reshape(-1, 3)
+    tensors["history.train_seconds"] = torch.tensor([h.point(i)[2] for i in range(len(h.step))], dtype=torch.float64)
+    tensors["history.val_seconds"] = torch.tensor([h.val_point(i)[2] for i in range(len(h.val_step))],
+                                                  dtype=torch.float64)
     meta = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -234,7 +240,19 @@ def _history(tensors: dict) -> History:
     tr = tensors.get("history.train", torch.zeros(0, 3)).tolist()
     va = tensors.get("history.val", torch.zeros(0, 3)).tolist()
     return History([int(r[0]) for r in tr], [int(r[1]) for r in tr], [r[2] for r in tr],
-                   [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va])
+                   [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va],
+                   _seconds(tensors, "history.train_seconds", len(tr)),
+                   _seconds(tensors, "history.val_seconds", len(va)))
+
+
+def _seconds(tensors: dict, key: str, n: int) -> list[float]:
+    """One per point; NaN (unknown) in files written before seconds were kept."""
+    if key not in tensors:
+        return [math.nan] * n
+    seconds = tensors[key].reshape(-1).tolist()
+    if len(seconds) != n:
+        raise ValueError(f"{key} has {len(seconds)} values for {n} points")
+    return seconds
 
 
 def _split(meta: dict[str, str]) -> Split | None:

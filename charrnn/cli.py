@@ -26,7 +26,7 @@ from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run, prepare_output
-from .sample import fit_prompt, next_char_probs, stream
+from .sample import TEMPERATURE, fit_prompt, next_char_probs, stream
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("--prompt", default="")
     s.add_argument("--length", default=500, help="characters to write (default 500)")
-    s.add_argument("--temperature", default=0.8, help="0 = always the likeliest character (default 0.8)")
+    s.add_argument("--temperature", default=TEMPERATURE,
+                   help=f"0 = always the likeliest character (default {TEMPERATURE:g})")
     s.add_argument("--top-k", default=None)
     s.add_argument("--seed", default=None)
     s.add_argument("--probs", action="store_true", help="print the next-character distribution instead")

@@ -61,6 +61,7 @@ class Loop:
     clock: Clock
     start_chars: int  # bundle.chars_seen when the run began: throughput counts from here
     start_seconds: float  # the clock's reading when it began (an exact resume continues the saved run's clock)
+    life_seconds: float  # bundle.seconds when it began: the model's training time before this run
     next_eval: float = math.inf  # the clock's reading at which the next validation estimate is due
     next_sample: float = math.inf  # ... and the next live sample (inf: none)
     good: dict[str, torch.Tensor] | None = None  # the last weights known good, restored if the loss diverges
@@ -74,7 +75,12 @@ class Loop:
     def begin(cls, bundle: Bundle, config: TrainConfig, offset: float) -> Loop:
         """The loop of a run whose clock starts at `offset` seconds (where an exact resume left off)."""
         next_sample = offset + config.sample_every if config.sample_every else math.inf
-        return cls(Clock(config.clock, offset), bundle.chars_seen, offset, offset + config.eval_every, next_sample)
+        return cls(Clock(config.clock, offset), bundle.chars_seen, offset, bundle.seconds,
+                   offset + config.eval_every, next_sample)
+
+    def seconds(self) -> float:
+        """The model's own training seconds so far (its earlier runs, and this one on its clock)."""
+        return self.life_seconds + self.clock.now() - self.start_seconds
 
     def keep_good(self, bundle: Bundle) -> None:
         self.good = {k: v.detach().clone() for k, v in bundle.model.state_dict().items()}
@@ -151,7 +157,7 @@ def optimizer_step(opt: torch.optim.Optimizer, model, lr: float, stats_step: int
     return grad_stats_now(model, before, step=stats_step) if stats_step is not None else None
 
 
-def advance(bundle: Bundle, n_chars: int, train_loss: float, stats: dict | None = None) -> None:
+def advance(bundle: Bundle, loop: Loop, n_chars: int, train_loss: float, stats: dict | None = None) -> None:
     """Count the step and the characters it read; put the training loss on the curve (and `stats`, the step's
     gradient statistics, with the others)."""
     if stats is not None:
@@ -159,10 +165,7 @@ def advance(bundle: Bundle, n_chars: int, train_loss: float, stats: dict | None 
     bundle.step += 1
     bundle.run_step += 1
     bundle.chars_seen += n_chars
-    h = bundle.history
-    h.step.append(bundle.step)
-    h.chars.append(bundle.chars_seen)
-    h.train_loss.append(train_loss)
+    bundle.history.add(bundle.step, bundle.chars_seen, loop.seconds(), train_loss)
 
 
 def should_evaluate(loop: Loop, elapsed: float) -> bool:
@@ -173,7 +176,7 @@ def validate(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig, loop: 
     """The validation loss over the held-out text's first `eval_chars`, put on the curve. The next estimate is
     due `eval_every` seconds later; weights with a finite loss become the good ones."""
     val = evaluate(bundle.model, val_data, config.seq_len, config.eval_chars)
-    record_val(bundle, val)
+    record_val(bundle, loop, val)
     loop.next_eval = elapsed + config.eval_every
     if math.isfinite(val):
         loop.keep_good(bundle)
@@ -233,7 +236,7 @@ def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_d
                 opt = restore_good(bundle, loop, how, lr)  # None: the moments that led here are not kept
                 break
             stats = optimizer_step(opt, model, lr, stats_due(bundle.step + 1, config))
-            advance(bundle, y.numel(), loss, stats)
+            advance(bundle, loop, y.numel(), loss, stats)
             bundle.run_seconds = elapsed = loop.clock.now()
             val_loss = validate(bundle, val_data, config, loop, elapsed) if should_evaluate(loop, elapsed) else None
             sample = live_sample(bundle, config, loop) if should_sample(loop, elapsed) else None
@@ -262,9 +265,9 @@ def count(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
         model.fit_counts(part, skip=skip)
         done_chars += chunk
         train_loss = evaluate(model, part, config.seq_len, config.eval_chars)  # bounded: V can be 50,000
-        advance(bundle, min(chunk, len(part) - 1), train_loss)
+        advance(bundle, loop, min(chunk, len(part) - 1), train_loss)
         val_loss = evaluate(model, val_data, config.seq_len, config.eval_chars)
-        record_val(bundle, val_loss)
+        record_val(bundle, loop, val_loss)
         yield from emit(bundle, config, loop, train_loss, val_loss)
     bundle.seconds += loop.clock.now()
     yield from finish(bundle, val_data, config, loop)
@@ -302,19 +305,13 @@ def final_validation(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig
         if time.perf_counter() - last >= 0.25 and done < 1:
             yield from emit(bundle, config, loop, train_loss, phase=f"final validation {done:.0%}")
             last = time.perf_counter()
-    record_val(bundle, mean)
+    record_val(bundle, loop, mean)
     return mean
 
 
-def record_val(bundle: Bundle, val: float) -> None:
+def record_val(bundle: Bundle, loop: Loop, val: float) -> None:
     """Put a validation loss on the curve at the current step; a final estimate replaces a partial one."""
-    h = bundle.history
-    if h.val_step and h.val_step[-1] == bundle.step:
-        h.val_loss[-1] = val
-    else:
-        h.val_step.append(bundle.step)
-        h.val_chars.append(bundle.chars_seen)
-        h.val_loss.append(val)
+    bundle.history.add_val(bundle.step, bundle.chars_seen, loop.seconds(), val)
 
 
 def finish(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig, loop: Loop) -> Iterator[TrainEvent]:

@@ -20,6 +20,7 @@ from .loop import TrainEvent, count, descend
 from .loss import evaluate, evaluate_pieces, lm_loss
 from .models.base import CharModel
 from .options import TRAIN_OPTIONS, SettingError, check
+from .sample import LIVE_LENGTH
 from .schedule import lr_at, run_progress
 
 
@@ -38,7 +39,7 @@ class TrainConfig:
     eval_every: float = 2.0  # seconds between validation estimates
     eval_chars: int = 10_000  # validation characters per estimate
     sample_every: float = 0.0  # seconds between samples shown while training (0: none)
-    sample_length: int = 200
+    sample_length: int = LIVE_LENGTH  # characters per live sample (charrnn.sample)
     precision: str = "fp32"  # "fp32" | "bf16" (autocast) | "auto" (bf16 where the hardware runs it fast)
     threads: int | None = None  # torch threads while training (None: leave as is)
     seed: int = 0
