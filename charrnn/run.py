@@ -400,12 +400,22 @@ def prepare_output(out: str | Path | None, default_name: str | None, what: str =
     return path
 
 
-def describe_sources(r: Resolved | RunPlan, names: list[str] | None = None) -> str:
-    """One line: the values a run will use and where each came from ("n_hidden 192 (preset)")."""
+def plan_rows(r: Resolved | RunPlan) -> list[tuple[str, object, str, str]]:
+    """Every value a run will use: (setting, value, source, reason) — the model's options, the training
+    settings and `val_fraction`; source "you" | "preset" | "saved run"; reason: why the plan changed the
+    value its source gave ("" where it did not)."""
     values = {**(r.model_options if isinstance(r, Resolved) else r.model_config.to_dict()),
-              **asdict(r.train_config)}
-    names = names or [k for k in values if k in r.sources]
-    return ", ".join(f"{k} {_short(values[k])} ({r.sources.get(k, 'preset')})" for k in names if k in values)
+              **asdict(r.train_config), "val_fraction": r.val_fraction}
+    return [(k, v, r.sources.get(k, "preset"), r.reasons.get(k, "")) for k, v in values.items()]
+
+
+def describe_sources(r: Resolved | RunPlan, names: list[str] | None = None) -> str:
+    """One line: the values a run will use, where each came from and why the plan changed it
+    ("n_hidden 192 (preset), seq_len 7 (preset; shortened from 64: the held-out text has 8 characters)")."""
+    rows = {k: (v, source, why) for k, v, source, why in plan_rows(r)}
+    names = names or [k for k in rows if k in r.sources]
+    return ", ".join(f"{k} {_short(rows[k][0])} ({rows[k][1]}{'; ' + rows[k][2] if rows[k][2] else ''})"
+                     for k in names if k in rows)
 
 
 def _short(v) -> str:
@@ -413,4 +423,4 @@ def _short(v) -> str:
 
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TIME_BUDGET", "VAL_FRACTION", "Data", "Limits", "Resolved", "RunPlan",
-           "describe_sources", "plan_run", "prepare_output", "resolve"]
+           "describe_sources", "plan_rows", "plan_run", "prepare_output", "resolve"]

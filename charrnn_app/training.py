@@ -165,7 +165,8 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
     shown += [] if counted else list(options.TRAIN_SPECS)
     values = {**r.model_options, **asdict(r.train_config)}
     parts = [(f"**{s.label} {options.shown_value(values[s.name])}**" if r.sources.get(s.name) == "you"
-              else f"{s.label} {options.shown_value(values[s.name])}") for s in shown]
+              else f"{s.label} {options.shown_value(values[s.name])}")
+             + (f" ({r.reasons[s.name]})" if s.name in r.reasons else "") for s in shown]  # why the plan changed it
     budget = r.train_config.time_budget
     where = ("the trained model's settings, continuing it" if _continuing(session, model, reset) is not None
              else f"the preset for {'this text' if info else 'a typical text'} and "
