@@ -29,6 +29,7 @@ from .adjust import fit_seq_len, fit_validation
 from .bundle import Bundle, Split
 from .corpus import VAL_FRACTION, CorpusError, Vocab, split
 from .estimate import Estimate, estimate
+from .limits import NO_LIMITS, Limits, check_cost
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
 from .options import MODEL_OPTIONS, OPTIONS, TRAIN_OPTIONS, SettingError, check
 from .presets import preset
@@ -43,19 +44,6 @@ _RESUME_FREE = {"device", "threads", "sample_every", "sample_length", "eval_ever
 # Settings of a run that depend on its budget; a continued run takes them from the preset again.
 _BUDGET_SETTINGS = {"time_budget", "max_steps", "eval_every", "eval_chars"}
 _MACHINE = {"device", "threads"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A server's bounds on one run (None: no bound). Checked by `plan_run` before anything is built."""
-
-    max_seconds: float | None = None  # the longest time budget
-    max_params: int | None = None  # the largest model
-    max_run_mb: float | None = None  # the most memory one run may take (estimate.py), MB of 1024²
-    max_step_seconds: float | None = None  # the longest one training step may take (Stop answers after it)
-    # Validation on a shared server: the held-out text's first N characters (the same N for every run, so
-    # runs compare), fewer where the model is too slow to read them in about a second.
-    final_eval_chars: int | None = None
 
 
 @dataclass
@@ -146,7 +134,7 @@ class RunPlan:
 
 def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping | None = None, *,
             time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
-            limits: Limits = Limits(), default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
+            limits: Limits = NO_LIMITS, default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
     """Fill the user's choices (`settings`, None = unset) from the preset for this corpus and budget, or
     from the saved run when continuing, then fit them to the text, the model's speed and the server
     (`charrnn.adjust`, each change with its reason). Cheap (no ids, no weights): the page calls it to show
@@ -184,18 +172,7 @@ def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time
     resume = (saved is not None and time_budget is None and max_steps is None
               and run_progress(saved, continue_from.run_step, continue_from.run_seconds) < 1)
     budget_source = "you" if time_budget is not None or max_steps is not None else "preset"
-    reasons = {}
-    if time_budget is None and not resume:
-        time_budget = None if max_steps else default_time_budget
-    if limits.max_seconds is not None:
-        if time_budget is not None and time_budget > limits.max_seconds:
-            raise SettingError("time_budget", f"time_budget {time_budget:g} s is over this server's limit of "
-                               f"{limits.max_seconds:g} s per run; choose {limits.max_seconds:g} or less",
-                               time_budget)
-        if time_budget is None and not resume:
-            time_budget = limits.max_seconds  # a step limit, and the server's clock as well
-            reasons["time_budget"] = "this server's limit per run, which bounds a step limit too"
-
+    time_budget, reasons = _time_budget(time_budget, max_steps, resume, limits, default_time_budget)
     mine = {k: v for k, v in given.items() if k in have}
     train_given = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
     options, config = preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size)
@@ -237,6 +214,22 @@ def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time
     return Resolved(name, options, config, sources, resume=resume, reasons=reasons)
 
 
+def _time_budget(time_budget: float | None, max_steps: int | None, resume: bool, limits: Limits,
+                 default_time_budget: float) -> tuple[float | None, dict[str, str]]:
+    """The run's time budget (None: only its step limit, or the saved run's when resuming) and, where the server
+    set it, why. Raises SettingError over the server's limit."""
+    if time_budget is None and not resume:
+        time_budget = None if max_steps else default_time_budget
+    if limits.max_seconds is None:
+        return time_budget, {}
+    if time_budget is not None and time_budget > limits.max_seconds:
+        raise SettingError("time_budget", f"time_budget {time_budget:g} s is over this server's limit of "
+                           f"{limits.max_seconds:g} s per run; choose {limits.max_seconds:g} or less", time_budget)
+    if time_budget is None and not resume:  # a step limit, and the server's clock as well
+        return limits.max_seconds, {"time_budget": "this server's limit per run, which bounds a step limit too"}
+    return time_budget, {}
+
+
 def _val_fraction(r: Resolved, given: float | None, continue_from: Bundle | None) -> float:
     """Yours, else the saved run's (continuing), else VAL_FRACTION. An exact resume keeps the saved split: a
     different fraction would move text it trained on into the validation part, or the other way round."""
@@ -261,7 +254,7 @@ def _val_fraction(r: Resolved, given: float | None, continue_from: Bundle | None
 
 def plan_run(text: str, model: str | None = None, settings: Mapping | None = None, *,
              time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
-             limits: Limits = Limits(), out: str | Path | None = None, default_out: str | None = None,
+             limits: Limits = NO_LIMITS, out: str | Path | None = None, default_out: str | None = None,
              default_time_budget: float = DEFAULT_TIME_BUDGET, same_text: Data | None = None) -> RunPlan:
     """The complete, checked plan for training `model` on `text` (a str, already read and cleaned).
 
@@ -319,46 +312,6 @@ def _check_same_split(saved: Split | None, n_train: int, n_chars: int) -> None:
                             f"{saved.n_train:,} of {saved.n_chars:,} characters, and this text has {n_chars:,}. "
                             "Resume it on the same text, or give a new time budget or step limit: that starts a "
                             "new run from the saved weights on this text")
-
-
-# What to lower, by the part of a run that costs most: (setting, where it lives: model config or train config)
-_LOWER = {"logits": [("batch_size", "t"), ("seq_len", "t")], "attention": [("seq_len", "t"), ("batch_size", "t")],
-          "activations": [("batch_size", "t"), ("seq_len", "t"), ("n_hidden", "m"), ("n_layer", "m")],
-          "parameters": [("n_hidden", "m"), ("n_embd", "m"), ("n_layer", "m")]}
-
-
-def check_cost(name: str, config: ModelConfig, vocab_size: int, train_config: TrainConfig, n_chars: int,
-               limits: Limits) -> Estimate:
-    """The run's estimated memory and step time (`estimate.py`) within the server's limits, or a
-    SettingError that names the setting to lower and a value that fits."""
-    def cost(cfg, tc):
-        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars)
-
-    est = cost(config, train_config)
-    for over, what in ((limits.max_run_mb is not None and est.total_mb > limits.max_run_mb, "memory"),
-                       (limits.max_step_seconds is not None and est.step_seconds > limits.max_step_seconds, "time")):
-        if not over:
-            continue
-        def fits(e, what=what):
-            return e.total_mb <= limits.max_run_mb if what == "memory" else e.step_seconds <= limits.max_step_seconds
-        advice = []
-        for setting, where in _LOWER[est.largest() if what == "memory" else "activations"]:
-            obj = train_config if where == "t" else config
-            value = getattr(obj, setting, None)
-            while isinstance(value, int) and value > 1:
-                value //= 2
-                changed = replace(obj, **{setting: value})
-                if fits(cost(changed, train_config) if where == "m" else cost(config, changed)):
-                    advice.append(f"{setting} to {value} (now {getattr(obj, setting)})")
-                    break
-        need = (f"about {est.total_mb:,.0f} MB of memory, mostly for its {est.largest()}" if what == "memory" else
-                f"about {est.step_seconds:.1f} s per training step")
-        allowed = (f"{limits.max_run_mb:,.0f} MB per run" if what == "memory" else
-                   f"{limits.max_step_seconds:g} s per step, so that Stop and the time budget answer in time")
-        raise SettingError(advice[0].split()[0] if advice else "n_hidden",
-                           f"this run would need {need}; this server allows {allowed}. Lower "
-                           + (", or ".join(advice[:2]) if advice else "the model's size"), None)
-    return est
 
 
 def _model_name(model: str | None, continue_from: Bundle | None) -> str:
