@@ -10,13 +10,18 @@ Layout of a file:
     rnn_state.<j>          recurrent state at the last batch (full checkpoints only)
     history.train          (N, 3) float64: step, chars seen, train loss
     history.val            (M, 3) float64: step, chars seen, validation loss
+    history.train_seconds  (N,) float64: the model's own training seconds at each point (absent in older
+    history.val_seconds    (M,) float64  files: read as NaN, unknown)
     metadata               format, format_version, model_name, model_config, train_config (JSON),
-                           vocab, step, chars_seen, seconds, run_step, run_seconds
+                           vocab, step, chars_seen, seconds, run_step, run_seconds,
+                           split (JSON: val_fraction, n_train, n_chars; absent in files written before it
+                           was kept, and for models never trained through a plan)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from dataclasses import asdict, fields
@@ -27,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from .bundle import Bundle, History
+from .bundle import Bundle, History, Split
 from .corpus import Vocab
 from .estimate import count_params
 from .models import MODELS, build_model, make_config
@@ -52,6 +57,9 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
                                             dtype=torch.float64).reshape(-1, 3)
     tensors["history.val"] = torch.tensor(list(zip(h.val_step, h.val_chars, h.val_loss, strict=True)),
                                           dtype=torch.float64).reshape(-1, 3)
+    tensors["history.train_seconds"] = torch.tensor([h.point(i)[2] for i in range(len(h.step))], dtype=torch.float64)
+    tensors["history.val_seconds"] = torch.tensor([h.val_point(i)[2] for i in range(len(h.val_step))],
+                                                  dtype=torch.float64)
     meta = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -67,6 +75,8 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
         "rnn_state": "none",
         "optim_groups": "null",
     }
+    if bundle.split is not None:
+        meta["split"] = json.dumps(asdict(bundle.split))
     if not weights_only:
         if bundle.optimizer_state is not None:
             for i, st in bundle.optimizer_state["state"].items():
@@ -173,7 +183,7 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
             train_config = TrainConfig(**{k: v for k, v in train_config.items() if k in known})
         bundle = Bundle(model, vocab, name, train_config, _history(tensors),
                         int(meta["step"]), int(meta["chars_seen"]), float(meta["seconds"]),
-                        int(meta["run_step"]), float(meta["run_seconds"]))
+                        int(meta["run_step"]), float(meta["run_seconds"]), split=_split(meta))
         optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
         if optim and not all(bool(torch.isfinite(v).all()) for v in optim.values() if v.is_floating_point()):
             optim = {}  # NaN/inf Adam moments would diverge at the first step: keep the weights, drop them
@@ -230,7 +240,30 @@ def _history(tensors: dict) -> History:
     tr = tensors.get("history.train", torch.zeros(0, 3)).tolist()
     va = tensors.get("history.val", torch.zeros(0, 3)).tolist()
     return History([int(r[0]) for r in tr], [int(r[1]) for r in tr], [r[2] for r in tr],
-                   [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va])
+                   [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va],
+                   _seconds(tensors, "history.train_seconds", len(tr)),
+                   _seconds(tensors, "history.val_seconds", len(va)))
+
+
+def _seconds(tensors: dict, key: str, n: int) -> list[float]:
+    """One per point; NaN (unknown) in files written before seconds were kept."""
+    if key not in tensors:
+        return [math.nan] * n
+    seconds = tensors[key].reshape(-1).tolist()
+    if len(seconds) != n:
+        raise ValueError(f"{key} has {len(seconds)} values for {n} points")
+    return seconds
+
+
+def _split(meta: dict[str, str]) -> Split | None:
+    """The last run's split, checked; None where the file does not say (older files: the default applies)."""
+    if "split" not in meta:
+        return None
+    raw = json.loads(meta["split"])
+    split = Split(float(raw["val_fraction"]), int(raw["n_train"]), int(raw["n_chars"]))
+    if not (0 < split.val_fraction < 1 and 0 < split.n_train < split.n_chars):
+        raise ValueError(f"impossible split {raw}")
+    return split
 
 
 def _optimizer_state(tensors: dict, groups) -> dict | None:

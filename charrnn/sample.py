@@ -13,6 +13,13 @@ import torch
 from .corpus import Vocab, normalize_text
 from .models.base import CharModel, State
 
+# What a user is shown unless they choose otherwise — the one home of these defaults (the CLI's `sample`,
+# the page's Write tab, the live and final samples of a run, the film strip of the Compare tab):
+TEMPERATURE = 0.8  # a little sharper than as learned (1): fewer misspellings, still varied
+LIVE_LENGTH = 240  # characters of the sample shown while a model trains and when it is done
+LIVE_PROMPT = ""  # the same for every model: an empty prompt is in every vocabulary
+LIVE_SEED = 0  # the same seed at every point of a run: samples differ only by what the model learned
+
 
 def fit_prompt(vocab: Vocab, prompt: str) -> str:
     """The prompt spelled as the vocabulary spells it; call it before checking or encoding a prompt.
