@@ -83,3 +83,27 @@ def test_an_emoji_model_samples_on_an_ascii_terminal(tmp_path):
     r = subprocess.run([sys.executable, "-m", "charrnn", "sample", str(path), "--prompt", "🦀"], capture_output=True,
                        timeout=120, env=env, cwd=tmp_path)
     assert r.returncode == 2 and b"never saw these characters" in r.stderr and b"\\U0001f980" in r.stderr
+
+
+# ---- /shapes through a real server, read by a default gradio_client -----------------------------------
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    from charrnn_app.settings import Settings
+
+    examples = tmp_path_factory.mktemp("examples")
+    (examples / "tiny.txt").write_text("the cat sat on the mat. " * 40)
+    return Settings(concurrency=2, queue_size=16, max_seconds=20, max_upload_mb=1, max_params=1_000_000,
+                    examples_dir=examples)
+
+
+@pytest.mark.server
+def test_shapes_rows_are_data_a_default_client_reads_not_files_to_download(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)  # default: downloads whatever looks like a file ({"path": …})
+    client.predict(example="tiny", model="gru", max_steps=3, n_hidden=8, n_layer=1, batch_size=2, seq_len=8,
+                   api_name="/train")
+    *_, data = client.predict(text="the cat", api_name="/shapes")
+    rows = data["tensors"]
+    assert any(r["module_path"] == "rnn" for r in rows) and all("path" not in r for r in rows)
