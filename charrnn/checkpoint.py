@@ -163,6 +163,7 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
         checked.check_tensor_names(tensors)
         vocab = Vocab(checked.check_vocab(json.loads(meta["vocab"])))
         config = make_config(name, **json.loads(meta["model_config"]))
+        checked.check_fits(name, config, len(vocab), len(data))  # before the weights are allocated
         model = build_model(name, len(vocab), config)
         weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         checked.check_weights(model, weights)

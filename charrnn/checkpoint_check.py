@@ -6,6 +6,7 @@ only the number of parameters) and the fused AdamW kernel then reads out of boun
 ends every run on a shared server); an id outside the vocabulary in a saved window is a device-side
 assert on a GPU. So every part of a file is held against what its model config implies:
 
+    model size    the header's config asks for no more float32 parameters than the file's bytes hold
     weights       model.<name>        the dtype of the model's own tensor; its shape (load_state_dict
                                       compares shapes too); finite
     Adam moments  optim.<i>.<key>     i < number of parameters, in the order of `model.parameters()`;
@@ -33,7 +34,8 @@ from dataclasses import fields
 import torch
 
 from .bundle import History
-from .models.base import CharModel, State
+from .estimate import count_params
+from .models.base import CharModel, ModelConfig, State
 from .options import TRAIN_OPTIONS, SettingError, check
 from .train import TrainConfig
 
@@ -116,6 +118,16 @@ def check_train_config(saved) -> TrainConfig | None:
     except SettingError as e:
         raise _damaged(f"its training settings are out of range: {e}") from None
     return TrainConfig(**values)
+
+
+def check_fits(name: str, config: ModelConfig, vocab_size: int, n_bytes: int) -> None:
+    """The model the header describes fits in the file: its float32 parameters take 4 bytes each, so a
+    header asking for more than the file holds (an n_hidden of 4096 in 20 KB) is refused before gigabytes
+    of weights are allocated for it. A server's own limit is `load(max_params=…)`."""
+    n = count_params(name, config, vocab_size)
+    if 4 * n > n_bytes:
+        raise _damaged(f"its header describes a {name} of {n:,} parameters ({4 * n / 1024**2:,.1f} MB of "
+                       f"weights), but the whole file has {n_bytes / 1024**2:,.1f} MB")
 
 
 def check_weights(model: CharModel, weights: dict[str, torch.Tensor]) -> None:
@@ -328,6 +340,6 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-__all__ = ["MAX_COUNT", "MAX_HISTORY_ROWS", "MAX_SECONDS", "CheckpointError", "check_counters", "check_history",
-           "check_optimizer", "check_state", "check_tensor_names", "check_train_config", "check_vocab",
-           "check_weights"]
+__all__ = ["MAX_COUNT", "MAX_HISTORY_ROWS", "MAX_SECONDS", "CheckpointError", "check_counters", "check_fits",
+           "check_history", "check_optimizer", "check_state", "check_tensor_names", "check_train_config",
+           "check_vocab", "check_weights"]

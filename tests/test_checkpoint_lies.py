@@ -27,12 +27,13 @@ TEXT = "the cat sat on the mat. a dog ran in the fog. " * 30
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def stopped_run(name: str, **options) -> bytes:
+def stopped_run(name: str, precision: str = "fp32", **options) -> bytes:
     """A full checkpoint of a run stopped at step 3 of 20 (so `--resume` continues it exactly)."""
     vocab = Vocab.from_text(TEXT)
     tr, va = split(vocab.encode(TEXT), seq_len=16)
     bundle = Bundle(build_model(name, len(vocab), make_config(name, **options)), vocab, name)
-    events = train(bundle, tr, va, TrainConfig(max_steps=20, time_budget=None, batch_size=4, seq_len=16))
+    events = train(bundle, tr, va, TrainConfig(max_steps=20, time_budget=None, batch_size=4, seq_len=16,
+                                               precision=precision))
     for ev in events:
         if ev.step == 3:
             break
@@ -158,6 +159,9 @@ LIES = [
      r"model\.head\.bias has shape \(7,\), but this TorchGRU has"),
     ("gru", "a missing weight", _drop("model.head.bias"), r"damaged or inconsistent: Error\(s\) in loading"),
     ("gru", "an extra weight", _set("model.evil", torch.zeros(3)), r"damaged or inconsistent: Error\(s\) in loading"),
+    ("gru", "a header asking for a huge model", lambda t, m: m.__setitem__("model_config", json.dumps(
+        {**json.loads(m["model_config"]), "n_hidden": 4096, "n_layer": 8})), r"its header describes a gru of "
+     r"[\d,]+ parameters \([\d,.]+ MB of weights\), but the whole file has"),
     ("gru", "a tensor charrnn never writes", _set("payload", torch.zeros(3)), r"a tensor charrnn does not write"),
     ("gru", "a batch size out of range", _config(batch_size=10**9), r"training settings are out of range: batch_size"),
     ("gru", "a vocabulary with half a UTF-16 pair", _vocab(lambda v: "\ud800" + v[1:]), r"U\+D800"),
@@ -179,6 +183,14 @@ def test_the_truth_still_loads_and_nan_moments_are_dropped_keeping_the_weights(f
     bundle = checkpoint.load(nan)  # as before: NaN moments would diverge at once, the weights are fine
     assert bundle.optimizer_state is None and bundle.step == 3
     assert checkpoint.load(edit(files["gru"], _history_rows(MAX_HISTORY_ROWS + 1)), max_history_rows=None).step == 3
+
+
+def test_a_bf16_run_s_state_loads_in_the_model_s_dtype():
+    data = stopped_run("rnn", precision="bf16", n_hidden=16, n_layer=1)  # autocast leaves PyTorch's RNN state bf16
+    saved, _ = parts(data)
+    bundle = checkpoint.load(data)
+    assert saved["rnn_state.0"].dtype == torch.bfloat16 and bundle.rnn_state.dtype == torch.float32
+    assert torch.equal(bundle.rnn_state, saved["rnn_state.0"].float())  # exact: bf16 → fp32 loses nothing
 
 
 RESUME_EACH = """
@@ -220,30 +232,33 @@ def test_resuming_from_any_lie_is_a_refusal_never_a_crash(files, tmp_path):
     assert f"trained {truth}" in lines  # the truth resumes
 
 
-@pytest.mark.parametrize("lie,message", [("moments of the wrong shape", "the moments do not fit the model"),
-                                         ("a state for another batch size", "rnn_state.0 has shape (2, 3, 16)"),
-                                         ("10^400 characters seen", "its chars_seen is")])
-def test_the_cli_says_it_in_one_line_and_exit_status_2(files, tmp_path, lie, message):
+@pytest.mark.parametrize("lie,command,message", [
+    ("moments of the wrong shape", "train", "the moments do not fit the model"),  # was signal 11
+    ("a state for another batch size", "train", "rnn_state.0 has shape (2, 3, 16)"),  # was a traceback
+    ("10^400 characters seen", "sample", "its chars_seen is")])
+def test_the_cli_says_it_in_one_line_and_exit_status_2(files, tmp_path, lie, command, message):
     run, _, change, _ = next(x for x in LIES if x[1] == lie)
     path = tmp_path / "lie.safetensors"
     path.write_bytes(edit(files[run], change))
     corpus = tmp_path / "t.txt"
     corpus.write_text(TEXT)
-    for args in (["train", str(corpus), "--resume", str(path), "--quiet"], ["sample", str(path)]):
-        r = subprocess.run([sys.executable, "-m", "charrnn", *args], capture_output=True, text=True, timeout=120,
-                           cwd=tmp_path)
-        assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-        assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
+    args = ["train", str(corpus), "--resume", str(path), "--quiet"] if command == "train" else ["sample", str(path)]
+    r = subprocess.run([sys.executable, "-m", "charrnn", *args], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert r.stderr.count("\n") == 1 and message in r.stderr and "Traceback" not in r.stderr
 
 
-def test_the_page_says_it_as_a_message(files, tmp_path):
+@pytest.mark.parametrize("lie", ["moments of the wrong shape", "a state for another batch size",
+                                 "10^400 characters seen"])
+def test_the_page_says_it_as_a_message(files, tmp_path, lie):
     from charrnn_app import sampling
     from charrnn_app.session import Session
 
-    run, _, change, _ = next(x for x in LIES if x[1] == "moments of the wrong shape")
+    run, _, change, message = next(x for x in LIES if x[1] == lie)
     path = tmp_path / "lie.safetensors"
     path.write_bytes(edit(files[run], change))
     session = Session()
-    with pytest.raises(gr.Error, match="the moments do not fit the model"):
+    with pytest.raises(gr.Error, match=message):
         sampling.load_checkpoint(str(path), session, max_bytes=10**8, max_params=10**6)
     assert session.bundle is None  # nothing changed: the tab keeps what it had
