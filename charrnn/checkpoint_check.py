@@ -255,7 +255,7 @@ def check_state(model: CharModel, tensors: dict[str, torch.Tensor], kind: str, t
     it, `kind` "none" | "tensor" | "tuple". It must have the structure, dtypes and shapes the model returns
     for a batch of the saved batch_size from a fresh state, hold finite values (float parts) and only ids
     the model can read (integer parts). Float parts come back in the model's dtype. Runs the (loaded)
-    model on the CPU over a batch of one or two short rows, in eval mode."""
+    model in eval mode over a row of T = min(seq_len, context) characters and a few of one character."""
     n = sum(k.startswith("rnn_state.") for k in tensors)
     if any(f"rnn_state.{j}" not in tensors for j in range(n)):
         raise _damaged("its recurrent-state tensors are not numbered 0, 1, 2 …")
@@ -271,10 +271,12 @@ def check_state(model: CharModel, tensors: dict[str, torch.Tensor], kind: str, t
     was_training = model.training
     model.eval()
     try:
+        def carried(batch: int, steps: int):
+            return _parts(model(torch.zeros(batch, steps, dtype=torch.long, device=model.device), None)[1])
+
         # a window model's state depends on the last `context` characters only; a recurrent one's on none
         T = min(train_config.seq_len, model.context or 1, model.max_seq_len or train_config.seq_len)
-        one = _parts(model(torch.zeros(1, T, dtype=torch.long, device=model.device), None)[1])
-        two = _parts(model(torch.zeros(2, T, dtype=torch.long, device=model.device), None)[1])
+        one, small, two = carried(1, T), carried(1, 1), carried(2, 1)  # small vs two: which dimension is B
         if not one:
             raise _damaged(f"it holds a recurrent state, but a {type(model).__name__} carries none")
         want = "tensor" if len(one) == 1 and not isinstance(one, tuple) else "tuple"
@@ -282,8 +284,9 @@ def check_state(model: CharModel, tensors: dict[str, torch.Tensor], kind: str, t
             raise _damaged(f"its recurrent state is a {kind} of {len(parts)} tensor(s), but a "
                            f"{type(model).__name__} carries a {want} of {len(one)}")
         out = []
-        for j, (saved, a, b) in enumerate(zip(parts, one, two, strict=True)):
-            expected = [train_config.batch_size if x != y else x for x, y in zip(a.shape, b.shape, strict=True)]
+        for j, (saved, a, b, c) in enumerate(zip(parts, one, small, two, strict=True)):
+            expected = [train_config.batch_size if y != z else x
+                        for x, y, z in zip(a.shape, b.shape, c.shape, strict=True)]
             if list(saved.shape) != expected:
                 raise _damaged(f"rnn_state.{j} has shape {_shape(saved)}, but this model with batch_size "
                                f"{train_config.batch_size} carries {tuple(expected)}")
@@ -295,7 +298,7 @@ def check_state(model: CharModel, tensors: dict[str, torch.Tensor], kind: str, t
                 if saved.dtype != a.dtype:
                     raise _damaged(f"rnn_state.{j} is {_dtype(saved)}, but the model carries {_dtype(a)}")
                 out.append(saved)
-        _probe_ids(model, one, out)
+        _probe_ids(model, small, out)
     finally:
         model.train(was_training)
     return out[0] if kind == "tensor" else tuple(out)
@@ -303,7 +306,8 @@ def check_state(model: CharModel, tensors: dict[str, torch.Tensor], kind: str, t
 
 def _probe_ids(model: CharModel, reference: list[torch.Tensor], state: list[torch.Tensor]) -> None:
     """Integer state parts are ids: run the model once from a state filled with their smallest, then their
-    largest value (an id the model cannot read raises here, on the CPU, not later on a GPU)."""
+    largest value (an id the model cannot read raises here, on the CPU, not later on a GPU). `reference`:
+    the state after one character, so the probe reads one short window."""
     ints = [j for j, t in enumerate(state) if not t.is_floating_point() and t.numel()]
     if not ints:
         return
