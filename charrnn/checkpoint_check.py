@@ -21,8 +21,9 @@ assert on a GPU. So every part of a file is held against what its model config i
     counters      step, chars_seen, run_step: whole numbers ≤ 2^53; seconds, run_seconds: finite, ≥ 0
     anything else a tensor with another name: refused
 
-Each refusal is a CheckpointError whose message says what is wrong, e.g. "optim.3.exp_avg has shape
-(5,), but parameter 3 (rnn.weight_hh_l0) has shape (96, 32)".
+Each refusal is a CheckpointError whose message says what is wrong, e.g. "the checkpoint is damaged or
+inconsistent: optim.2.exp_avg is float32 (5,), but parameter 2 (rnn.weight_hh_l0) is float32 (96, 32):
+the moments do not fit the model". Moments holding NaN/inf are dropped, the weights kept (as before).
 """
 
 from __future__ import annotations
@@ -76,8 +77,7 @@ def check_vocab(chars) -> str:
         raise _damaged("its vocabulary lists a character twice")
     bad = next((c for c in chars if 0xD800 <= ord(c) <= 0xDFFF), None)
     if bad is not None:
-        raise _damaged(f"its vocabulary holds U+{ord(bad):04X}, half of a UTF-16 pair, "
-                       "which no text has")
+        raise _damaged(f"its vocabulary holds U+{ord(bad):04X}, half of a UTF-16 pair, which no text has")
     return chars
 
 
@@ -88,8 +88,7 @@ def check_counters(meta: dict[str, str]) -> dict:
     for key in ("step", "chars_seen", "run_step"):
         text = meta.get(key)
         if not isinstance(text, str) or not re.fullmatch(r"\d{1,17}", text.strip()) or int(text) > MAX_COUNT:
-            raise _damaged(f"its {key} is {_short(text)}, not a whole number from 0 to "
-                           f"{MAX_COUNT:,}")
+            raise _damaged(f"its {key} is {_short(text)}, not a whole number from 0 to {MAX_COUNT:,}")
         out[key] = int(text)
     for key in ("seconds", "run_seconds"):
         text = meta.get(key)
@@ -98,8 +97,7 @@ def check_counters(meta: dict[str, str]) -> dict:
         except (TypeError, ValueError):
             value = math.nan
         if not 0 <= value <= MAX_SECONDS:  # NaN fails too
-            raise _damaged(f"its {key} is {_short(text)}, not a number of seconds from 0 to "
-                           f"{MAX_SECONDS:.0e}")
+            raise _damaged(f"its {key} is {_short(text)}, not a number of seconds from 0 to {MAX_SECONDS:.0e}")
         out[key] = value
     return out
 
@@ -219,8 +217,7 @@ def check_optimizer(model: CharModel, tensors: dict[str, torch.Tensor], groups) 
 def _check_groups(groups, n_params: int) -> None:
     """One AdamW parameter group over parameters 0 … n-1, its settings of the right kinds."""
     if not (isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict)):
-        raise _damaged("its optimizer settings are not the one parameter group the trainer "
-                       "saves")
+        raise _damaged("its optimizer settings are not the one parameter group the trainer saves")
     group = groups[0]
     missing = [k for k in ("lr", "betas", "eps", "weight_decay") if k not in group]
     if missing:
@@ -242,8 +239,7 @@ def _check_groups(groups, n_params: int) -> None:
         else:
             raise _damaged(f"its optimizer has a setting AdamW does not have: {_short(key)}")
         if not ok:
-            raise _damaged(f"its optimizer setting {key} is {_short(value)}, which the trainer "
-                           "never saves")
+            raise _damaged(f"its optimizer setting {key} is {_short(value)}, which the trainer never saves")
     if group["eps"] <= 0:
         raise _damaged("its Adam eps is 0; Adam divides by it")
 
