@@ -26,7 +26,7 @@ from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan_rows, plan_run, prepare_output
-from .sample import TEMPERATURE, fit_prompt, next_char_probs, stream
+from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -98,12 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
     except _RUN_ERRORS as e:
         print(f"charrnn: error: {e}", file=sys.stderr)
         return 2
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """A character the output's encoding lacks (an emoji on an ASCII terminal, PYTHONIOENCODING=ascii) is
+    written as its escape (\\U0001f600) instead of ending the command with a UnicodeEncodeError. An error
+    policy the user chose (PYTHONIOENCODING=ascii:ignore) is kept."""
+    for out in (sys.stdout, sys.stderr):
+        if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+            out.reconfigure(errors="backslashreplace")
 
 
 def cmd_models(args) -> int:
@@ -203,6 +213,9 @@ def cmd_sample(args) -> int:
         return 0
     prompt = fit_prompt(bundle.vocab, args.prompt)  # "café" typed precomposed matches a decomposed corpus
     bundle.vocab.encode(prompt)  # unknown characters: a clear error before anything is printed
+    if seed is None and temperature > 0:  # "random": say which, so that a good sample can be written again
+        seed = resolve_seed(None)
+        _err(f"seed {seed} (--seed {seed} writes this text again)")
     sys.stdout.write(prompt)
     for ch in stream(bundle.model, bundle.vocab, prompt, length, temperature, top_k, seed):
         sys.stdout.write(ch)
