@@ -22,6 +22,7 @@ from charrnn import MODELS, Bundle, run
 from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
+from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
 from .corpus_view import load_corpus
@@ -30,7 +31,7 @@ from .session import Session, ensure_session
 from .settings import PAGE_TIME_BUDGET, Settings
 
 SAMPLE_EVERY = 3.0  # seconds between "what the model writes now" samples
-LIVE_SAMPLE_LENGTH = 240
+LIVE_SAMPLE_LENGTH = LIVE_LENGTH  # one home: charrnn.sample
 TYPICAL_CHARS = 100_000  # corpus size assumed for the preview before any text is chosen
 SKIP = gr.skip()
 
@@ -161,7 +162,8 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
     shown += [] if counted else list(options.TRAIN_SPECS)
     values = {**r.model_options, **asdict(r.train_config)}
     parts = [(f"**{s.label} {options.shown_value(values[s.name])}**" if r.sources.get(s.name) == "you"
-              else f"{s.label} {options.shown_value(values[s.name])}") for s in shown]
+              else f"{s.label} {options.shown_value(values[s.name])}")
+             + (f" ({r.reasons[s.name]})" if s.name in r.reasons else "") for s in shown]  # why the plan changed it
     budget = r.train_config.time_budget
     where = ("the trained model's settings, continuing it" if _continuing(session, model, reset) is not None
              else f"the preset for {'this text' if info else 'a typical text'} and "
@@ -247,7 +249,7 @@ class TrainRun:
             self.records[0].close(stopped=ev is None or not ev.done)
 
     def finish(self, session, ev) -> tuple:
-        return (*finish(session, ev), session)
+        return (*finish(session, ev, self.records[0].sample), session)
 
     def failed(self, session, error: str) -> tuple:
         return (*TrainUpdate(f"**Stopped.** {error}", model_figure(session)), session)
@@ -258,8 +260,9 @@ def corpus_checker(corpus, text, example):
     return None if corpus or (text and text.strip()) else CHECKERS.get(example)
 
 
-def finish(session: Session, ev) -> TrainUpdate:
-    """The last update of a run: what happened, the final chart and sample, the checkpoint to download."""
+def finish(session: Session, ev, latest: str) -> TrainUpdate:
+    """The last update of a run: what happened, the final chart and sample (`latest`: the run record's last
+    film frame, the same prompt, length, temperature and seed), the checkpoint to download."""
     bundle = session.bundle
     if ev is None or session.stop:
         label, note = "Stopped", (" The model is kept as it is." if ev is not None else "")
@@ -274,7 +277,6 @@ def finish(session: Session, ev) -> TrainUpdate:
     status += "." + note
     session.stop_reason = None if ev is None or session.stop else ev.stop_reason
     status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try
-    latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
     try:
         checkpoint = str(session.write_checkpoint())
     except OSError as e:  # e.g. a full disk: the model itself is fine, only the download is missing
