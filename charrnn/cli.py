@@ -27,6 +27,7 @@ from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan_rows, plan_run, prepare_output
 from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
+from .schedule import run_progress
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -151,23 +152,21 @@ def cmd_train(args) -> int:
          f"uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
 
     last, interrupted = None, 0
-    bar = _progress_bar(config, args.quiet)
+    progress = None if args.quiet else Progress(config, sys.stderr)
     events = plan.train(bundle)
     try:
         with _sigterm_as_interrupt():
             for last in events:
-                if bar is not None:
-                    bar.n = min(round(last.elapsed), config.time_budget) if config.time_budget else bundle.run_step
-                    bar.set_postfix_str(_postfix(last, bundle))
-                    bar.refresh()
+                if progress is not None:
+                    progress.update(last, bundle)
                 if last.sample:
                     _err("\n--- sample ---\n" + last.sample + "\n--------------")
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (kill, timeout, a Space restart)
         interrupted = _signal_received or signal.SIGINT
         events.close()  # the model keeps the weights it reached
     finally:
-        if bar is not None:
-            bar.close()
+        if progress is not None:
+            progress.close()
     if last is not None and last.message:
         _err(last.message)
     checkpoint.save(out, bundle, weights_only=args.weights_only)
@@ -268,15 +267,49 @@ def _metrics(bundle: Bundle, config: TrainConfig, stats) -> dict:
     }
 
 
-def _progress_bar(config: TrainConfig, quiet: bool):
-    if quiet:
-        return None
-    from tqdm import tqdm
+class Progress:
+    """The run's progress on `stream`: tqdm's bar where `stream` is a terminal; anywhere else (a log file, a
+    pipe, CI) one plain line each tenth of the budget and one at the end, because a bar redrawn with \\r
+    is one unreadable line in a file."""
 
-    if config.time_budget:
-        return tqdm(total=config.time_budget, unit="s", file=sys.stderr, dynamic_ncols=True,
-                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s{postfix}")
-    return tqdm(total=config.max_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    LINES = 10  # plain lines over a whole run
+
+    def __init__(self, config: TrainConfig, stream):
+        self.config, self.stream, self.bar, self.next_line, self.last = config, stream, None, 0, None
+        if stream.isatty():
+            from tqdm import tqdm
+
+            if config.time_budget:
+                self.bar = tqdm(total=config.time_budget, unit="s", file=stream, dynamic_ncols=True,
+                                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s{postfix}")
+            else:
+                self.bar = tqdm(total=config.max_steps, unit="step", file=stream, dynamic_ncols=True)
+
+    def update(self, ev, bundle: Bundle) -> None:
+        config = self.config
+        if self.bar is not None:
+            self.bar.n = min(round(ev.elapsed), config.time_budget) if config.time_budget else bundle.run_step
+            self.bar.set_postfix_str(_postfix(ev, bundle))
+            self.bar.refresh()
+            return
+        self.last = (ev, bundle)  # not shown yet
+        done = run_progress(config, bundle.run_step, ev.elapsed)
+        if not ev.done and done < 1 and int(done * self.LINES) > self.next_line:  # the end: `close`
+            self.next_line = int(done * self.LINES)
+            self._line(ev, bundle, done)
+            self.last = None
+
+    def _line(self, ev, bundle: Bundle, done: float) -> None:
+        ended = " · diverged" if ev.done and ev.stop_reason == "diverged" else ""
+        print(f"{min(done, 1):4.0%} · {ev.elapsed:.0f} s · {_postfix(ev, bundle)}{ended}", file=self.stream,
+              flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.last is not None:  # where it ended: the budget used, a stop, or a divergence
+            ev, bundle = self.last
+            self._line(ev, bundle, run_progress(self.config, bundle.run_step, ev.elapsed))
 
 
 def _postfix(ev, bundle: Bundle) -> str:

@@ -92,3 +92,16 @@ def test_ctrl_c_stops_and_still_saves(tmp_path):
     assert stdout.startswith("stopped:") and out.exists() and "Traceback" not in stderr
     r = run("sample", out, "--length", 20, cwd=tmp_path)
     assert r.returncode == 0
+
+
+def test_progress_in_a_log_is_plain_lines(tmp_path):
+    """Output that is not a terminal (a log file, CI) gets one plain line a tenth of the run, never a `\\r` bar."""
+    r = run("train", SANITY, "--model", "gru", "--max-steps", 40, "--n-hidden", 16, "--seq-len", 16, "--threads", 1,
+            "--out", tmp_path / "m.safetensors", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr
+    lines = [line for line in r.stderr.splitlines() if " · step " in line]
+    assert 5 <= len(lines) <= 11, r.stderr  # each tenth of the 40 steps, and the end
+    assert lines[-1].startswith("100% · ") and "step 40 " in lines[-1]
+    shares = [int(line.split("%")[0]) for line in lines]
+    assert shares == sorted(shares)
