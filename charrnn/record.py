@@ -90,6 +90,7 @@ class RunRecord:
     resumed_at: list[int] = field(default_factory=list)  # curve indices where a continued run began
     score: float | None = None  # the example's checker on the last frame (0..1), when it has one
     stopped: bool = False
+    stop_reason: str | None = None  # why its (last) run ended: TrainEvent.stop_reason ("diverged", "time_budget", …)
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
     text: str | None = field(default=None, repr=False, compare=False)  # the run's text (shared, not copied)
     index: CopyIndex | None = field(default=None, repr=False, compare=False)
@@ -117,7 +118,7 @@ class RunRecord:
 
     def begin_segment(self, plan, bundle: Bundle) -> None:
         """The same model continues (a Train press on it again): its curves go on from here."""
-        self.bundle, self.stopped = bundle, False
+        self.bundle, self.stopped, self.stop_reason = bundle, False, None
         self.settings.update(asdict(plan.train_config))
         self.resumed_at.append(len(self.curve.step))
         self._segment += 1
@@ -155,6 +156,8 @@ class RunRecord:
         """Take one training event: the curves follow the model's History, and a film frame is made when the
         budget passes one."""
         self._follow()
+        if ev.done:
+            self.stop_reason = ev.stop_reason
         if ev.done and ev.val_loss is not None and math.isfinite(ev.val_loss):
             self.final_val = ev.val_loss
         seconds = self._offset + ev.elapsed
@@ -227,6 +230,19 @@ class RunRecord:
         return self.film[-1].copied_share if self.film else None
 
     @property
+    def diverged(self) -> bool:
+        """Its (last) run ended because the loss exploded (`TrainEvent.stop_reason == "diverged"`): its numbers
+        are a failure's, never a result to compare."""
+        return self.stop_reason == "diverged"
+
+    @property
+    def ended(self) -> str:
+        """How its (last) run ended, in a word: "training", "done", "stopped" or "diverged"."""
+        if self.diverged:
+            return "diverged"
+        return "stopped" if self.stopped else "done" if self.stop_reason else "training"
+
+    @property
     def chars_per_sec(self) -> float:
         return self.chars_seen / self.seconds if self.seconds > 0 else 0.0
 
@@ -239,7 +255,8 @@ class RunRecord:
         """The runs table's row; losses multiplied by `k` (1 = nats/char, 1/ln 2 = bits/char)."""
         def loss(v):
             return None if v is None else round(v * k, 3)
-        return {"run": self.run_id, "model": self.label, "params": self.n_params, "corpus": self.corpus,
+        return {"run": self.run_id, "model": self.label, "ended": self.ended, "params": self.n_params,
+                "corpus": self.corpus,
                 "characters": self.corpus_chars, "steps": self.steps, "chars seen": self.chars_seen,
                 "seconds": round(self.seconds, 1), "chars/s": round(self.chars_per_sec),
                 "final val": loss(self.final_val), "best val": loss(self.best_val),
@@ -248,5 +265,5 @@ class RunRecord:
                 "weights": "kept" if self.bundle is not None else "dropped", "sample": self.sample}
 
 
-ROW_KEYS = ("run", "model", "params", "corpus", "characters", "steps", "chars seen", "seconds", "chars/s",
+ROW_KEYS = ("run", "model", "ended", "params", "corpus", "characters", "steps", "chars seen", "seconds", "chars/s",
             "final val", "best val", "copied", "score", "weights", "sample")

@@ -18,9 +18,10 @@ from charrnn.lessons import LESSONS
 from charrnn.record import COPY_MIN_LEN, FILM_SEED, FILM_TEMPERATURE
 
 from . import compare_view as view
-from . import links, options, plots, racing, training
-from .page import Page
+from . import links, options, plots, racing, training, waiting
+from .page import Page, show_on_phone
 from .runner import mark_pending, stop_training
+from .settings import PAGE_TIME_BUDGET
 
 LABEL, TAB_ID = "Compare", "compare-tab"
 
@@ -56,6 +57,10 @@ class CompareTab:
     film: gr.HTML
     link_button: gr.Button
     link: gr.Textbox
+    link_note: gr.Markdown  # what the link carries (an uploaded text too long for a link is not in it)
+    typed_budget: gr.State  # the budget per model typed on the page or set by a link (None: each lesson's own)
+    own_budget: gr.Button  # back to each lesson's own budget
+    queue_timer: gr.Timer  # polls the place in line while this tab's race waits
     raced: list | None = None  # the race events (Race, and each lesson's button)
 
 
@@ -76,24 +81,29 @@ def layout(page: Page) -> CompareTab:
     with gr.Row(elem_id="lessons"):
         lesson_buttons = {key: gr.Button(lesson.title, elem_id=f"lesson-{key}", size="sm")
                           for key, lesson in LESSONS.items()}
-    lesson_text = gr.Markdown(elem_id="lesson-text")
-    with gr.Accordion("Race your own choice of models", open=True, elem_id="race-settings") as race_settings:
-        models = gr.CheckboxGroup(options.model_choices(), value=racing.DEFAULT_MODELS, label="models",
-                                  elem_id="race-models")
-        with gr.Row():
-            budget = gr.Slider(1, settings.max_seconds, step=1, value=min(racing.DEFAULT_BUDGET, settings.max_seconds),
-                               label="budget per model (seconds of its own training)", elem_id="race-budget",
-                               info=f"all models together at most {settings.max_race_seconds:g} s on this server")
-            seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="race-seed",
-                             info="the same seed: the same initial weights, batches and samples")
-    with gr.Row(equal_height=True):
-        race = gr.Button("Race", variant="primary", elem_id="race", scale=2)
-        stop = gr.Button("Stop", variant="stop", elem_id="race-stop", scale=1)
-    status = gr.Markdown("Pick a lesson, or choose models and press **Race**.", elem_id="race-status")
-    x_axis = gr.Radio([("training step", "step"), ("characters seen", "chars"), ("seconds", "seconds")],
-                      value="step", label="x axis", elem_id="x-axis",
-                      info="characters seen is fair across batch sizes; seconds (each model's own) shows speed")
-    chart = gr.Plot(plots.runs_figure([]), show_label=False, elem_id="compare-plot")
+    with gr.Row(elem_id="compare-row"):  # the chart first (on a projector's first screen), the lesson beside it
+        with gr.Column(scale=3, min_width=340, elem_id="compare-watch"):
+            status = gr.Markdown("Pick a lesson, or choose models and press **Race**.", elem_id="race-status")
+            chart = gr.Plot(plots.runs_figure([]), show_label=False, elem_id="compare-plot")
+            x_axis = gr.Radio([("training step", "step"), ("characters seen", "chars"), ("seconds", "seconds")],
+                              value="step", label="x axis", elem_id="x-axis",
+                              info="characters seen is fair across batch sizes; seconds (each model's own) shows speed")
+        with gr.Column(scale=2, min_width=300, elem_id="compare-side"):
+            lesson_text = gr.Markdown(elem_id="lesson-text")
+            own_budget = gr.Button("Use each lesson's own budget", size="sm", visible=False, elem_id="own-budget")
+            with gr.Row(equal_height=True):
+                race = gr.Button("Race", variant="primary", elem_id="race", scale=2)
+                stop = gr.Button("Stop", variant="stop", elem_id="race-stop", scale=1)
+            with gr.Accordion("Race your own choice of models", open=True, elem_id="race-settings") as race_settings:
+                models = gr.CheckboxGroup(options.model_choices(), value=racing.DEFAULT_MODELS, label="models",
+                                          elem_id="race-models")
+                budget = gr.Slider(1, settings.max_seconds, step=1,
+                                   value=min(racing.DEFAULT_BUDGET, settings.max_seconds),
+                                   label="budget per model (seconds of its own training)", elem_id="race-budget",
+                                   info=f"lessons use it once you set it · all models together at most "
+                                        f"{settings.max_race_seconds:g} s on this server")
+                seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="race-seed",
+                                 info="the same seed: the same initial weights, batches and samples")
     table = gr.Dataframe(view.runs_table(None), label="Runs (click a column's name to sort)", interactive=False,
                          elem_id="runs-table", wrap=False)
     with gr.Row(equal_height=True):
@@ -112,43 +122,65 @@ def layout(page: Page) -> CompareTab:
         link_button = gr.Button("Copy a link to this lesson", size="sm", elem_id="copy-link", scale=1)
         link = gr.Textbox(label="link (also copied to the clipboard)", elem_id="share-link", scale=3,
                           buttons=["copy"])
+    link_note = gr.Markdown(elem_id="share-note")
     return CompareTab(lesson_key, lesson_buttons, lesson_text, race_settings, models, budget, seed, race, stop, status,
-                      x_axis, chart, table, run, toggle, use, remove, download, csv, files, film, link_button, link)
+                      x_axis, chart, table, run, toggle, use, remove, download, csv, files, film, link_button, link,
+                      link_note, gr.State(None), own_budget, gr.Timer(waiting.POLL_SECONDS, active=False))
 
 
 def wire_races(page: Page, c: CompareTab) -> None:
-    """Race and the lesson buttons: each a race through the page's runner, in the training slots' queue."""
+    """Race and the lesson buttons: each a race through the page's runner, in the training slots' queue;
+    while it waits, its place in line (the Train tab's timer handler, `waiting.queue_status`)."""
     settings, session, train = page.settings, page.session, page.train
     race_fn = racing.race_handler(settings, page.examples, page.runner)
     race_inputs = dict(corpus=train.corpus_file, text=train.corpus_text, example=train.example,
                        ascii_fold=train.ascii_fold, latin1=train.latin1, models=c.models, time_budget=c.budget,
                        seed=c.seed, lesson=c.lesson_key, x_axis=c.x_axis)
     race_outputs = [c.status, c.chart, c.table, c.film, c.run, session]
-    race_kwargs = dict(concurrency_limit=settings.concurrency, concurrency_id="train", show_progress="minimal",
-                       show_progress_on=c.status)
-    # The click marks the run as waiting (Stop now cancels it); only its status is shown here: the place in
-    # line is polled for Train alone (the timer `mark_pending` starts is the Train tab's)
-    pending = dict(fn=lambda s: mark_pending(s)[0], inputs=session, outputs=c.status, queue=False,
-                   show_progress="hidden", api_visibility="private")
-    c.race.click(**pending)
+    race_kwargs = dict(concurrency_limit=settings.concurrency, concurrency_id="train", show_progress="hidden")
+    quiet = dict(queue=False, show_progress="hidden", api_visibility="private")
+    # The click marks the run as waiting (Stop now cancels it) and starts polling its place in line.
+    c.race.click(lambda s, m, b, k: mark_pending(s, racing.queued_budget(m, b, k, settings)),
+                 [session, c.models, c.budget, c.lesson_key], [c.status, c.queue_timer], **quiet)
+    c.queue_timer.tick(waiting.queue_status(page.server, page.demo.sessions, settings.concurrency, PAGE_TIME_BUDGET),
+                       session, [c.status, c.queue_timer], **quiet)
     c.raced = [c.race.click(race_fn, session, race_outputs, inputs_kwargs=race_inputs, api_name="race", **race_kwargs)]
     for key, button in c.lesson_buttons.items():
-        # Three listeners on one click, not a chain: the race starts without waiting for two round trips.
-        # A lesson button races the lesson as designed (its own budget); Race uses the fields (a link's budget).
-        button.click(functools.partial(racing.choose_lesson, key, settings=settings), None,
-                     [c.lesson_key, c.models, c.budget, c.lesson_text], queue=False, show_progress="hidden",
-                     api_visibility="private")
-        button.click(**pending)
-        lesson_inputs = {**race_inputs, "lesson": gr.State(key)}
-        del lesson_inputs["models"], lesson_inputs["time_budget"]
+        # Listeners on one click, not a chain: the race starts without waiting for round trips. A lesson
+        # races with the budget typed on the page (or a link's) if there is one, else its own: the text says which.
+        button.click(lambda typed, k=key: racing.choose_lesson(k, settings, typed), c.typed_budget,
+                     [c.lesson_key, c.models, c.budget, c.lesson_text], **quiet)
+        button.click(lambda s, b, k=key: mark_pending(s, racing.queued_budget(None, b, k, settings)),
+                     [session, c.typed_budget], [c.status, c.queue_timer], **quiet)
+        lesson_inputs = {**race_inputs, "lesson": gr.State(key), "time_budget": c.typed_budget}
+        del lesson_inputs["models"]
         c.raced.append(button.click(race_fn, session, race_outputs, inputs_kwargs=lesson_inputs,
                                     api_visibility="private", **race_kwargs))
-    for edited in (c.models.input, c.budget.input):  # the user's own race: no longer the lesson
-        edited(lambda: ("", ""), None, [c.lesson_key, c.lesson_text], queue=False, show_progress="hidden",
-               api_visibility="private")
-    c.stop.click(stop_training, session, c.status, queue=False, api_visibility="private")
+    wire_budget(page, c)
+    c.stop.click(stop_training, session, c.status, **quiet)
+    for button in (c.race, *c.lesson_buttons.values()):  # a phone: the status and the chart come into view
+        button.click(None, None, None, js=show_on_phone("race-status"), **quiet)
     for event in c.raced:  # the Train tab's chart shows the tab's model, now the race's best
         event.then(training.model_figure, session, train.loss_plot, show_progress="hidden", api_visibility="private")
+
+
+def wire_budget(page: Page, c: CompareTab) -> None:
+    """A budget typed (or set by a link) is the lessons' too, with a button back to each lesson's own; editing
+    the models or the budget makes the race the user's own, no longer the lesson."""
+    quiet = dict(queue=False, show_progress="hidden", api_visibility="private")
+    c.models.input(lambda: ("", ""), None, [c.lesson_key, c.lesson_text], **quiet)
+    c.budget.input(lambda b: ("", "", b, gr.update(visible=True)), c.budget,
+                   [c.lesson_key, c.lesson_text, c.typed_budget, c.own_budget], **quiet)
+    c.own_budget.click(lambda key: (None, gr.update(visible=False), *lesson_update(key, page.settings, None)),
+                       c.lesson_key, [c.typed_budget, c.own_budget, c.budget, c.lesson_text], **quiet)
+
+
+def lesson_update(key, settings, typed) -> tuple:
+    """(the race's budget field, the lesson's text) for the chosen lesson (skipped when none is chosen)."""
+    if not key:
+        return gr.skip(), gr.skip()
+    _, _, budget, text = racing.choose_lesson(key, settings, typed)
+    return budget, text
 
 
 def with_css(outputs):
@@ -182,33 +214,42 @@ def wire_runs(page: Page, tab: gr.Tab, c: CompareTab) -> None:
 
 
 def wire_link(page: Page, tab: gr.Tab, c: CompareTab) -> None:
-    """Copy a link to this lesson; a link opens the page in its state: ?lesson=… selects the lesson (the
-    Compare tab, the race settings hidden); models, budget and seed fill the race's fields."""
-    c.link_button.click(view.share_link, [c.lesson_key, c.models, c.budget, c.seed, page.train.example], c.link,
-                        queue=False, api_visibility="private").then(None, c.link, c.link, js=COPY_JS, queue=False,
-                                                                    api_visibility="private")
-    outputs = [c.lesson_key, c.models, c.budget, c.seed, c.lesson_text, c.race_settings, page.tabs]
+    """Copy a link to this lesson (with the text, while it is short enough for a link; else it says what the
+    link leaves out); a link opens the page in its state: ?lesson=… selects the lesson (the Compare tab, the
+    race settings hidden); models, budget and seed fill the race's fields; its budget counts as typed."""
+    train = page.train
+    share = functools.partial(view.share, examples=page.examples, max_bytes=page.settings.max_upload_bytes)
+    c.link_button.click(share, [c.lesson_key, c.models, c.budget, c.seed, train.example, train.corpus_file,
+                                train.corpus_text, train.latin1], [c.link, c.link_note], queue=False,
+                        api_visibility="private").then(None, c.link, c.link, js=COPY_JS, queue=False,
+                                                       api_visibility="private")
+    outputs = [c.lesson_key, c.models, c.budget, c.seed, c.lesson_text, c.race_settings, page.tabs, c.typed_budget,
+               c.own_budget]
     page.demo.load(link_loader(page.examples, page.settings, tab.id), None, outputs, show_progress="hidden",
                    api_visibility="private")
 
 
 def link_loader(examples, settings, tab_id):
     """The page's load handler for a race's link: updates for (lesson key, models, budget, seed, lesson text,
-    race settings, the tabs); a key the link does not set leaves its component as it is."""
+    race settings, the tabs, the typed budget, its reset button); a key the link does not set leaves its
+    component as it is."""
 
     def apply_link(request: gr.Request):
         state = links.parse(dict(request.query_params) if request is not None else {}, tuple(examples),
                             settings.max_seconds)
-        lesson, text = state.get("lesson"), None
+        lesson, text, typed = state.get("lesson"), None, state.get("budget")
         if lesson:  # the lesson's models and budget, unless the link sets its own
-            _, models, budget, text = racing.choose_lesson(lesson, settings)
-            state = {"models": models, "budget": budget, **state}
+            _, models, budget, text = racing.choose_lesson(lesson, settings, typed)
+            state = {"models": models, **state, "budget": budget}
 
         def update(key):
             return gr.update(value=state[key]) if key in state else gr.skip()
 
+        race_link = lesson or "models" in state
         return (update("lesson"), update("models"), update("budget"), update("seed"),
                 gr.update(value=text) if lesson else gr.skip(), gr.update(visible=False) if lesson else gr.skip(),
-                gr.update(selected=tab_id) if "models" in state else gr.skip())
+                gr.update(selected=tab_id) if "models" in state else gr.skip(),
+                typed if race_link and typed else gr.skip(),
+                gr.update(visible=True) if race_link and typed else gr.skip())
 
     return apply_link

@@ -21,6 +21,7 @@ from charrnn.lessons import LESSONS, NGRAM_TRAIN_LOSS
 from charrnn.record import ROW_KEYS
 
 from . import links, plots, training, user_error
+from .corpus_view import load_corpus
 from .runner import adopt
 from .session import Session, ensure_session
 
@@ -70,7 +71,8 @@ def runs_table(session) -> pd.DataFrame:
 
 def compare_figure(session, x: str = "step"):
     session = ensure_session(session)
-    return plots.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden)
+    return plots.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden,
+                             session.present)
 
 
 def highlight(text: str, spans) -> str:
@@ -94,8 +96,10 @@ def film_html(session) -> str:
     for r in reversed(session.runs[-FILM_RUNS:]):
         color = plots.run_color(r.run_id)
         score = f" · score {r.score:.2f}" if r.score is not None else ""
+        failed = (' · <span class="diverged">diverged: the loss exploded and training stopped</span>'
+                  if r.diverged else "")
         parts.append(f'<div class="film-run"><div class="film-title"><span class="swatch" style="background:'
-                     f'{color}"></span><b>{html.escape(r.name)}</b>{score}</div><div class="film-row">')
+                     f'{color}"></span><b>{html.escape(r.name)}</b>{score}{failed}</div><div class="film-row">')
         for f in r.film:
             parts.append(f'<div class="film-frame"><div class="film-label">{html.escape(f.label)} · step '
                          f'{f.step:,} · copied {f.copied_share:.0%}</div><pre>{highlight(f.text, f.spans)}</pre>'
@@ -145,7 +149,7 @@ def use_run(session, run_id) -> tuple[str, object]:
     if r.bundle is None:
         raise user_error(f"The weights of {r.name} were dropped to save memory (a tab keeps the last few runs' "
                          "weights); its curves and numbers stay. Train it again to sample from it.")
-    adopt(session, r.bundle, text=r.text, train_text=r.train_text, val_text=r.val_text)
+    adopt(session, r.bundle, text=r.text, train_text=r.train_text, val_text=r.val_text, stop_reason=r.stop_reason)
     return (f"**{r.name}** is now the tab's model: the Write tab samples from it, and Train with "
             f"{MODELS[r.model_name].title} continues it.", training.model_figure(session))
 
@@ -179,12 +183,35 @@ def _folder(session: Session) -> Path:
     return folder
 
 
-def share_link(lesson, models, time_budget, seed, example) -> str:
-    """The query that opens the page in this state (the browser adds its address and copies it)."""
+def share_link(lesson, models, time_budget, seed, example, text=None) -> str:
+    """The query that opens the page in this state (the browser adds its address and copies it); `text`,
+    the user's own text, where the lesson races on the user's text and the link can carry it."""
     lesson_obj = LESSONS.get(lesson) if lesson else None
-    return links.make_link(example=example if lesson_obj is None or lesson_obj.example is None else None,
-                           budget=time_budget, lesson=lesson or None, models=None if lesson else models,
-                           seed=seed)
+    own_text = lesson_obj is None or lesson_obj.example is None
+    return links.make_link(example=example if own_text and not text else None, budget=time_budget,
+                           lesson=lesson or None, models=None if lesson else models, seed=seed,
+                           text=text if own_text else None)
+
+
+def share(lesson, models, time_budget, seed, example, corpus=None, pasted=None, latin1=False, *, examples,
+          max_bytes) -> tuple[str, str]:
+    """"Copy a link": (the query, what it carries). A text of the user's own (uploaded or pasted) travels in the
+    link while it is short enough; a longer one cannot, and the note says so — the link then opens the
+    example, which is not what this tab trained on."""
+    lesson_obj = LESSONS.get(lesson) if lesson else None
+    if (lesson_obj is not None and lesson_obj.example is not None) or not (corpus or (pasted or "").strip()):
+        return share_link(lesson, models, time_budget, seed, example), ""
+    try:
+        text, source = load_corpus(corpus, pasted, None, False, examples=examples, max_bytes=max_bytes, latin1=latin1)
+    except ValueError as e:
+        return share_link(lesson, models, time_budget, seed, example), f"The link carries the example `{example}` " \
+            f"only: your text could not be read ({str(e).rstrip('.')})."
+    if links.fits(text):
+        return share_link(lesson, models, time_budget, seed, example, text), \
+            f"The link carries your text ({source.removeprefix('the ')}, {len(text):,} characters)."
+    return share_link(lesson, models, time_budget, seed, example), (
+        f"⚠️ The link carries the example `{example}` only, not your text: {source.removeprefix('the ')} has "
+        f"{len(text):,} characters, and a link carries at most {links.MAX_TEXT:,}. Share the file with it.")
 
 
 CSS = """<style>
@@ -194,5 +221,6 @@ CSS = """<style>
 .film-label { font-size: 0.8em; color: #555; }
 .film-frame pre { white-space: pre-wrap; font-size: 0.75em; margin: 0; max-height: 14em; overflow-y: auto; }
 .film-frame mark { background: #E69F00; color: black; }
+.film-title .diverged { color: #D55E00; font-weight: bold; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; border-radius: 2px; }
 </style>"""

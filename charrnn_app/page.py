@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from . import texts
+from . import compare_view, texts, training
 from .runner import Runner
 from .server import Server, Uploads, sweep_empty_uploads
 from .session import Registry, Session, delete_session
@@ -39,25 +39,40 @@ CSS = """
 #model-options .form > * { min-width: 150px !important; }
 #intro h1 { margin: 0; font-size: 1.6em; }
 #loss-plot .js-plotly-plot { height: 420px; }
+#compare-plot .js-plotly-plot { height: 440px; }
 #next-char-plot .js-plotly-plot { height: 320px; }
 #corpus-file { min-height: 130px; }
-@media (max-width: 640px) {  /* a phone: the header stacks, the intro shrinks to its title */
+@media (max-width: 640px) {  /* a phone: the header stacks, the intro shrinks to its title, the charts fit */
   #header { flex-direction: column; }
   #intro p { display: none; }
+  #loss-plot .js-plotly-plot, #compare-plot .js-plotly-plot { height: 340px; }
 }
 #intro p { margin: 0.2em 0 0; }
-/* Presentation mode (a projector at the back of a classroom): larger type, less chrome. */
+/* Presentation mode (a projector at the back of a classroom): larger type, taller charts, less chrome. */
 body.present { font-size: 20px; }
 body.present .prose, body.present label span, body.present textarea, body.present input,
 body.present button, body.present .tab-nav button { font-size: 20px !important; }
 body.present #intro p, body.present #chart-help, body.present #text-details, body.present #corpus-file,
-body.present #present .info-text, body.present #controls .info-text, body.present #units { display: none; }
+body.present #present .info-text, body.present #controls .info-text, body.present #units,
+body.present #compare-intro, body.present #x-axis .info-text, body.present #race-settings .info-text { display: none; }
 body.present #intro h1 { font-size: 1.1em; }
 body.present #header { margin-bottom: -12px; }
-body.present #loss-plot .js-plotly-plot { height: 290px !important; }
+body.present #loss-plot .js-plotly-plot { height: 50vh !important; }
+body.present #compare-plot .js-plotly-plot { height: 57vh !important; }
+body.present #compare-row { flex-direction: column; }  /* the chart the whole width, the lesson under it */
+body.present #compare-row > .column { width: 100%; }
 body.present #live-sample textarea { height: 3.4em !important; }
 body.present #status { min-height: 0; }
 """
+
+
+def show_on_phone(elem_id: str) -> str:
+    """Browser code for a click: on a phone-sized screen, scroll `elem_id` (a status above its chart) to the
+    top, so that pressing Train or Race visibly starts something."""
+    return (f"() => {{ if (window.innerWidth <= 640) document.getElementById('{elem_id}')"
+            "?.scrollIntoView({block: 'start'}); }")
+
+
 # Runs in the browser: the checkbox's value puts the page in presentation mode or takes it out.
 PRESENT_JS = """(on) => { document.body.classList.toggle('present', !!on);
   window.dispatchEvent(new Event('resize')); }"""  # Plotly redraws its charts at their new CSS size
@@ -109,6 +124,10 @@ class Page:
         gr.Timer(keep_alive_seconds(self.settings.session_ttl)).tick(
             lambda s: s, self.session, self.session, queue=False, show_progress="hidden", api_visibility="private")
         self.present.change(None, self.present, None, js=PRESENT_JS, queue=False, api_visibility="private")
+        if self.train is not None and self.compare is not None:  # the charts' type follows (drawn on the server)
+            self.present.change(present_charts, [self.present, self.session, self.corpus_info, self.compare.x_axis],
+                                [self.train.loss_plot, self.compare.chart], queue=False, show_progress="hidden",
+                                api_visibility="private")
 
     def register(self, session, request: gr.Request) -> None:
         """The load handler: the tab joins the registry (so that closing it frees it at once)."""
@@ -124,6 +143,16 @@ class Page:
             if isinstance(value, Session):
                 value.close()
         sweep_empty_uploads(self.server.cache)
+
+
+def present_charts(on, session, info, x_axis):
+    """Presentation mode switched: the tab remembers it (every chart drawn from now on, also while training,
+    uses its larger type) and its two live charts are drawn again: (the Train tab's, the Compare tab's)."""
+    if not isinstance(session, Session):
+        return gr.skip(), gr.skip()
+    session.present = bool(on)
+    train_chart = training.model_figure(session) if session.bundle is not None else training.corpus_chart(info, session)
+    return train_chart, compare_view.compare_figure(session, x_axis)
 
 
 def keep_alive_seconds(ttl: float) -> float:

@@ -24,10 +24,14 @@ PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 TRAIN_COLOR, VAL_COLOR, UNIFORM_COLOR, UNIGRAM_COLOR = "#56B4E9", "#D55E00", "#7F7F7F", "#009E73"
 
 
-def styled(fig: go.Figure, **kw) -> go.Figure:
+PRESENT_FONT = 20  # px: a chart's ticks and legend in presentation mode, readable from a classroom's back row
+
+
+def styled(fig: go.Figure, present: bool = False, **kw) -> go.Figure:
     """`fig` in the app's style (fonts, margins, legend and tool bar placed for a phone and a projector),
-    with `kw` laid over it; every chart of the app goes through here."""
-    # No fixed height: the page's CSS gives the chart's box its height (smaller in presentation mode).
+    with `kw` laid over it; every chart of the app goes through here. `present`: presentation mode, every
+    text of the chart at least PRESENT_FONT px (its box's height is the page's CSS)."""
+    # No fixed height: the page's CSS gives the chart's box its height (taller in presentation mode).
     # The legend goes under the x axis: on a phone it wraps to several rows, and above the plot it would
     # cover the title.
     # The tool bar stands on the right edge (across the top it covered a phone's title), and the x-axis
@@ -36,19 +40,29 @@ def styled(fig: go.Figure, **kw) -> go.Figure:
                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
                   modebar=dict(orientation="v"))
     fig.update_layout(**{**layout, **kw})
+    if present:
+        title = fig.layout.title.font.size or PRESENT_FONT
+        # The legend stands right of the plot, one entry a line: under it, 20 px rows would leave the plot
+        # a strip; the plot keeps the height the page gives the chart.
+        fig.update_layout(font=dict(size=PRESENT_FONT), title_font_size=max(title + 6, PRESENT_FONT + 2),
+                          margin=dict(l=80, r=10, t=50, b=60), hoverlabel=dict(font=dict(size=PRESENT_FONT)),
+                          legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top",
+                                      font=dict(size=PRESENT_FONT)))
+        fig.update_xaxes(tickfont=dict(size=PRESENT_FONT), title_font=dict(size=PRESENT_FONT))
+        fig.update_yaxes(tickfont=dict(size=PRESENT_FONT), title_font=dict(size=PRESENT_FONT))
     return fig
 
 
 def reference_lines(fig: go.Figure, uniform: float | None, unigram: float | None, units: str, right: float,
-                    early: float | None) -> float:
+                    early: float | None, short: bool = False) -> float:
     """Draw the two levels every learner compares against — ln(V), a uniform guess, and the unigram
     entropy (nats/char in, drawn in `units`) — from x = 0 to `right`. Returns the y-axis top: just above
     where training starts (`early`, the first batches' highest loss; a first batch may score a bit above
-    ln V)."""
+    ln V). `short`: shorter legend names (presentation mode's legend stands beside the plot)."""
     k = BITS_PER_NAT if units == "bits" else 1.0
     uniform_name = "uniform guess log₂(V)" if units == "bits" else "uniform guess ln(V)"
-    for level, name, color in ((uniform, uniform_name, UNIFORM_COLOR),
-                               (unigram, "letter frequencies (unigram)", UNIGRAM_COLOR)):
+    names = ("uniform guess", "unigram") if short else (uniform_name, "letter frequencies (unigram)")
+    for level, name, color in ((uniform, names[0], UNIFORM_COLOR), (unigram, names[1], UNIGRAM_COLOR)):
         if level is not None:
             fig.add_scatter(x=[0, right], y=[level * k] * 2, name=f"{name} = {level * k:.2f}", mode="lines",
                             line=dict(color=color, dash="dash", width=1.5), hoverinfo="skip")
@@ -73,9 +87,11 @@ def downsample(xs: list, ys: list, max_points: int = MAX_POINTS) -> tuple[list, 
 
 
 def loss_figure(history: History | None, uniform: float | None = None, unigram: float | None = None,
-                units: str = "nats") -> go.Figure:
+                units: str = "nats", present: bool = False, diverged: bool = False) -> go.Figure:
     """Training and validation loss per step, with the two reference levels every learner should
     compare against: ln(V) (a uniform guess) and the unigram entropy (knowing only letter frequencies).
+    `present`: presentation mode's larger type; `diverged`: the run ended because its loss exploded (said in
+    the title and the legend).
     """
     k = BITS_PER_NAT if units == "bits" else 1.0
     unit = "bits/char" if units == "bits" else "nats/char"
@@ -83,18 +99,25 @@ def loss_figure(history: History | None, uniform: float | None = None, unigram: 
     h = history or History()
     if h.step:
         x, y = downsample(h.step, h.train_loss)
-        fig.add_scatter(x=x, y=[v * k for v in y], name="train (batch)", mode="lines",
+        fig.add_scatter(x=x, y=[v * k for v in y], name="train" if present else "train (batch)", mode="lines",
                         line=dict(color=TRAIN_COLOR, width=1.5),
                         hovertemplate="step %{x}<br>train %{y:.3f} " + unit + "<extra></extra>")
     if h.val_step:
         x, y = downsample(h.val_step, h.val_loss)
-        fig.add_scatter(x=x, y=[v * k for v in y], name="validation (held-out text)", mode="lines+markers",
+        fig.add_scatter(x=x, y=[v * k for v in y], name="validation" if present else "validation (held-out text)",
+                        mode="lines+markers",
                         line=dict(color=VAL_COLOR, width=2.5), marker=dict(size=6),
                         hovertemplate="step %{x}<br>validation %{y:.3f} " + unit + "<extra></extra>")
     last = max(h.step[-1] if h.step else 0, 10)
-    top = reference_lines(fig, uniform, unigram, units, last, max(h.train_loss[:50]) if h.train_loss else None)
+    top = reference_lines(fig, uniform, unigram, units, last, max(h.train_loss[:50]) if h.train_loss else None,
+                          present)
     title = "Loss while training (lower is better)" if h.step else "Loss — press Train and the curve appears here"
-    return styled(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+    if diverged:
+        title = "Loss — this run DIVERGED: the loss exploded and training stopped"
+        for trace in fig.data:
+            if trace.name.startswith(("train", "validation")):
+                trace.name += " · diverged"
+    return styled(fig, present, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title="training step", rangemode="tozero"),
                    yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
 
@@ -136,11 +159,12 @@ def run_color(run_id: int) -> str:
 
 
 def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: float | None = None,
-                unigram: float | None = None, hidden=()) -> go.Figure:
+                unigram: float | None = None, hidden=(), present: bool = False) -> go.Figure:
     """Runs overlaid (charrnn.record.RunRecord): each run's validation loss (solid, in the legend as
     "nn.GRU 128×2 · run 3") and its training loss (thin, dotted, same colour), against `x` = "step",
     "chars" (characters seen: fair across batch sizes) or "seconds" (each run's own compute: speed).
-    A continued run has a marker where it resumed. ln V and the unigram entropy stay as reference lines."""
+    A continued run has a marker where it resumed; a run that diverged says so in the legend ("… · diverged").
+    ln V and the unigram entropy stay as reference lines. `present`: presentation mode's larger type."""
     k = BITS_PER_NAT if units == "bits" else 1.0
     unit = "bits/char" if units == "bits" else "nats/char"
     title_x, key, val_key = AXES.get(x, AXES["step"])
@@ -149,21 +173,22 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     shown_runs = [r for r in records if r.run_id not in set(hidden)]
     for r in shown_runs:
         c, color = r.curve, run_color(r.run_id)
+        name = f"{r.name} · diverged" if r.diverged else r.name
         xs = getattr(c, key)
         if xs:
             px, py = downsample(xs, c.train_loss)
-            fig.add_scatter(x=px, y=[v * k for v in py], name=f"{r.name} · train", mode="lines",
+            fig.add_scatter(x=px, y=[v * k for v in py], name=f"{name} · train", mode="lines",
                             legendgroup=str(r.run_id), showlegend=not c.val_loss, opacity=0.6,  # legend: one per run
                             line=dict(color=color, width=1, dash="dot"),
-                            hovertemplate=f"{r.name}<br>train %{{y:.3f}} {unit}<extra></extra>")
+                            hovertemplate=f"{name}<br>train %{{y:.3f}} {unit}<extra></extra>")
             right = max(right, xs[-1])
             early.append(max(c.train_loss[:50]))
         vx = getattr(c, val_key)
         if vx:
             px, py = downsample(vx, c.val_loss)
-            fig.add_scatter(x=px, y=[v * k for v in py], name=r.name, mode="lines+markers",
+            fig.add_scatter(x=px, y=[v * k for v in py], name=name, mode="lines+markers",
                             legendgroup=str(r.run_id), line=dict(color=color, width=2.5), marker=dict(size=5),
-                            hovertemplate=f"{r.name}<br>validation %{{y:.3f}} {unit}<extra></extra>")
+                            hovertemplate=f"{name}<br>validation %{{y:.3f}} {unit}<extra></extra>")
         for i in r.resumed_at:
             if i < len(xs):
                 fig.add_scatter(x=[xs[i]], y=[c.train_loss[i] * k], name=f"{r.name} · resumed", mode="markers",
@@ -171,10 +196,10 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
                                 marker=dict(color=color, size=12, symbol="triangle-right",
                                             line=dict(color="black", width=1)),
                                 hovertemplate=f"{r.name}: continued here<extra></extra>")
-    top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None)
+    top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None, present)
     title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
              else "Runs — start a lesson or a race and every model's curve appears here")
-    return styled(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+    return styled(fig, present, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title=title_x, rangemode="tozero"),
                    yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
 

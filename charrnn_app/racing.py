@@ -39,17 +39,46 @@ def race_entrants(models, lesson: Lesson | None) -> tuple[list[Entrant], dict]:
     return [Entrant(m) for m in models or []], {}
 
 
-def lesson_budget(lesson: Lesson, settings) -> float:
-    """The lesson's budget per model, within this server's limits (one run, and the race's total)."""
-    return max(1.0, min(lesson.time_budget, settings.max_seconds,
-                        math.floor(settings.max_race_seconds / len(lesson.entrants))))
+def lesson_budget(lesson: Lesson, settings, typed=None) -> tuple[float, str]:
+    """(seconds per model, where that comes from) for a lesson's race: the budget the page has typed (or a
+    link set) when there is one, else the lesson's own — within this server's limits (one run, and the
+    race's total) either way. The source is said beside the lesson ("the budget you typed", …)."""
+    cap = max(1.0, min(settings.max_seconds, math.floor(settings.max_race_seconds / len(lesson.entrants))))
+    mine = typed is not None and typed not in ("", 0) and float(typed) > 0
+    wanted, source = (float(typed), "the budget you typed") if mine else (lesson.time_budget, "the lesson's own")
+    if wanted > cap:
+        return cap, f"{source} ({wanted:g} s) cut to this server's limit"
+    return max(1.0, wanted), source
 
 
-def choose_lesson(key: str, settings):
-    """A lesson button: its key, its models and budget in the race's fields, what to look for."""
+def budget_words(lesson: Lesson, settings, typed=None) -> str:
+    """The lesson's budget line: seconds per model, which budget that is, and the whole race's training time."""
+    seconds, source = lesson_budget(lesson, settings, typed)
+    n = len(lesson.entrants)
+    own = (f"; the lesson's own is {min(lesson.time_budget, settings.max_seconds):g} s" if typed else
+           "; type a budget per model below (or use a link's) to race it for longer or shorter")
+    return f"**Budget:** {seconds:g} s per model ({source}{own}) — {n} models, about {seconds * n:g} s of training."
+
+
+def choose_lesson(key: str, settings, typed=None):
+    """A lesson button: its key, its models and budget in the race's fields, what to look for and which
+    budget it races with (`typed`: the budget the page has typed, or None)."""
     lesson = LESSONS[key]
     models = list(dict.fromkeys(e.model for e in lesson.entrants))
-    return key, models, lesson_budget(lesson, settings), f"### {lesson.title}\n{lesson.look_for}"
+    seconds, _ = lesson_budget(lesson, settings, typed)
+    return key, models, seconds, f"### {lesson.title}\n{lesson.look_for}\n\n{budget_words(lesson, settings, typed)}"
+
+
+def queued_budget(models, time_budget, lesson_key=None, settings=None) -> float | None:
+    """The seconds a race will hold its training slot (for the queue's start estimate): its budget per
+    model times its models (a lesson's entrants)."""
+    lesson = LESSONS.get(lesson_key) if lesson_key else None
+    if lesson is not None and settings is not None:
+        return lesson_budget(lesson, settings, time_budget)[0] * len(lesson.entrants)
+    try:
+        return float(time_budget) * max(1, len(models or []))
+    except (TypeError, ValueError):
+        return None
 
 
 class RaceRun:
@@ -76,8 +105,12 @@ class RaceRun:
     def plan(self, session) -> None:
         f, lesson, settings = self.fields, self.lesson, self.settings
         self.entrants, self.shared = race_entrants(f["models"], lesson)
-        self.per_model = float(f["time_budget"]) if f["time_budget"] not in (None, "", 0) else (
-            lesson_budget(lesson, settings) if lesson else min(DEFAULT_BUDGET, settings.max_seconds))
+        if lesson is not None:  # the budget typed on the page (or the API's), else the lesson's own; within limits
+            self.per_model, self.budget_source = lesson_budget(lesson, settings, f["time_budget"])
+        else:
+            typed = f["time_budget"] not in (None, "", 0)
+            self.per_model = float(f["time_budget"]) if typed else min(DEFAULT_BUDGET, settings.max_seconds)
+            self.budget_source = "your budget" if typed else "the default"
         self.seed = 0 if f["seed"] in (None, "") else int(f["seed"])
         corpus, text, example = f["corpus"], f["text"], f["example"]
         try:
@@ -104,7 +137,8 @@ class RaceRun:
         session.unigram = corpus_stats(self.text).unigram_entropy
         names = ", ".join(MODELS[p.model_name].title for p in self.plans)
         return self.outputs(session, f"**Starting a race** of {len(self.plans)} models ({names}) on {self.source} "
-                                     f"({len(self.text):,} characters), {self.per_model:g} s each, seed {self.seed}…",
+                                     f"({len(self.text):,} characters), {self.per_model:g} s each "
+                                     f"({self.budget_source}), seed {self.seed}…",
                             with_views=False)
 
     def events(self, session):
@@ -127,10 +161,11 @@ class RaceRun:
         return self.outputs(session, race_status(update, session))
 
     def end(self, session, last) -> None:
-        trained = [r for r in self.records if r.bundle is not None and r.final_val is not None]
+        trained = [r for r in self.records if r.bundle is not None and r.final_val is not None and not r.diverged]
         if trained and not session.closed:  # the Write tab samples the race's best model; Train continues it
             best = min(trained, key=lambda r: r.final_val)
-            adopt(session, best.bundle, text=best.text, train_text=best.train_text, val_text=best.val_text)
+            adopt(session, best.bundle, text=best.text, train_text=best.train_text, val_text=best.val_text,
+                  stop_reason=best.stop_reason)
         session.trim_weights()
 
     def finish(self, session, last) -> tuple:
@@ -161,12 +196,19 @@ def race_status(update: RaceUpdate, session: Session) -> str:
     """The race's status line: who is training and where, or how it ended and which model is best."""
     k, unit = view.loss_unit(session)
     if update.done:
-        best = min((r for r in update.records if r.final_val is not None), key=lambda r: r.final_val, default=None)
+        failed = [r for r in update.records if r.diverged]
+        best = min((r for r in update.records if r.final_val is not None and not r.diverged), key=lambda r: r.final_val,
+                   default=None)
         head = "**Stopped.** The models are kept as they are." if update.stopped else "**Done.**"
+        if failed:  # a failure is never reported as a result
+            head += (f" ⚠️ **{len(failed)} diverged** (the loss exploded and training stopped; their numbers are not "
+                     f"results): {', '.join(r.name for r in failed)}.")
         tail = (f" Lowest validation loss: **{best.name}** ({best.final_val * k:.3f} {unit}) — the Write tab now "
                 "samples from it; pick another run below to sample from or continue it." if best else "")
         return f"{head} {len(update.records)} runs in {update.seconds:.0f} s.{tail}"
     r = update.records[update.active]
     val = f", validation {r.curve.val_loss[-1] * k:.3f} {unit}" if r.curve.val_loss else ""
+    failed = sum(rec.diverged for rec in update.records)
     return (f"**Racing** ({update.seconds:.0f} s): {r.name} at step {r.steps:,}{val} · "
-            f"{sum(rec.final_val is not None for rec in update.records)} of {len(update.records)} done")
+            f"{sum(rec.final_val is not None for rec in update.records)} of {len(update.records)} done"
+            + (f" · ⚠️ {failed} diverged" if failed else ""))

@@ -252,11 +252,13 @@ def stop_training(session, queued: bool = False):
 
 
 def adopt(session: Session, bundle: Bundle, *, text: str | None = None, train_text: str | None = None,
-          val_text: str | None = None) -> None:
+          val_text: str | None = None, stop_reason: str | None = None) -> None:
     """Make `bundle` the tab's model: the Write tab samples it, Train continues it, the Inside tab reads it.
     `text` is what it was trained on (the chart's reference levels: ln V and the unigram entropy);
-    `train_text` / `val_text` its split, for the views (None for a checkpoint: the file holds no text)."""
+    `train_text` / `val_text` its split, for the views (None for a checkpoint: the file holds no text);
+    `stop_reason` how its last run ended (None: not ended, or not known)."""
     session.bundle, session.train_text, session.val_text = bundle, train_text, val_text
+    session.stop_reason = stop_reason
     session.uniform = math.log(len(bundle.vocab))
     session.unigram = corpus_stats(text).unigram_entropy if text else None
 

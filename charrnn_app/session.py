@@ -34,6 +34,7 @@ class Session:
         self.run_sent: float | None = None  # when the running (or last) run joined the queue (monotonic s)…
         self.run_ended: float | None = None  # …and when it let go of the slot (None while it holds it)
         self.units = "nats"  # the loss chart's unit, switchable while training
+        self.present = False  # presentation mode: the charts' larger type
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
         self.unigram: float | None = None
         self.folder: str | None = None  # this tab's checkpoint files (removed with the session)

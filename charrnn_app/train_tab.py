@@ -136,7 +136,7 @@ def layout(page: Page) -> TrainTab:
 
 def wire_text(page: Page, t: TrainTab) -> None:
     """The text's statistics and preview (also /describe_corpus), an upload checked as it lands, an example
-    replacing the upload, and a link's state (?example=…&model=…&budget=…&present=1)."""
+    replacing the upload, and a link's state (?example=…&model=…&budget=…&present=1&text=…)."""
     s, demo, session = page.settings, page.demo, page.session
     describe = functools.partial(corpus_view.describe_corpus, examples=page.examples, max_bytes=s.max_upload_bytes,
                                  notes=example_notes(s.examples_dir))
@@ -147,7 +147,8 @@ def wire_text(page: Page, t: TrainTab) -> None:
                          [t.corpus_file, t.ascii_fold, t.latin1, session], None, api_visibility="private")
     t.example.input(corpus_view.example_chosen, t.example, [t.corpus_file, t.corpus_text], api_visibility="private")
     demo.load(links.link_loader(tuple(page.examples), s.max_seconds), None,
-              [t.example, t.model, t.time_budget, page.present], show_progress="hidden", api_visibility="private")
+              [t.example, t.model, t.time_budget, page.present, t.corpus_text], show_progress="hidden",
+              api_visibility="private")
 
 
 def wire_run(page: Page, t: TrainTab) -> None:

@@ -96,7 +96,8 @@ def reference_text(session: Session) -> str:
 def model_figure(session: Session) -> object:
     """The loss chart of the tab's model (empty before training), in the tab's units."""
     b = session.bundle
-    return plots.loss_figure(b.history if b else None, session.uniform, session.unigram, session.units)
+    return plots.loss_figure(b.history if b else None, session.uniform, session.unigram, session.units,
+                             session.present, session.stop_reason == "diverged")
 
 
 def _continuing(session, model, reset) -> Bundle | None:
@@ -321,8 +322,8 @@ def corpus_chart(info, session):
     if isinstance(session, Session) and session.bundle is not None:
         return gr.skip()  # the tab's model's own chart stays
     info = info or {}
-    units = session.units if isinstance(session, Session) else "nats"
-    return plots.loss_figure(None, info.get("uniform"), info.get("unigram"), units)
+    units, present = (session.units, session.present) if isinstance(session, Session) else ("nats", False)
+    return plots.loss_figure(None, info.get("uniform"), info.get("unigram"), units, present)
 
 
 def change_units(units, session, info=None):

@@ -1,10 +1,14 @@
-"""Fixtures every test file shares: one torch thread and a private temp folder per module, and a headless
-Chromium (Debian's /usr/bin/chromium driven by PyPI playwright; never `playwright install`)."""
+"""Fixtures every test file shares: one torch thread and a private temp folder per module, a headless
+Chromium (Debian's /usr/bin/chromium driven by PyPI playwright; never `playwright install`), and a watch on
+the server's tracebacks: a test marked `browser` fails if the server printed or logged one while it ran."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import threading
+import traceback
 from pathlib import Path
 
 import pytest
@@ -50,3 +54,62 @@ def server(settings):
                             **app.launch_options(settings))
     yield url
     demo.close()
+
+
+class ServerTracebacks(logging.Handler):
+    """Every traceback this process prints or logs: Gradio prints a handler's exception with
+    `traceback.print_exc` (all but a `gr.Error` made with print_exception=False, the app's `user_error`),
+    the app logs a failed run or hook with `logging.exception`, a thread's uncaught exception goes to
+    `threading.excepthook`, uvicorn and asyncio log theirs."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        self.seen.append(text)
+
+    def printed(self, exc, value=None, tb=None, *args, **kwargs) -> None:
+        if value is None and isinstance(exc, BaseException):  # print_exception(exc), Python 3.10+
+            exc, value, tb = type(exc), exc, exc.__traceback__
+        self.seen.append("".join(traceback.format_exception(exc, value, tb)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_tracebacks():
+    """The session's ServerTracebacks, installed before any server starts."""
+    watch = ServerTracebacks()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn"), logging.getLogger("uvicorn.error")]
+    print_exception, excepthook = traceback.print_exception, threading.excepthook
+
+    def printed(*args, **kwargs):
+        watch.printed(*args, **kwargs)
+        print_exception(*args, **kwargs)
+
+    def thread_died(args):
+        watch.seen.append(f"thread {getattr(args.thread, 'name', '?')}: " + "".join(
+            traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
+        excepthook(args)
+
+    for logger in loggers:
+        logger.addHandler(watch)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(traceback, "print_exception", printed)  # traceback.print_exc calls it
+        mp.setattr(threading, "excepthook", thread_died)
+        yield watch
+    for logger in loggers:
+        logger.removeHandler(watch)
+
+
+@pytest.fixture(autouse=True)
+def no_server_traceback_in_browser_tests(request, server_tracebacks):
+    """A browser test fails if the server printed or logged a traceback while it ran (a handler that fails
+    is a bug even when the page looks right: e.g. a click wired to an output it cannot fill)."""
+    start = len(server_tracebacks.seen)
+    yield
+    if request.node.get_closest_marker("browser") is not None:
+        new = server_tracebacks.seen[start:]
+        assert not new, f"the server logged {len(new)} traceback(s) during this test:\n" + "\n".join(new)
