@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import corpus_view, links, options, plots, texts, training, waiting
-from .page import Page
+from . import corpus_view, links, options, plots, texts, training, typed, waiting
+from .page import Page, show_on_phone
 from .runner import mark_pending
 from .settings import PAGE_TIME_BUDGET, example_notes
 
@@ -35,6 +35,7 @@ class TrainTab:
     time_budget: gr.Slider
     max_steps: gr.Number
     reset: gr.Checkbox
+    yours: gr.CheckboxGroup  # the settings typed, which the next run keeps: untick one to reset it
     train: gr.Button
     stop: gr.Button
     plan_line: gr.Markdown
@@ -95,6 +96,8 @@ def layout(page: Page) -> TrainTab:
                 train = gr.Button("Train", variant="primary", elem_id="train", scale=2)
                 stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
             reset = gr.Checkbox(label="Start a new model (forget the trained one)", elem_id="reset")
+            yours = gr.CheckboxGroup([], label="Your settings — the next run keeps them, also a new model: untick "
+                                     "one to go back to the preset", visible=False, elem_id="yours")
             plan_line = gr.Markdown(elem_id="plan")
             with gr.Accordion("Settings of the model and the training", open=False, elem_id="settings"):
                 with gr.Row(elem_id="model-options"):
@@ -130,8 +133,8 @@ def layout(page: Page) -> TrainTab:
                                      elem_id="corpus-preview")
     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download", render=False)
     return TrainTab(corpus_file, corpus_text, example, ascii_fold, latin1, model, time_budget, max_steps, reset,
-                    train, stop, plan_line, card, fields, status, loss_plot, live_sample, units, corpus_stats, preview,
-                    download)
+                    yours, train, stop, plan_line, card, fields, status, loss_plot, live_sample, units, corpus_stats,
+                    preview, download)
 
 
 def wire_text(page: Page, t: TrainTab) -> None:
@@ -165,10 +168,15 @@ def wire_run(page: Page, t: TrainTab) -> None:
     gr.on(plan_changed, training.model_selected, plan_inputs, t.fields, trigger_mode="always_last", **quiet)
     gr.on(plan_changed + [c.change for c in t.fields], training.plan_summary, plan_inputs, [t.card, t.plan_line],
           inputs_kwargs=t.named_fields, trigger_mode="always_last", **quiet)
+    # Every typed value the next run keeps, listed under Train; unticking one empties its field.
+    gr.on([demo.load, t.model.change, t.max_steps.change, *(c.change for c in t.fields)], typed.listed,
+          [t.model, t.max_steps, *t.fields], t.yours, trigger_mode="always_last", **quiet)
+    t.yours.input(typed.reset, [t.yours, t.model, t.max_steps, *t.fields], [*t.fields, t.max_steps], **quiet)
 
     # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.
     queue_timer = gr.Timer(waiting.POLL_SECONDS, active=False)  # while this tab's Train waits in line
     t.train.click(mark_pending, [session, t.time_budget], [t.status, queue_timer], queue=False, **quiet)
+    t.train.click(None, None, None, js=show_on_phone("status"), queue=False, **quiet)  # a phone: status, chart
     queue_timer.tick(waiting.queue_status(page.server, demo.sessions, s.concurrency, PAGE_TIME_BUDGET), session,
                      [t.status, queue_timer], queue=False, **quiet)
     t.trained = t.train.click(
