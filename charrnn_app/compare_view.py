@@ -23,7 +23,7 @@ from charrnn.record import ROW_KEYS
 from . import links, plots, training, user_error
 from .corpus_view import load_corpus
 from .runner import adopt
-from .session import Session, ensure_session
+from .session import KEEP_WEIGHTS, Session, ensure_session
 
 FILM_RUNS = 8  # film strips shown: the latest runs
 SAMPLE_CHARS = 80  # of each sample in the table (the film strip has it all)
@@ -138,17 +138,23 @@ def remove_run(session, run_id, x_axis="step"):
     return views(session, x_axis)
 
 
+def dropped_notice(r) -> str:
+    """What a run whose weights were dropped can still do (a notice: the tab keeps the last few runs' weights)."""
+    return (f"ℹ️ The weights of **{r.name}** were dropped to save memory (a tab keeps the last {KEEP_WEIGHTS} "
+            "runs' weights); its curves, numbers and film strip stay. Train it again to sample from it.")
+
+
 def use_run(session, run_id) -> tuple[str, object]:
-    """Make a run's model the tab's model: the Write tab samples it, Train continues it."""
+    """Make a run's model the tab's model: the Write tab samples it, Train continues it. A run whose weights
+    were dropped answers with a notice (the status) and leaves the tab's model as it is."""
     session = ensure_session(session)
     if session.running:
         raise user_error("This tab is training: press Stop first.")
     r = session.run(run_id)
     if r is None:
         raise user_error("Choose a run first.")
-    if r.bundle is None:
-        raise user_error(f"The weights of {r.name} were dropped to save memory (a tab keeps the last few runs' "
-                         "weights); its curves and numbers stay. Train it again to sample from it.")
+    if r.bundle is None:  # an expected state, not an error: said as a notice, the tab's model unchanged
+        return dropped_notice(r), gr.skip()
     adopt(session, r.bundle, text=r.text, train_text=r.train_text, val_text=r.val_text, stop_reason=r.stop_reason)
     return (f"**{r.name}** is now the tab's model: the Write tab samples from it, and Train with "
             f"{MODELS[r.model_name].title} continues it.", training.model_figure(session))
@@ -158,8 +164,11 @@ def run_checkpoint(session, run_id) -> str:
     """A run's model as a .safetensors file to download."""
     session = ensure_session(session)
     r = session.run(run_id)
-    if r is None or r.bundle is None:
-        raise user_error("Choose a run whose weights are kept (the table's *weights* column).")
+    if r is None:
+        raise user_error("Choose a run first.")
+    if r.bundle is None:  # an expected state: a notice, and no file
+        gr.Info(dropped_notice(r).removeprefix("ℹ️ ").replace("**", ""))
+        return gr.skip()
     folder = _folder(session)
     for old in folder.glob("*.safetensors"):
         old.unlink(missing_ok=True)

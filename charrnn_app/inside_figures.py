@@ -114,42 +114,58 @@ def graph_figure(graph) -> go.Figure:
                    height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), hovermode="closest")
 
 
-def embedding_figure(emb) -> go.Figure:
+def embedding_figure(emb, readable: bool = True) -> go.Figure:
+    """The characters on their two principal directions; `readable` False: the title says the map shows too
+    little of the vectors' variance to read (see `inside_model.map_readable`)."""
     fig = go.Figure()
     fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=emb.labels, textposition="top center",
-                    textfont=dict(size=14), marker=dict(color=BLUE, size=7), name="characters",
-                    hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
-    return styled(fig, title=dict(text="Character embeddings, projected on their 2 main directions (PCA)",
-                                   x=0.01, font=dict(size=14)),
+                    textfont=dict(size=14), marker=dict(color=BLUE if readable else "#999999", size=7),
+                    name="characters", hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
+    title = ("Character embeddings, projected on their 2 main directions (PCA)" if readable else
+             f"Character embeddings (PCA) — too little to read: these 2 directions show "
+             f"{sum(emb.explained):.0%} of the variance")
+    return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)),
                    xaxis=dict(title=f"direction 1 ({emb.explained[0]:.0%} of the variance)"),
                    yaxis=dict(title=f"direction 2 ({emb.explained[1]:.0%})"), showlegend=False)
 
 
 def bigram_figure(table) -> go.Figure:
+    """Counts of character b after character a, every row and column labelled (one tick per character, the
+    chart as tall as its rows need)."""
     fig = go.Figure(go.Heatmap(z=table.counts, x=table.labels, y=table.labels, colorscale=[[0, "#FFFFFF"], [1, BLUE]],
                                hovertemplate="%{y} then %{x}: %{z} times<extra></extra>"))
-    fig.update_xaxes(type="category", title="next character", side="top")
-    fig.update_yaxes(type="category", title="character", autorange="reversed")
+    size = 11 if len(table.labels) <= 60 else 8
+    fig.update_xaxes(type="category", title="next character", side="top", dtick=1, tickfont=dict(size=size),
+                     tickangle=0)
+    fig.update_yaxes(type="category", title="character", autorange="reversed", dtick=1, tickfont=dict(size=size))
     return styled(fig, title=dict(text="How often each character followed each other one (the n-gram's counts)",
-                                   x=0.01, y=0.99, font=dict(size=14)), margin=dict(l=60, r=20, t=80, b=20))
+                                   x=0.01, y=0.99, font=dict(size=14)), margin=dict(l=60, r=20, t=80, b=20),
+                   height=max(420, (size + 3) * len(table.labels) + 120))
 
 
 def attention_figure(maps) -> go.Figure:
+    """One heat map per layer and head: row = the position writing, column = the earlier position it took from,
+    both axes labelled with the characters (hover adds their positions)."""
     L, H = len(maps.weights), len(maps.weights[0])
     fig = make_subplots(rows=L, cols=H, subplot_titles=[f"layer {l + 1} · head {h + 1}" for l in range(L)
-                                                        for h in range(H)], horizontal_spacing=0.03,
-                        vertical_spacing=0.08)
-    ticks = [f"{i}:{c}" for i, c in enumerate(maps.labels)]
+                                                        for h in range(H)], horizontal_spacing=0.04,
+                        vertical_spacing=0.1)
+    ticks = list(range(len(maps.labels)))  # positions: a character may occur twice
+    names = [f"{i}:{c}" for i, c in enumerate(maps.labels)]
     for l in range(L):
         for h in range(H):
             fig.add_trace(go.Heatmap(z=maps.weights[l][h], x=ticks, y=ticks, zmin=0, zmax=1, showscale=False,
-                                     colorscale=[[0, "#FFFFFF"], [1, ORANGE]],
-                                     hovertemplate="%{y} looked at %{x}: %{z:.2f}<extra></extra>"),
+                                     colorscale=[[0, "#FFFFFF"], [1, ORANGE]], customdata=[
+                                         [[names[t], names[s]] for s in ticks] for t in ticks],
+                                     hovertemplate="%{customdata[0]} looked at %{customdata[1]}: %{z:.2f}"
+                                                   "<extra></extra>"),
                           row=l + 1, col=h + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    size = 10 if len(ticks) <= 32 else 8
+    fig.update_xaxes(tickmode="array", tickvals=ticks, ticktext=maps.labels, tickangle=0, tickfont=dict(size=size))
+    fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=maps.labels, tickfont=dict(size=size),
+                     autorange="reversed")
     return styled(fig, title=dict(text="Attention: row = the position writing, column = the earlier position "
-                                   "it took from", x=0.01, font=dict(size=14)), height=260 * L + 60)
+                                   "it took from", x=0.01, font=dict(size=14)), height=(12 * len(ticks) + 80) * L + 60)
 
 
 def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:

@@ -86,16 +86,36 @@ def map_view(session):
         summary = (f"The n-gram's counts of one character following another ({table.total:,} pairs). Most "
                    "common: " + ", ".join(f"{md_char(a)}→{md_char(b)} {n:,}" for n, a, b in pairs) + ".")
         return figs.bigram_figure(table), summary, asdict(table)
+    return figs.embedding_figure(emb, map_readable(emb)), embedding_words(emb), {**asdict(emb),
+                                                                               "readable": map_readable(emb)}
+
+
+READABLE_SHARE = 0.20  # of the vectors' variance the map's two axes must show before distances on it mean much
+
+
+def map_readable(emb) -> bool:
+    """Whether the two principal directions show enough of how the vectors differ (READABLE_SHARE together).
+    Below it, most of the differences lie in the directions left out: two characters drawn close may be far
+    apart, so listing "closest pairs" would teach noise (e.g. a 20 s LSTM's 9 % + 8 %)."""
+    return sum(emb.explained) >= READABLE_SHARE
+
+
+def embedding_words(emb) -> str:
+    """The map in words: what it shows, and the closest pairs only where the map is readable."""
+    shares = f"{emb.explained[0]:.0%} and {emb.explained[1]:.0%} of their variance"
+    head = (f"Each character's learned vector ({emb.source}), projected on the two directions where the "
+            f"vectors differ most ({shares}). ")
+    if not map_readable(emb):
+        return head + (f"⚠️ **Too little to read:** together these two directions show only "
+                       f"{sum(emb.explained):.0%} of how the vectors differ (a readable map shows at least "
+                       f"{READABLE_SHARE:.0%}); most of the differences lie in the directions left out, so "
+                       "characters drawn close may not be alike. Train longer and look again.")
     nearest = []
     for i, a in enumerate(emb.chars):
         for j in range(i + 1, len(emb.chars)):
             nearest.append((math.dist((emb.x[i], emb.y[i]), (emb.x[j], emb.y[j])), a, emb.chars[j]))
-    close = sorted(nearest)[:6]
-    summary = (f"Each character's learned vector ({emb.source}), projected on the two directions where the "
-               f"vectors differ most ({emb.explained[0]:.0%} and {emb.explained[1]:.0%} of their variance). "
-               "Characters the model treats alike sit close; closest pairs here: "
-               + ", ".join(f"{md_char(a)} {md_char(b)}" for _, a, b in close) + ".")
-    return figs.embedding_figure(emb), summary, asdict(emb)
+    return head + ("Characters the model treats alike sit close; closest pairs here: "
+                   + ", ".join(f"{md_char(a)} {md_char(b)}" for _, a, b in sorted(nearest)[:6]) + ".")
 
 
 def attention_view(session, text=None):

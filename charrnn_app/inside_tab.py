@@ -3,6 +3,9 @@
     build(page, tab) -> InsideTab   one text box, then a tab per view, each an API endpoint:
         /predictions /worked_loss /neurons /find_units /saliency /shapes /embedding_map /attention /diagnose
 
+Opening the tab draws every view for the tab's model (no blank panels), once per state of the model:
+opening it again with the same model leaves the views as they are (`on_open`).
+
 The handlers live in `inside_text.py` (views over a text) and `inside_model.py` (views of the whole
 model); the computations in `charrnn.inspect`. All views share one concurrency group, so at most
 `settings.concurrency` of them run forward/backward passes at once on the server.
@@ -14,8 +17,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from charrnn import MODELS
+
 from . import inside_model as m
 from . import inside_text as t
+from . import texts
 from .page import Page
 
 LABEL, TAB_ID = "Inside", "inside-tab"
@@ -53,6 +59,41 @@ def refresh_layers(session, layer):
     return gr.update(choices=names, value=layer if layer in names else (names[0] if names else None))
 
 
+def model_key(session):
+    """What identifies the state of the tab's model for the views (None: no model yet)."""
+    b = getattr(session, "bundle", None)
+    return None if b is None else (id(b), b.step)
+
+
+def on_open(fn, n_outputs: int):
+    """`fn` (a view's handler) for the tab opening: drawn for the tab's model unless it already shows this
+    state of it (`drawn`: the tab's {view: model_key}); left as it is without a model (the tab's notice
+    says why) or where the view needs the user first (a loaded checkpoint holds no text to look at)."""
+
+    def draw(session, drawn, *args):
+        key = model_key(session)
+        if key is None or drawn.get(fn.__name__) == key:
+            return (gr.skip(),) * n_outputs
+        try:
+            out = fn(session, *args)
+        except gr.Error:
+            return (gr.skip(),) * n_outputs
+        drawn[fn.__name__] = key
+        return out
+
+    return draw
+
+
+def notice(session) -> str:
+    """The line at the top of the tab: which model the views show, or that there is none yet."""
+    b = getattr(session, "bundle", None)
+    if b is None:
+        return f"*{texts.NO_MODEL} Every view here draws for it when you open this tab.*"
+    source = "" if getattr(session, "val_text", None) else " (loaded from a file: type a text to look at)"
+    return (f"The views show the tab's model, **{MODELS[b.model_name].title}** at step {b.step:,}{source}; each "
+            "view's button draws it again for the text above.")
+
+
 @dataclass
 class InsideTab:
     text: gr.Textbox  # the text every view looks at
@@ -61,16 +102,24 @@ class InsideTab:
 
 def build(page: Page, tab: gr.Tab) -> InsideTab:
     """The text box, then one sub-tab per view, each laid out and wired by its own function below. Every
-    view is also an API endpoint returning its data, in the "inspect" concurrency group."""
+    view is also an API endpoint returning its data, in the "inspect" concurrency group; opening the tab
+    draws each view for the tab's model (each view function returns its handler, inputs and outputs)."""
     gr.Markdown(INTRO, elem_id="inside-intro")
+    shown = gr.Markdown(elem_id="inside-notice")
     text = gr.Textbox(label="text to look at (empty = an excerpt of the held-out text)", lines=3, max_lines=8,
                       max_length=t.MAX_CHARS, elem_id="inside-text")
     look = gr.Button("Look", variant="primary", elem_id="inside-look")
     look.click(fill_text, [page.session, text], text, queue=False, show_progress="hidden", api_visibility="private")
     limits = dict(concurrency_limit=page.settings.concurrency, concurrency_id="inspect", show_progress="minimal")
+    draws = []
     with gr.Tabs(elem_id="inside-views"):
         for view in (predictions, neurons, saliency, shapes, maps, diagnosis):
-            view(page.session, text, look, limits)
+            draws += view(page.session, text, look, limits)
+    drawn = gr.State({})  # {view: the model state it shows}
+    tab.select(notice, page.session, shown, queue=False, show_progress="hidden", api_visibility="private")
+    for fn, inputs, outputs in draws:
+        tab.select(on_open(fn, len(outputs)), [page.session, drawn, *inputs[1:]], outputs, api_visibility="private",
+                   **limits)
     return InsideTab(text, look)
 
 
@@ -90,6 +139,7 @@ def predictions(session, text, look, limits) -> None:
                     **limits)
     strip.click(t.strip_clicked, [session, text], [position, worked, worked_data], api_visibility="private",
                 **limits)
+    return [(t.predictions_view, [session, text], [strip, summary, data])]
 
 
 def neurons(session, text, look, limits) -> None:
@@ -108,14 +158,17 @@ def neurons(session, text, look, limits) -> None:
                                elem_id="find-property")
             span = gr.Textbox(label="selected span (start-end)", elem_id="find-span", max_lines=1)
             find = gr.Button("Find units", elem_id="find-units")
-        units_table = gr.Markdown(elem_id="units-table")
+        units_table = gr.HTML(elem_id="units-table", css_template=t.UNITS_CSS, js_on_load=t.UNIT_CLICK_JS)
         units_data = _numbers("units-data")
     tab.select(refresh_layers, [session, layer], layer, show_progress="hidden", api_visibility="private")
     gr.on([show.click, unit.submit], t.neuron_view, [session, text, layer, unit], [layer, strip, summary, data],
           api_name="neurons", **limits)
     text.select(t.span_selected, None, span, queue=False, show_progress="hidden", api_visibility="private")
-    find.click(t.find_units_view, [session, text, prop, span], [units_table, units_data], api_name="find_units",
+    find.click(t.find_units_rows, [session, text, prop, span], [units_table, units_data], api_name="find_units",
                **limits)
+    units_table.click(t.unit_clicked, [session, text], [layer, unit, strip, summary, data], api_visibility="private",
+                      **limits)  # a row of the table: that unit over the text
+    return [(t.neuron_view, [session, text, layer, unit], [layer, strip, summary, data])]
 
 
 def saliency(session, text, look, limits) -> None:
@@ -134,6 +187,7 @@ def saliency(session, text, look, limits) -> None:
           api_name="saliency", **limits)
     strip.click(t.saliency_clicked, [session, text], [position, strip, summary, data], api_visibility="private",
                 **limits)
+    return [(t.saliency_view, [session, text, position], [strip, summary, data])]
 
 
 def shapes(session, text, look, limits) -> None:
@@ -146,6 +200,7 @@ def shapes(session, text, look, limits) -> None:
             dot = gr.Code(language=None, elem_id="graph-dot")
         data = _numbers("shapes-data")
     show.click(m.shapes_view, [session, text], [table, summary, graph, dot, data], api_name="shapes", **limits)
+    return [(m.shapes_view, [session, text], [table, summary, graph, dot, data])]
 
 
 def maps(session, text, look, limits) -> None:
@@ -160,6 +215,8 @@ def maps(session, text, look, limits) -> None:
     show.click(m.map_view, session, [map_plot, map_summary, map_data], api_name="embedding_map", **limits)
     show.click(m.attention_view, [session, text], [attention_plot, attention_summary, attention_data],
                api_name="attention", **limits)
+    return [(m.map_view, [session], [map_plot, map_summary, map_data]),
+            (m.attention_view, [session, text], [attention_plot, attention_summary, attention_data])]
 
 
 def diagnosis(session, text, look, limits) -> None:
@@ -173,3 +230,4 @@ def diagnosis(session, text, look, limits) -> None:
         data = _numbers("diag-data")
     diagnose.click(m.diagnosis_view, session, [findings, grad_plot, ratio_plot, summary, data], api_name="diagnose",
                    **limits)
+    return [(m.diagnosis_view, [session], [findings, grad_plot, ratio_plot, summary, data])]

@@ -274,3 +274,34 @@ def compared_saliency(session, text: str, position: int, most: int = 4) -> list:
 def saliency_clicked(session, text, evt: gr.EventData):
     position = int(getattr(evt, "position", -1))
     return position, *saliency_view(session, text, position)
+
+
+# ---- find units, as rows to click ---------------------------------------------------------------------
+
+UNIT_CLICK_JS = """element.addEventListener('click', (e) => {
+  const r = e.target.closest('[data-unit]');
+  if (r) trigger('click', {layer: r.dataset.layer, unit: Number(r.dataset.unit)});
+});"""
+UNITS_CSS = """.units { border-collapse: collapse; } .units td, .units th { padding: 2px 10px; text-align: left; }
+.units tr[data-unit] { cursor: pointer; } .units tr[data-unit]:hover { background: #eef4fb; }"""
+
+
+def find_units_rows(session, text=None, prop="all", span=""):
+    """(table HTML, data): `find_units_view`'s units as rows to click (a row shows its unit over the text)."""
+    table, data = find_units_view(session, text, prop, span)
+    matches = data.get("matches")
+    if not matches:  # why there is none, in words (`note` escaped it and set it in italics)
+        return f"<p><i>{table.strip('*')}</i></p>", data
+    rows = "".join(f'<tr data-layer="{figs.escape(m["layer"])}" data-unit="{int(m["unit"])}"><td>'
+                   f'{figs.escape(m["property"])}</td><td>{figs.escape(m["layer"])}</td><td>{int(m["unit"])}</td>'
+                   f'<td>{m["correlation"]:+.2f}</td></tr>' for m in matches)
+    return ('<table class="units"><tr><th>property</th><th>layer</th><th>unit</th><th>correlation r</th></tr>'
+            f"{rows}</table><p>r = +1: the unit is high exactly where the property holds; −1: low there; 0: "
+            "unrelated. <b>Click a row</b> to see that unit over the text.</p>"), data
+
+
+def unit_clicked(session, text, evt: gr.EventData):
+    """A row of the find-units table: (layer, unit, and that unit's view: strip, summary, data)."""
+    layer, unit = getattr(evt, "layer", None), int(getattr(evt, "unit", 0) or 0)
+    layer_update, strip, summary, data = neuron_view(session, text, layer, unit)
+    return layer_update, unit, strip, summary, data

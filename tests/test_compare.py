@@ -135,8 +135,9 @@ def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(setti
     compare_view.use_run(keep, KEEP_WEIGHTS + 1)
     keep.trim_weights()
     assert [r.bundle is None for r in keep.runs] == [True] + [False] * KEEP_WEIGHTS
-    with pytest.raises(Exception, match="were dropped to save memory"):
-        compare_view.use_run(keep, 1)
+    model = keep.bundle  # an expected state: a notice in the status (not an error), the tab's model unchanged
+    status, _ = compare_view.use_run(keep, 1)
+    assert "were dropped to save memory" in status and keep.bundle is model
 
 
 def test_copied_spans_find_a_planted_span_and_nothing_in_random_text():
