@@ -19,6 +19,12 @@ strip samples many times):
     text, n chars ─► fingerprint of every min_len-window ─► sorted distinct int64 fingerprints (the index)
     sample, m chars ─► fingerprint of every min_len-window ─► binary search ─► hits ─► merged spans
 
+How much copying is recall depends on the text: on templated text (recipes, code, logs) any new text of the
+same kind repeats long runs of the training text, so a high share alone does not mean memorising. The
+baseline (`baseline_share`) is the same share for held-out text of the same kind — text the model never
+trained on, e.g. the end of the corpus that validation uses — against the same index; `recall_verdict`
+calls a sample recall only when it copies clearly more than that (RECALL_MARGIN more of its characters).
+
 Units: positions are characters (Python `str` indices, i.e. Unicode code points); spans are half-open
 `(start, end)` in sample coordinates; shares are in 0..1.
 
@@ -143,3 +149,29 @@ class CopyIndex:
 def copied_spans(train_text: str, sample: str, min_len: int = 12) -> list[tuple[int, int]]:
     """`CopyIndex(train_text, min_len).spans(sample)` for a single sample; build a `CopyIndex` for more."""
     return CopyIndex(train_text, min_len).spans(sample)
+
+
+RECALL_MARGIN = 0.25  # a sample copies this much more of itself than held-out text does: recall, not writing
+BASELINE_PIECES = 16  # pieces of held-out text the baseline averages over
+
+
+def baseline_share(index: CopyIndex, held_out: str, length: int, pieces: int = BASELINE_PIECES) -> float | None:
+    """The copied share new text of this kind scores against the index: the mean `copied_share` of up to
+    `pieces` pieces of `length` characters spread evenly over `held_out` (text of the same source the model
+    never trained on). None when `held_out` is too short to judge (fewer than 2 * min_len characters).
+    Costs `pieces` queries of `length` characters (about 1 ms each for 200 characters)."""
+    if length < 1:
+        raise ValueError(f"length must be >= 1 character, got {length!r}")
+    length = min(length, len(held_out))
+    if length < 2 * index.min_len:
+        return None
+    starts = sorted({round(i * (len(held_out) - length) / max(pieces - 1, 1)) for i in range(pieces)})
+    return sum(index.copied_share(held_out[s:s + length]) for s in starts) / len(starts)
+
+
+def recall_verdict(share: float | None, baseline: float | None, margin: float = RECALL_MARGIN) -> str | None:
+    """How a sample's copied share reads beside the baseline: "recall" (it copies at least `margin` more than
+    new text of this kind does), "like new text", or None when either is unknown."""
+    if share is None or baseline is None:
+        return None
+    return "recall" if share >= baseline + margin else "like new text"

@@ -14,7 +14,9 @@ marks where, and the film strip gets the new run's frames.
 The film strip samples at fixed points of the run's budget (FILM_POINTS: 1 %, 5 %, 20 %, 50 %, 100 %)
 with the same prompt, seed and temperature, so the frames differ only by what the model has learned;
 each frame carries its copied spans (≥ `CopyIndex.min_len` characters found verbatim in the training
-text) and their share, so generation and recall are told apart.
+text) and their share, so generation and recall are told apart. The record's `copy_baseline` is the same
+share for held-out text of the run's own corpus (`copying.baseline_share`): on templated text new text
+copies a lot too, and only a share clearly above it is recall (`recall`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from .bundle import Bundle, History
-from .copying import CopyIndex
+from .copying import CopyIndex, baseline_share, recall_verdict
 from .models import MODELS
 from .sample import LIVE_LENGTH, LIVE_PROMPT, LIVE_SEED, TEMPERATURE, generate
 from .train import TrainEvent, run_progress
@@ -89,6 +91,7 @@ class RunRecord:
     film: list[Frame] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)  # curve indices where a continued run began
     score: float | None = None  # the example's checker on the last frame (0..1), when it has one
+    copy_baseline: float | None = None  # the copied share of held-out text of this corpus (0..1): see `recall`
     stopped: bool = False
     stop_reason: str | None = None  # why its (last) run ended: TrainEvent.stop_reason ("diverged", "time_budget", …)
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
@@ -113,6 +116,8 @@ class RunRecord:
         record = cls(run_id, plan.model_name, model_label(plan.model_name, options, train), {**options, **train},
                      plan.n_params, corpus, len(plan.data.text), plan.data.n_train, plan.train_config.seed,
                      bundle=bundle, text=plan.data.text, index=index, checker=checker)
+        if index is not None:  # what new text of this kind copies: the level a sample's share is read against
+            record.copy_baseline = baseline_share(index, plan.data.val_text, FILM_LENGTH)
         record._start(plan)
         return record
 
@@ -229,6 +234,12 @@ class RunRecord:
     def copied_share(self) -> float | None:
         return self.film[-1].copied_share if self.film else None
 
+    def recall(self, frame: Frame | None = None) -> str | None:
+        """Whether a frame (default: the last) recalls the training text: "recall" when it copies clearly more
+        than held-out text of the same corpus does, "like new text", or None when that is unknown."""
+        frame = frame or (self.film[-1] if self.film else None)
+        return recall_verdict(frame.copied_share if frame else None, self.copy_baseline)
+
     @property
     def diverged(self) -> bool:
         """Its (last) run ended because the loss exploded (`TrainEvent.stop_reason == "diverged"`): its numbers
@@ -261,9 +272,10 @@ class RunRecord:
                 "seconds": round(self.seconds, 1), "chars/s": round(self.chars_per_sec),
                 "final val": loss(self.final_val), "best val": loss(self.best_val),
                 "copied": None if self.copied_share is None else round(self.copied_share, 3),
+                "held-out copied": None if self.copy_baseline is None else round(self.copy_baseline, 3),
                 "score": None if self.score is None else round(self.score, 3),
                 "weights": "kept" if self.bundle is not None else "dropped", "sample": self.sample}
 
 
 ROW_KEYS = ("run", "model", "ended", "params", "corpus", "characters", "steps", "chars seen", "seconds", "chars/s",
-            "final val", "best val", "copied", "score", "weights", "sample")
+            "final val", "best val", "copied", "held-out copied", "score", "weights", "sample")

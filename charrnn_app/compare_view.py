@@ -44,8 +44,11 @@ unigram entropy). **x axis:** *training step* compares updates; *characters seen
 
 **Table:** *final val* is measured on the held-out text at the end, *best val* the lowest estimate during the
 run; *chars/s* the training speed; *copied* the share of the last sample inside spans of 12 or more characters
-found verbatim in the training text (recall rather than writing); *score* the example's own checker (0 to 1),
-where the text is one of the examples; *weights* whether the run's model is still kept (the last few runs').
+found verbatim in the training text, and *held-out copied* the same share for held-out text of the same corpus,
+which the model never trained on: on templated text (recipes, code, logs) new text copies a lot too, so only a
+sample that copies clearly more than that (25 points) is called recall; *ended* done, stopped or diverged (a
+diverged run's numbers are a failure's, not a result); *score* the example's own checker (0 to 1), where the
+text is one of the examples; *weights* whether the run's model is still kept (the last few runs').
 
 """ + NGRAM_TRAIN_LOSS
 
@@ -102,10 +105,20 @@ def film_html(session) -> str:
                      f'{color}"></span><b>{html.escape(r.name)}</b>{score}{failed}</div><div class="film-row">')
         for f in r.film:
             parts.append(f'<div class="film-frame"><div class="film-label">{html.escape(f.label)} · step '
-                         f'{f.step:,} · copied {f.copied_share:.0%}</div><pre>{highlight(f.text, f.spans)}</pre>'
-                         "</div>")
+                         f'{f.step:,} · {copied_words(r, f)}</div><pre>{highlight(f.text, f.spans)}</pre></div>')
         parts.append("</div></div>")
     return "".join(parts)
+
+
+def copied_words(r, frame) -> str:
+    """A frame's copied share beside what held-out text of the same corpus copies, and whether that is recall
+    (`RunRecord.recall`): on templated text new text copies a lot too."""
+    words = f"copied {frame.copied_share:.0%}"
+    if r.copy_baseline is None:
+        return words
+    verdict = r.recall(frame)
+    words += f" (held-out text: {r.copy_baseline:.0%})"
+    return words + (' · <b class="recall">recalls the training text</b>' if verdict == "recall" else "")
 
 
 def run_choices(session) -> list[tuple[str, int]]:
@@ -230,6 +243,6 @@ CSS = """<style>
 .film-label { font-size: 0.8em; color: #555; }
 .film-frame pre { white-space: pre-wrap; font-size: 0.75em; margin: 0; max-height: 14em; overflow-y: auto; }
 .film-frame mark { background: #E69F00; color: black; }
-.film-title .diverged { color: #D55E00; font-weight: bold; }
+.film-title .diverged, .film-label .recall { color: #D55E00; font-weight: bold; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; border-radius: 2px; }
 </style>"""

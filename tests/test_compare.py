@@ -223,3 +223,26 @@ def test_a_lesson_in_the_browser_draws_every_curve_and_fills_the_table(settings,
             browser.close()
     finally:
         demo.close()
+
+
+def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
+    """Status, runs table, chart legend, film strip and a race's last status: a run whose loss exploded is
+    marked diverged, and never named the best run."""
+    from charrnn.race import RaceUpdate
+
+    s = Session()
+    handler = training.train_handler(settings, list_examples(settings.examples_dir))
+    list(handler(s, example="tiny", model="mlp", time_budget=5, max_steps=6, **SMALL))  # a healthy run first
+    outs = list(handler(s, example="tiny", model="gru", time_budget=5, max_steps=30, lr="10", grad_clip="none",
+                        **SMALL))
+    good, bad = s.runs
+    assert bad.diverged and not good.diverged
+    assert "diverged" in outs[-1][0]  # the Train tab's status
+    assert "DIVERGED" in training.model_figure(s).layout.title.text
+    assert list(compare_view.runs_table(s)["ended"]) == ["done", "diverged"]
+    assert f"{bad.name} · diverged" in names(compare_view.compare_figure(s))
+    assert f"{good.name}" in names(compare_view.compare_figure(s))
+    assert "diverged: the loss exploded" in compare_view.film_html(s)
+    bad.final_val = 0.01  # even with the lowest number, a failure is not the race's best
+    status = racing.race_status(RaceUpdate([good, bad], None, done=True, seconds=3.0), s)
+    assert "1 diverged" in status and f"Lowest validation loss: **{good.name}**" in status

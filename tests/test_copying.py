@@ -128,3 +128,31 @@ def test_equals_the_brute_force_reference_on_small_random_inputs(monkeypatch, ch
         assert index.spans(sample) == want, (text, sample, min_len)
         share = sum(end - start for start, end in want) / len(sample) if sample else 0.0
         assert index.copied_share(sample) == pytest.approx(share)
+
+
+def test_the_baseline_tells_templated_text_from_recall():
+    """Templated text copies long runs of its training part even when it is new, so its held-out text scores
+    high too and a sample of it is not called recall; on varied text the baseline is low and a verbatim
+    piece of the training text is."""
+    rng = random.Random(3)
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+    lines = [f"On {rng.choice(days)} the high will be {rng.randint(5, 30)} degrees with light wind.\n"
+             for _ in range(600)]
+    templated = "".join(lines)
+    cut = int(len(templated) * 0.9)
+    index = CopyIndex(templated[:cut])
+    baseline = copying.baseline_share(index, templated[cut:], 200)
+    assert baseline > 0.5  # new lines of this kind are mostly "copied"
+    new_line_sample = "".join(lines[-4:])[:200]  # held-out lines: written, not recalled
+    assert copying.recall_verdict(index.copied_share(new_line_sample), baseline) == "like new text"
+
+    varied = "".join(rng.choice(LETTERS) for _ in range(20_000))
+    index = CopyIndex(varied[:18_000])
+    baseline = copying.baseline_share(index, varied[18_000:], 200)
+    assert baseline < 0.05
+    recalled = varied[500:600] + "".join(rng.choice(LETTERS) for _ in range(100))  # half of it verbatim
+    assert copying.recall_verdict(index.copied_share(recalled), baseline) == "recall"
+    assert copying.recall_verdict(0.5, None) is None
+    assert copying.baseline_share(index, "too short", 200) is None
+    with pytest.raises(ValueError):
+        copying.baseline_share(index, varied, 0)

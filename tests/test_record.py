@@ -104,3 +104,40 @@ def test_the_pages_final_sample_is_the_records_last_frame_made_once(tmp_path, mo
     final_sample = updates[-1][2]
     assert final_sample == record.sample and len(final_sample) == LIVE_LENGTH
     assert record.film[-1].label == "100%"
+
+
+def test_a_record_reads_its_copied_share_against_held_out_text_and_marks_a_divergence():
+    """A sample is called recall only when it copies clearly more than held-out text of the same corpus; a
+    run that diverged says so in its row."""
+    import random
+
+    from charrnn.copying import CopyIndex
+
+    rng = random.Random(0)
+    varied = "".join(rng.choice("abcdefghij klmnop\n") for _ in range(6000))  # new text copies nothing
+    plan = plan_run(varied, "ngram", {"order": 10, "threads": 1}, max_steps=60)  # counts whole stretches
+    bundle = plan.build()
+    record = RunRecord.begin(plan, bundle, 1, "letters", index=CopyIndex(plan.data.train_text))
+    _run(record, plan, bundle)
+    record.close()
+    assert record.copy_baseline is not None and record.copy_baseline < 0.05
+    assert record.copied_share > 0.5 and record.recall() == "recall"
+    row = record.row()
+    assert row["held-out copied"] == round(record.copy_baseline, 3) and row["ended"] == "done"
+
+    templated = "".join(f"day {rng.randint(1, 9)}: the high will be {rng.randint(10, 30)} degrees.\n"
+                        for _ in range(400))
+    plan = plan_run(templated, "ngram", {"order": 10, "threads": 1}, max_steps=60)
+    bundle = plan.build()
+    record = RunRecord.begin(plan, bundle, 2, "days", index=CopyIndex(plan.data.train_text))
+    _run(record, plan, bundle)
+    record.close()
+    assert record.copy_baseline > 0.5  # new lines of a template copy long runs too…
+    assert record.copied_share > 0.5 and record.recall() == "like new text"  # …so copying them is not recall
+
+    plan = plan_run(TEXT, "gru", {**SMALL, "lr": 10, "grad_clip": "none"}, max_steps=30)  # blows up at once
+    bundle = plan.build()
+    record = RunRecord.begin(plan, bundle, 3, "cats")
+    assert _run(record, plan, bundle).stop_reason == "diverged"
+    record.close()
+    assert record.diverged and record.row()["ended"] == "diverged"
