@@ -1,0 +1,292 @@
+"""A page a class can read (issue 17, item 5, and the views that say how much to trust them, item 4): the
+handlers first (plain calls), then the real page in headless Chromium at projector, phone and desktop size —
+the charts' type and height measured on a projector, the Compare chart on the first screen, a queued race's
+place in line, the status in view after Train on a phone, a link that carries the text, a typed setting's
+reset — and the README's screenshot.
+
+The browser tests print what they measured and write it to test-artifacts/page-figures.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import gradio as gr
+import pytest
+import torch
+
+import app
+from charrnn.inspect import AttentionMaps, BigramTable, EmbeddingMap
+from charrnn.lessons import LESSONS
+from charrnn_app import compare_view, inside_figures, inside_model, inside_tab, links, plots, racing, typed
+from charrnn_app.page import present_charts
+from charrnn_app.session import Session
+from charrnn_app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOT = ROOT / "docs" / "page.png"  # the README's first picture; refreshed with CHARRNN_SCREENSHOT=1
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 120
+FIGURES: dict = {}  # what the browser tests measured
+
+
+# ---- handlers --------------------------------------------------------------------------------------------
+
+def test_a_typed_setting_is_listed_and_one_click_resets_it():
+    names = [s.name for s in typed._specs()]
+    values = [None] * len(names)
+    values[names.index("lr")], values[names.index("n_hidden")] = "0.02", " 64 "
+    values[names.index("order")] = "5"  # the n-gram's: an LSTM does not use it, so it is not listed
+    update = typed.listed("lstm", 100, *values)
+    assert update["visible"] and update["value"] == ["n_hidden", "lr", "max_steps"]
+    assert ("learning rate 0.02", "lr") in update["choices"] and ("step limit 100", "max_steps") in update["choices"]
+    resets = typed.reset(["n_hidden"], "lstm", 100, *values)  # lr and the step limit unticked
+    assert resets[names.index("lr")]["value"] is None and resets[-1] == 0
+    assert resets[names.index("n_hidden")] is not None and "value" not in resets[names.index("n_hidden")]
+    assert typed.listed("lstm", 0, *[None] * len(names))["visible"] is False
+
+
+def test_a_lesson_races_the_typed_budget_and_says_which(settings):
+    lesson = LESSONS["compare"]
+    seconds, source = racing.lesson_budget(lesson, settings)
+    assert seconds == min(lesson.time_budget, settings.max_seconds) and source == "the lesson's own"
+    assert racing.lesson_budget(lesson, settings, 10) == (10.0, "the budget you typed")
+    cap = min(settings.max_seconds, settings.max_race_seconds // len(lesson.entrants))
+    seconds, source = racing.lesson_budget(lesson, settings, 10_000)
+    assert seconds == cap and "cut to this server's limit" in source
+    _, _, budget, words = racing.choose_lesson("compare", settings, 10)
+    assert budget == 10 and "10 s per model (the budget you typed" in words
+    assert f"{len(lesson.entrants)} models" in words
+    assert racing.queued_budget(None, 10, "compare", settings) == 10 * len(lesson.entrants)
+    assert racing.queued_budget(["gru", "lstm"], 7, "", settings) == 14
+
+
+def test_copy_a_link_carries_a_short_text_and_says_when_it_cannot(tmp_path):
+    examples = {"tiny": tmp_path / "tiny.txt"}
+    examples["tiny"].write_text(TEXT)
+    short = "my own little text.\n" * 20
+    query, note = compare_view.share(None, ["gru"], 5, 0, "tiny", None, short, examples=examples, max_bytes=10**6)
+    assert parse_qs(query[1:])["text"] == [short] and "carries your text" in note
+    assert links.parse({k: v[0] for k, v in parse_qs(query[1:]).items()})["text"] == short  # a link round trip
+    upload = tmp_path / "notes.txt"
+    upload.write_text("a longer text of mine. " * 400)  # 9,200 characters: too long for a link
+    query, note = compare_view.share(None, ["gru"], 5, 0, "tiny", str(upload), None, examples=examples,
+                                     max_bytes=10**6)
+    assert "text=" not in query and "example=tiny" in query
+    assert "carries the example `tiny` only" in note and "9,200 characters" in note
+    query, note = compare_view.share("memorise", None, 5, 0, "tiny", str(upload), None, examples=examples,
+                                     max_bytes=10**6)  # a lesson with its own text: nothing to carry
+    assert "text=" not in query and note == ""
+    assert links.parse({"text": "x" * (links.MAX_TEXT + 1)}) == {}
+
+
+def test_presentation_mode_draws_the_charts_in_large_type():
+    fig = plots.runs_figure([], present=True)
+    assert fig.layout.font.size >= 20 and fig.layout.legend.font.size >= 20
+    assert fig.layout.xaxis.tickfont.size >= 20 and fig.layout.yaxis.tickfont.size >= 20
+    assert plots.loss_figure(None).layout.font.size is None  # the page's ordinary size otherwise
+    s = Session()
+
+    train_chart, compare_chart = present_charts(True, s, {"uniform": 3.0, "unigram": 2.5}, "step")
+    assert s.present and train_chart.layout.font.size >= 20 and compare_chart.layout.font.size >= 20
+
+
+def test_the_embedding_map_says_when_it_is_too_little_to_read():
+    chars = list("abcd")
+    flat = EmbeddingMap(chars, chars, [0, 1, 0, 1], [0, 0, 1, 1], [0.09, 0.08], "input.embedding.weight (V, E)")
+    words = inside_model.embedding_words(flat)
+    assert not inside_model.map_readable(flat) and "Too little to read" in words and "17%" in words
+    assert "closest pairs" not in words
+    assert "too little to read" in inside_figures.embedding_figure(flat, False).layout.title.text
+    clear = EmbeddingMap(chars, chars, [0, 0.1, 5, 5.3], [0, 0, 1, 1], [0.6, 0.2], "input.embedding.weight (V, E)")
+    assert inside_model.map_readable(clear) and "closest pairs here: `a` `b`" in inside_model.embedding_words(clear)
+
+
+def test_maps_label_every_row_and_both_axes():
+    labels = [chr(c) for c in range(ord("a"), ord("a") + 40)]
+    table = BigramTable(labels, labels, [[1] * 40 for _ in labels], 1600)
+    fig = inside_figures.bigram_figure(table)
+    assert fig.layout.yaxis.dtick == 1 and fig.layout.xaxis.dtick == 1  # no label skipped
+    assert fig.layout.height >= 12 * 40  # tall enough for one row a label
+    maps = AttentionMaps("abca", False, list("abca"), [[[[1, 0, 0, 0], [.5, .5, 0, 0], [.3, .3, .4, 0],
+                                                          [.25, .25, .25, .25]]]])
+    fig = inside_figures.attention_figure(maps)
+    assert list(fig.layout.xaxis.ticktext) == list("abca") and list(fig.layout.yaxis.ticktext) == list("abca")
+
+
+def test_an_inside_view_draws_once_per_model_state_and_quietly_without_a_model():
+    calls = []
+
+    def view(session, text):
+        calls.append(text)
+        return "drawn", text
+
+    draw, drawn, s = inside_tab.on_open(view, 2), {}, Session()
+    assert draw(s, drawn, "x") == (gr.skip(),) * 2 and calls == []  # no model: nothing, no error
+    assert "No model yet" in inside_tab.notice(s)
+
+    class Bundle:
+        step, model_name = 10, "gru"
+
+    s.bundle = Bundle()
+    assert draw(s, drawn, "x") == ("drawn", "x") and draw(s, drawn, "x") == (gr.skip(),) * 2
+    s.bundle.step = 20  # trained further: drawn again
+    assert draw(s, drawn, "y") == ("drawn", "y") and calls == ["x", "y"]
+
+
+# ---- the page in a browser ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    examples = tmp_path_factory.mktemp("examples")
+    (examples / "tiny.txt").write_text(TEXT)
+    shutil.copy(ROOT / "examples_corpora" / "weather.txt", examples / "weather.txt")
+    return Settings(concurrency=1, max_seconds=30, max_race_seconds=300, examples_dir=examples)
+
+
+@pytest.fixture(scope="module")
+def url(settings, tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary (install Debian's `chromium`; never `playwright install`)")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    temp = pytest.MonkeyPatch()
+    temp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
+    app.warm_up()
+    demo = app.build_demo(settings)
+    _, address, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                                **app.launch_options(settings))
+    yield address
+    demo.close()
+    temp.undo()
+    torch.set_num_threads(threads)
+    if FIGURES:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "page-figures.json").write_text(json.dumps(FIGURES, indent=1))
+
+
+def open_page(browser, url, query="", width=1400, height=1000):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(60_000)
+    page.goto(url + query)
+    page.wait_for_function("document.querySelector('#plan')?.innerText.includes('Train will use')")
+    return page
+
+
+def wait_text(page, selector, words, timeout=60_000):
+    page.wait_for_function("([s, w]) => (document.querySelector(s)?.innerText || '').includes(w)",
+                           arg=[selector, words], timeout=timeout)
+
+
+CHART = """(id) => { const p = document.querySelector(`#${id} .js-plotly-plot`);
+  const tick = p.querySelector('.ytick text'), legend = p.querySelector('.legendtext');
+  const box = p.getBoundingClientRect(), plot = p.querySelector('.nsewdrag').getBoundingClientRect();
+  return {tick_px: parseFloat(getComputedStyle(tick).fontSize),
+          legend_px: parseFloat(getComputedStyle(legend).fontSize),
+          top: box.top, bottom: box.bottom, height: box.height, plot_height: plot.height}; }"""
+
+
+@pytest.mark.browser
+def test_a_projector_reads_the_charts_and_the_compare_chart_is_on_the_first_screen(browser, url):
+    page = open_page(browser, url, "?present=1&example=tiny&budget=5", 1280, 720)
+    page.wait_for_function("document.body.classList.contains('present')")
+    page.wait_for_function("document.querySelector('#loss-plot .ytick text')?.style.fontSize === '20px'")
+    train = page.evaluate(CHART, "loss-plot")
+    page.get_by_role("tab", name="Compare").click()
+    page.click("#lesson-compare")  # a lesson's race: five curves and their legend
+    wait_text(page, "#race-status", "Racing")
+    page.wait_for_function("document.querySelectorAll('#compare-plot .legendtext').length >= 5")
+    compare = page.evaluate(CHART, "compare-plot")
+    page.click("#race-stop")
+    wait_text(page, "#race-status", "Stopped")
+    FIGURES["projector 1280x720"] = {"train chart": train, "compare chart": compare}
+    print(f"\nprojector 1280×720: Train chart {train}; Compare chart {compare}")
+    for chart in (train, compare):
+        assert chart["tick_px"] >= 20 and chart["legend_px"] >= 20
+        assert chart["height"] >= 720 / 2  # the chart at least half the screen's height
+    assert 0 <= compare["top"] and compare["bottom"] <= 720  # all of it on the first screen
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_queued_race_shows_its_place_in_line(browser, url):
+    first, second = open_page(browser, url, "?example=tiny&budget=20"), open_page(browser, url, "?example=tiny")
+    first.click("#train")  # the server's one training slot
+    wait_text(first, "#status", "Training")
+    second.get_by_role("tab", name="Compare").click()
+    second.click("#race")
+    wait_text(second, "#race-status", "1st in line")
+    assert "should start in about" in second.inner_text("#race-status")
+    second.click("#race-stop")  # cancelled while waiting: the status says so
+    wait_text(second, "#race-status", "Cancelled")
+    first.click("#stop")
+    wait_text(first, "#status", "Stopped")
+    first.close()
+    second.close()
+
+
+@pytest.mark.browser
+def test_on_a_phone_train_brings_the_status_and_chart_into_view(browser, url):
+    page = open_page(browser, url, "?example=tiny&budget=5", 390, 844)
+    page.click("#train")
+    page.wait_for_function("""() => { const s = document.querySelector('#status').getBoundingClientRect();
+        const c = document.querySelector('#loss-plot').getBoundingClientRect();
+        return s.top >= -1 && c.bottom <= innerHeight + 1; }""")
+    FIGURES["phone 390x844 after Train"] = page.evaluate("""() => ['#status', '#loss-plot'].map(s => {
+        const r = document.querySelector(s).getBoundingClientRect(); return [s, r.top, r.bottom]; })""")
+    wait_text(page, "#status", "Done")
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_link_carries_the_text_and_a_typed_setting_has_a_reset(browser, url, tmp_path):
+    page = open_page(browser, url)
+    mine = tmp_path / "mine.txt"
+    mine.write_text("a short text of my own, for the class.\n" * 10)
+    page.set_input_files("#corpus-file input[type=file]", str(mine))
+    wait_text(page, "#corpus-stats", "mine.txt")
+    page.click("#settings")
+    page.fill("#opt-lr textarea, #opt-lr input", "0.02")
+    page.press("#opt-lr textarea, #opt-lr input", "Enter")
+    page.wait_for_selector("#yours", state="visible")  # the typed value, which the next model would keep
+    assert "learning rate 0.02" in page.inner_text("#yours")
+    page.click("#yours label:has-text('learning rate')")  # one click: back to the preset
+    page.wait_for_selector("#yours", state="hidden")
+    assert page.input_value("#opt-lr textarea, #opt-lr input") == "" and "**" not in page.inner_text("#plan")
+    page.get_by_role("tab", name="Compare").click()
+    page.click("#copy-link")
+    wait_text(page, "#share-note", "carries your text")
+    link = page.input_value("#share-link textarea")
+    assert parse_qs(urlparse(link).query)["text"] == [mine.read_text()]
+    opened = open_page(browser, link)  # the link opens the page with the text in the paste box
+    opened.wait_for_function("document.querySelector('#corpus-text textarea').value.includes('of my own')")
+    opened.close()
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_readme_screenshot(browser, url):
+    """The README's first picture, made here so that it shows the page as it is: a desktop after a 20 s run of
+    the page's default model. Kept small: 128 colours (about 50 KB)."""
+    from PIL import Image
+
+    page = open_page(browser, url, "?example=weather&model=lstm&budget=20", 1280, 800)
+    page.click("#train")
+    wait_text(page, "#status", "Done")
+    page.wait_for_function("document.querySelector('#live-sample textarea').value.length > 50")
+    page.evaluate("window.scrollTo(0, 0)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "page.png"
+    page.screenshot(path=str(shot))
+    Image.open(shot).convert("RGB").quantize(128, dither=Image.Dither.NONE).save(shot, optimize=True)
+    assert 10_000 < shot.stat().st_size < 150_000 and Image.open(shot).size == (1280, 800)
+    if os.environ.get("CHARRNN_SCREENSHOT") == "1" or not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)
+    page.close()
