@@ -1,6 +1,7 @@
-"""Where a queued Train stands: its place in the line and when it should start, updated while it waits.
-(Races wait in the same line — one concurrency group, "train" — and count in it; `runner.mark_pending` marks
-both. The line is read through `server.Server.waiting`.)
+"""Where a queued Train or race stands: its place in the line and when it should start, updated while it
+waits. (Both wait in one line — one concurrency group, "train"; `runner.mark_pending` marks both, and each
+tab polls with its own timer: the Train tab's status, the Compare tab's race status. The line is read
+through `server.Server.waiting`.)
 
 Gradio's own display ("queue: 3/5 | 12.1s") gives the place but no start time until it has timed earlier
 jobs; this server knows better — every run has a time budget. The estimate plays the queue forward: each
@@ -31,7 +32,7 @@ def start_estimate(remaining: list[float], ahead: list[float], slots: int) -> fl
 
 
 def queue_status(server: Server, registry: Registry, slots: int, default_budget: float):
-    """The timer's handler: (status, timer) while this tab's Train waits; stops the timer once it runs."""
+    """The timer's handler: (status, timer) while this tab's Train or race waits; stops the timer once it runs."""
 
     def poll(session, request: gr.Request):
         if not isinstance(session, Session) or session.running or not session.pending or session.stop:
