@@ -59,6 +59,7 @@ body.present #intro h1 { font-size: 1.1em; }
 body.present #header { margin-bottom: -12px; }
 body.present #loss-plot .js-plotly-plot { height: 50vh !important; }
 body.present #compare-plot .js-plotly-plot { height: 57vh !important; }
+body.present #next-char-plot .js-plotly-plot { height: 50vh !important; }
 body.present #compare-row { flex-direction: column; }  /* the chart the whole width, the lesson under it */
 body.present #compare-row > .column { width: 100%; }
 body.present #live-sample textarea { height: 3.4em !important; }

@@ -204,10 +204,11 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
                    yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
 
 
-def next_char_figure(chart) -> go.Figure:
+def next_char_figure(chart, present: bool = False) -> go.Figure:
     """Bars of P(next character) at the chart's temperature (first trace), with the model's own
     distribution (T = 1) as wider faint bars behind them; one-symbol labels (␣ ⏎ ⇥) that never overlap,
-    the character's name on hover. `chart`: a `charrnn.inspect.NextCharChart`."""
+    the character's name on hover. `chart`: a `charrnn.inspect.NextCharChart`; `present`: presentation
+    mode's larger type."""
     fig = go.Figure()
     text = [f"{p:.0%}" if p >= 0.01 else "" for p in chart.probs]
     fig.add_bar(x=chart.labels, y=chart.probs, name=f"temperature {chart.temperature:g}", marker_color=VAL_COLOR,
@@ -222,6 +223,6 @@ def next_char_figure(chart) -> go.Figure:
     if rest > 0.005:
         title += f" (characters not shown share {rest:.0%})"
     fig.update_xaxes(type="category", tickangle=0, tickfont=dict(size=15))
-    return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)), barmode="overlay",
+    return styled(fig, present, title=dict(text=title, x=0.01, font=dict(size=14)), barmode="overlay",
                    margin=dict(l=60, r=20, t=50, b=50), showlegend=chart.temperature != 1,
                    yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"))

@@ -89,7 +89,9 @@ def _next_char(session, prompt, temperature, top_k):
 def next_char_chart(session, prompt=None, temperature=1.0, top_k=0):
     """Bar chart of P(next character | prompt) at this temperature; a note instead if impossible."""
     chart, note = _next_char(session, prompt, temperature, top_k)
-    return plots.next_char_figure(chart) if chart is not None else plots.probs_figure(None, 1.0, note=note)
+    if chart is None:
+        return plots.probs_figure(None, 1.0, note=note)
+    return plots.next_char_figure(chart, getattr(session, "present", False))
 
 
 def next_char_text(session, prompt=None, temperature=1.0, top_k=0) -> str:
