@@ -13,8 +13,9 @@ module turns that into bytes and seconds, the same way for every model.
 
 Memory, in float32 bytes:
     parameters × 16          weights, their gradients and AdamW's two moments
-    activations × 4 × 2      what backward keeps per position: B·T × (input + layers × per-layer width),
-                             doubled for autograd's temporaries (and dropout masks)
+    activations × 4 × 2      what backward keeps per position: B·T × (input + layers × per-layer width
+                             + other), doubled for autograd's temporaries (and, where the model says so,
+                             for dropout masks)
     logits × 4 × 3           B·T·V scores, their softmax and its gradient (cross-entropy)
     attention × 4 × 3        B × the model's attention scores per sequence (scores, softmax, gradient)
 Measured against peak RSS (tests/test_estimate.py runs every registered model in a subprocess), the
@@ -91,7 +92,7 @@ def estimate(model_name: str, config: ModelConfig, vocab_size: int, batch_size: 
         return Estimate(0, cost.count_bytes * n_train, 0, cost.logit_bytes * EVAL_PIECE_LOGITS, 0,
                         COUNT_SECONDS * max(BT, n_train // 50) + 2 * 100 * per_char, 1 / per_char)
     params = model.num_params()
-    acts = BT * (cost.input_width + cost.n_layer * cost.layer_width)
+    acts = BT * (cost.input_width + cost.n_layer * cost.layer_width + cost.extra_width)
     act_bytes = 4 * 2 * acts * (2 if cost.dropout else 1)
     seconds = 6 * cost.macs * BT / FLOPS + LOGIT_SECONDS * BT * V
     if cost.loop_calls:

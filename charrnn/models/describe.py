@@ -71,16 +71,18 @@ class TrainingCost:
     input_width  numbers read per position, kept for backward: E, V for one-hot, C·E for a window
     layer_width  numbers backward keeps per position and layer (an LSTM: its four gates, c, tanh c …)
     n_layer      layers of `layer_width`
+    extra_width  other numbers backward keeps per position (e.g. dropout masks and outputs between layers)
     attention    attention scores per sequence, all layers together (heads · T · T · n_layer)
     loop_calls   Python-level calls per time step (a hand-written cell: one per layer), each with a
                  fixed overhead forward and backward
-    dropout      dropout masks double what backward keeps
+    dropout      dropout everywhere (attention weights too): masks double what backward keeps
     """
 
     macs: int
     input_width: int
     layer_width: int
     n_layer: int
+    extra_width: int = 0
     attention: int = 0
     loop_calls: int = 0
     dropout: bool = False
@@ -91,8 +93,8 @@ class CountingCost:
     """What a model fitted by counting costs (`charrnn.estimate`).
 
     count_bytes  bytes its table grows by per training character, at most (one new entry per position)
-    orders       context lengths it scores each position with: predicting one position costs V · orders
-                 table look-ups
+    orders       context lengths it may score each position with: predicting one position costs at most
+                 V · orders table look-ups
     logit_bytes  bytes per score while scoring a validation piece (its working tables included)
     """
 

@@ -107,9 +107,11 @@ class NGram(CharModel):
         return {}
 
     def cost(self, seq_len: int) -> CountingCost:
-        # Counting keeps, per order, a key and a count (int64 each) and torch.unique's sort buffer for
-        # every position; scoring holds float64 tables of counts and probabilities for every score.
-        return CountingCost(count_bytes=24 * self.config.order, orders=self.config.order, logit_bytes=36)
+        # Counting keeps, per context length counted (every one with interpolation, else the longest only),
+        # a key and a count (int64 each) and torch.unique's sort buffer for every position; scoring holds
+        # float64 tables of counts and probabilities for every score, for every order.
+        levels = self.config.order if self.config.interpolate else 1  # contexts counted per position
+        return CountingCost(count_bytes=24 * levels, orders=self.config.order, logit_bytes=36)
 
     def named_sizes(self) -> dict[str, int]:
         return {"V": self.vocab_size, "n-1": self.config.order - 1}

@@ -25,8 +25,8 @@ class RecurrentModel(CharModel):
 
     recurrent = True
     # Numbers backward keeps per position and layer, in units of n_hidden: the gates, the new state and
-    # the non-linearities' outputs. Calibrated against peak RSS (tests/test_estimate.py); the fused
-    # layers keep a workspace of about that size, the hand-written cells every intermediate of their loop.
+    # the non-linearities' outputs (what autograd saves, not every intermediate). Checked against peak RSS
+    # by tests/test_estimate.py: within 2×, and mostly high.
     activation_width: ClassVar[int]
     cell_state: ClassVar[bool] = False  # True: the state is a pair (h, c) (the LSTM)
     loop_calls_per_layer: ClassVar[int] = 0  # Python-level cell calls per time step and layer
@@ -74,8 +74,11 @@ class RecurrentModel(CharModel):
         c, V = self.config, self.vocab_size
         E = V if c.onehot else c.n_embd
         macs = self.num_params() - (0 if c.onehot else V * E)  # the embedding is a lookup; one-hot is a matmul
-        return TrainingCost(macs, E, self.activation_width * c.n_hidden, c.n_layer,
-                            loop_calls=self.loop_calls_per_layer * c.n_layer, dropout=bool(c.dropout))
+        # Dropout acts between layers only: a mask and an output of ≈ 3H per position at each of the
+        # n_layer - 1 boundaries (measured: 2-2.5H), not a doubling of everything.
+        dropped = 3 * c.n_hidden * (c.n_layer - 1) if c.dropout else 0
+        return TrainingCost(macs, E, self.activation_width * c.n_hidden, c.n_layer, extra_width=dropped,
+                            loop_calls=self.loop_calls_per_layer * c.n_layer)
 
     def named_sizes(self) -> dict[str, int]:
         c = self.config
