@@ -18,8 +18,9 @@ Memory, in float32 bytes:
                              for dropout masks)
     logits × 4 × 3           B·T·V scores, their softmax and its gradient (cross-entropy)
     attention × 4 × 3        B × the model's attention scores per sequence (scores, softmax, gradient)
-Measured against peak RSS (tests/test_estimate.py runs every registered model in a subprocess), the
-estimate is within a factor of two, and errs high: it is a bound for refusing, not an accounting.
+Measured against peak RSS (tests/test_estimate.py runs every registered model in a subprocess;
+benchmarks/README.md has the table), the estimate is within a factor of two, and mostly errs high (up to
+1.8×; the hand-written RNN and GRU come within ±25 % of the truth): a bound for refusing, not an accounting.
 A model fitted by counting states instead how many bytes its table grows per character counted and how
 many look-ups scoring one position takes.
 

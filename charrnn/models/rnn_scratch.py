@@ -150,7 +150,7 @@ class ScratchRNN(RecurrentModel):
     Config = ElmanConfig
     # What autograd saves of each step of the Python loop: f(pre) and the inputs of its products; measured
     # ≈ 2.6H per position and layer (peak RSS, H 256-512). Plus a fixed overhead per cell call.
-    activation_width = 4
+    activation_width = 3
     loop_calls_per_layer = 1
 
     def __init__(self, vocab_size: int, config: ScratchConfig):
