@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from .models import CountingCost, ModelConfig, blueprint, model_class
 
 # Calibrated on this project's 2-core CPU, one thread, fp32, against four runs (benchmarks/README.md,
-# "What a run will cost"): measured 3.3, 1.3, 0.64 and 0.26 s a step where these constants give 4.0, 1.0,
-# 0.67 and 0.27.
+# "`estimate.py`: what a run will cost"): measured 3.3, 1.3, 0.64 and 0.26 s a step where these constants
+# give 4.0, 1.0, 0.67 and 0.27.
 FLOPS = 80e9  # float32 operations per second one thread sustains in these models' matrix products
 LOOP_STEP_SECONDS = 3e-4  # Python overhead of one cell call in a loop over time, per time step (fwd + bwd)
 LOGIT_SECONDS = 1.8e-8  # softmax and cross-entropy, forward and backward, per logit (B·T·V): measured with a
