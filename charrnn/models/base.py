@@ -18,7 +18,10 @@ its name or its attributes (makemore's one interface; nanoGPT's `get_num_params`
     param_layers()      which parameters form the input, each layer and the output           (gradient statistics)
     cost(seq_len)       compute and activation width per position                            (estimate.py)
     named_sizes()       its sizes by the names the shape views use (V, E, H …)                (shapes, graph)
-    window_len(T)       how far back one call reads, for models that re-read a window         (inspect, sampling)
+    output_names(m)     what one of its modules returns, by name ("h", "c")                  (shapes)
+    window_len(T)       how far back one call reads, for models that re-read a window         (inspect)
+    pair_counts()       a counted model's table of character pairs                           (bigram table)
+    largest_options(V)  options whose range depends on the vocabulary (an n-gram's order)    (presets)
 
 A new model that leaves one of these out gets NotImplementedError from it, and the tests that run every
 view over every registered model fail, instead of silently getting a wrong memory estimate or no view.
@@ -143,20 +146,20 @@ class CharModel(nn.Module):
 
     # ---- helpers for the descriptions ------------------------------------------------------------------
 
-    def group_params(self, input: list, layers: list, output: list) -> dict[str, str]:
-        """`param_layers` from the modules (or parameters) forming the input, each layer and the output.
+    def group_params(self, input: list[nn.Module], layers: list, output: list[nn.Module]) -> dict[str, str]:
+        """`param_layers` from the modules forming the input and the output, and each layer (a module, or
+        a list of parameters), bottom first.
 
         Raises ValueError if a parameter is in no group: every weight must belong somewhere, or the
         gradient statistics would silently leave it out.
         """
         names = {id(p): n for n, p in self.named_parameters()}
+        parts = [("input", m) for m in input] + [(f"layer {k + 1}", layer) for k, layer in enumerate(layers)] \
+            + [("output", m) for m in output]
         groups: dict[str, str] = {}
-        for label, parts in [("input", input), *((f"layer {k + 1}", [m]) for k, m in enumerate(layers)),
-                             ("output", output)]:
-            for part in parts:
-                params = [part] if isinstance(part, nn.Parameter) else list(part.parameters()) \
-                    if isinstance(part, nn.Module) else list(part)
-                groups.update((names[id(p)], label) for p in params)
+        for label, part in parts:  # a module, or a list of parameters (a layer inside a fused module)
+            params = part.parameters() if isinstance(part, nn.Module) else part
+            groups.update((names[id(p)], label) for p in params)
         missing = [n for n in names.values() if n not in groups]
         if missing:
             raise ValueError(f"{type(self).__name__}.param_layers leaves out {missing}")
