@@ -10,8 +10,9 @@ Effectiveness of Recurrent Neural Networks" colours text by one neuron; Strobelt
 
 Which activations: the ones the model names (`CharModel.probes`), every layer at every step, not only
 what forward returns. A probe reads either
-    the carried state      (a recurrent model's h and c of each layer): the text is read one character
-                           at a time with the model's sampling `step`, the same numbers as sampling
+    the carried state      (a fused recurrent layer's h and c of each layer, which its forward pass does
+                           not return): the text is read one character at a time with the model's
+                           sampling `step`, the same numbers as sampling
     a module's output      (a tanh hidden layer, an attention block, …): forward hooks while the model
                            reads the text in one call, or window by window for a model that re-reads a
                            window (`window_len`), each position with its own window as in sampling

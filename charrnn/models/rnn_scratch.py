@@ -12,12 +12,13 @@ Weight names and gate orders follow PyTorch's (weight_ih, weight_hh, bias_ih, bi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from .base import InputLayer, ModelConfig, State
+from .describe import Probe
 from .recurrent import RecurrentModel
 
 
@@ -205,6 +206,20 @@ class ScratchRNN(RecurrentModel):
 
     def h_bounded(self):
         return self.config.nonlinearity == "tanh"  # relu: unbounded
+
+    def probes(self):
+        """Each layer's h (and c) as its cell returns them, once per character: one forward pass over a
+        text shows every layer at every step, so no need to read it a character at a time."""
+        H, probes = self.config.n_hidden, []
+        for k, cell in enumerate(self.cells):
+            h = Probe(f"layer {k + 1} h", H, "hidden state h_t of this layer", self.h_bounded(), module=cell)
+            if self.cell_state:  # the LSTM cell returns (h, c)
+                probes += [replace(h, pick=lambda out: out[0]),
+                           Probe(f"layer {k + 1} c", H, "LSTM cell state c_t (unbounded)", False,
+                                 lambda out: out[1], module=cell)]
+            else:
+                probes.append(h)
+        return probes
 
 
 class ScratchGRU(ScratchRNN):
