@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 import app
 import charrnn
 from charrnn import MODELS, CorpusError
-from charrnn_app import corpus_view, options, plots, sampling, texts, training
+from charrnn_app import corpus_view, options, plots, runner, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import Settings, example_notes, list_examples
 
@@ -60,7 +60,7 @@ def train(session, settings, *, stop_after=None, **kw) -> list:
     for out in handler(session, **{"time_budget": 10, **SMALL, **kw}):
         outs.append(out)
         if stop_after is not None and len(outs) == stop_after:
-            training.stop_training(session)
+            runner.stop_training(session)
     return outs
 
 
@@ -208,8 +208,8 @@ def test_train_streams_stops_continues_and_protects_the_model(files, settings):
 
 def test_stop_while_waiting_in_the_queue_cancels_the_run_and_units_switch_live(files, settings):
     s = Session()
-    training.mark_pending(s)  # Train clicked...
-    training.stop_training(s)  # ...and Stop clicked before a training slot was free
+    runner.mark_pending(s)  # Train clicked...
+    runner.stop_training(s)  # ...and Stop clicked before a training slot was free
     outs = train(s, settings, corpus=str(files["abc"]), model="mlp")
     assert len(outs) == 1 and "Cancelled" in outs[0][0] and s.bundle is None and not s.stop
     train(s, settings, corpus=str(files["abc"]), model="mlp", max_steps=2)  # a Stop never pressed: trains

@@ -297,7 +297,7 @@ def test_shapes_and_graph_of_a_real_batch(name):
         logits, _ = model(torch.stack([VOCAB.encode(TEXT[:r.dims["T"]])] * r.dims["B"]), None)
     for h in hooks:
         h.remove()
-    assert {t.path for t in r.tensors if t.path and t.module != "attention"} == set(seen)
+    assert {t.module_path for t in r.tensors if t.module_path and t.module != "attention"} == set(seen)
     assert [t for t in r.tensors if t.name == "logits"][0].sizes == list(logits.shape)
     g = record_graph(model, VOCAB, TEXT, steps=2)
     outputs = [n for n in g.nodes if n.kind == "output"]
