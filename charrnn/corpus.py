@@ -12,10 +12,10 @@ import codecs
 import math
 import sys
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from unidecode import unidecode
 
@@ -251,7 +251,7 @@ def fold_ascii(text: str) -> str:
 class CorpusStats:
     n_chars: int
     vocab_size: int
-    top_chars: list[tuple[str, int]]  # most frequent first
+    top_chars: list[tuple[str, int]]  # most frequent first (ties: in code-point order)
     unigram_entropy: float  # nats/char: the loss of a model that only knows letter frequencies
 
     @property
@@ -259,12 +259,35 @@ class CorpusStats:
         """ln(V): the loss of a model that guesses uniformly — where every training run starts."""
         return math.log(self.vocab_size)
 
+    @classmethod
+    def from_counts(cls, chars: str, counts, top: int = 10) -> CorpusStats:
+        """From each character's count: chars (V,) and counts (V,), any integer sequence or tensor."""
+        counts = np.asarray(counts, dtype=np.int64)
+        n = int(counts.sum())
+        p = counts[counts > 0] / max(n, 1)
+        entropy = float(-(p * np.log(p)).sum()) if n else 0.0
+        order = np.argsort(-counts, kind="stable")[:top]
+        return cls(n, int((counts > 0).sum()), [(chars[i], int(counts[i])) for i in order if counts[i]], entropy)
 
-def corpus_stats(text: str, top: int = 10) -> CorpusStats:
-    counts = Counter(text)
-    n = len(text)
-    entropy = -sum(c / n * math.log(c / n) for c in counts.values()) if n else 0.0
-    return CorpusStats(n, len(counts), counts.most_common(top), entropy)
+
+def corpus_stats(text, top: int = 10) -> CorpusStats:
+    """Length, vocabulary, most frequent characters and unigram entropy of `text`: a str, or a corpus
+    held as ids (`charrnn.textstore.Corpus`, or its lazy `.text`), whose counts were taken with its ids.
+    One bincount over code points, not a Counter: ~0.5 GB/s instead of ~20 MB/s."""
+    if not isinstance(text, str):
+        return text.stats(top)
+    cps = code_points(text)
+    counts = np.bincount(cps) if len(cps) else np.zeros(0, np.int64)
+    present = np.flatnonzero(counts)
+    return CorpusStats.from_counts("".join(map(chr, present)), counts[present], top)
+
+
+def code_points(text: str) -> np.ndarray:
+    """(len(text),) the code point of each character: uint8 for ASCII text, else uint32 (zero-copy views
+    of `str.encode`; ~7 GB/s for ASCII). Raises UnicodeEncodeError on a lone surrogate."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), np.uint8)
+    return np.frombuffer(text.encode("utf-32-le"), np.uint32)
 
 
 class Vocab:
@@ -275,10 +298,28 @@ class Vocab:
             raise ValueError("vocabulary characters must be unique")
         self.chars = chars
         self.stoi = {c: i for i, c in enumerate(chars)}
+        self._table: np.ndarray | None = None
 
     @classmethod
     def from_text(cls, text: str) -> Vocab:
         return cls("".join(sorted(set(text))))
+
+    def table(self) -> np.ndarray:
+        """Code point → id, -1 where the vocabulary has no such character: (max code point + 1,) int32,
+        at least 256 long. The lookup table that encodes text at ~0.5 GB/s (`encode`, `textstore`)."""
+        if self._table is None:
+            cps = [ord(c) for c in self.chars]
+            table = np.full(max([255, *cps]) + 1, -1, np.int32)
+            table[cps] = np.arange(len(cps), dtype=np.int32)
+            self._table = table
+        return self._table
+
+    def lookup(self, cps: np.ndarray) -> np.ndarray:
+        """Code points (any unsigned integer array) → int32 ids, -1 for characters not in the vocabulary."""
+        table = self.table()
+        if len(cps) and cps.dtype != np.uint8 and int(cps.max()) >= len(table):
+            return np.where(cps < len(table), table[np.minimum(cps, len(table) - 1)], -1).astype(np.int32)
+        return table[cps]
 
     def __len__(self) -> int:
         return len(self.chars)
@@ -292,15 +333,18 @@ class Vocab:
 
     def encode(self, text: str, *, on_unknown: str = "error") -> torch.Tensor:
         """Text → (len,) long tensor. `on_unknown="drop"` leaves out unseen characters."""
-        missing = self.unknown(text)
-        if missing:
+        try:
+            ids = self.lookup(code_points(text))
+        except UnicodeEncodeError:  # a lone surrogate: no code-point view; the slow way
+            ids = np.array([self.stoi.get(c, -1) for c in text], dtype=np.int32)
+        if (ids < 0).any():
             if on_unknown != "drop":
-                shown = "".join(missing[:10])
+                shown = "".join(self.unknown(text)[:10])
                 raise CorpusError(f"the model never saw these characters: {shown!r}. "
                                   "Remove them from the prompt (the model can only write characters "
                                   "from its training text).")
-            text = "".join(c for c in text if c in self.stoi)
-        return torch.tensor([self.stoi[c] for c in text], dtype=torch.long)
+            ids = ids[ids >= 0]
+        return torch.from_numpy(ids.astype(np.int64))
 
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)
