@@ -77,13 +77,16 @@ _CLEAN = (("\r\n", "\n"), ("\r", "\n"), ("\f", "\n"), ("\v", "\n"), ("\x85", "\n
           ("\u2029", "\n"), ("\ufeff", ""))
 
 
+_CLEAN_ASCII = tuple((old, new) for old, new in _CLEAN if old.isascii())
+
+
 def normalize_text(text: str) -> str:
     """The one normalisation of corpus and prompts alike: Unicode NFC, "\\n" line endings, no U+FEFF.
 
     Apply it to every prompt before encoding it, so that "café" typed with a precomposed é (U+00E9)
     matches a corpus stored decomposed (e + U+0301); `charrnn.sample` does. Never raises.
     """
-    for old, new in _CLEAN:
+    for old, new in _CLEAN_ASCII if text.isascii() else _CLEAN:  # ASCII text has only the ASCII breaks
         if old in text:
             text = text.replace(old, new)
     return unicodedata.normalize("NFC", text)
@@ -276,10 +279,20 @@ def corpus_stats(text, top: int = 10) -> CorpusStats:
     One bincount over code points, not a Counter: ~0.5 GB/s instead of ~20 MB/s."""
     if not isinstance(text, str):
         return text.stats(top)
-    cps = code_points(text)
-    counts = np.bincount(cps) if len(cps) else np.zeros(0, np.int64)
+    counts = bincount(code_points(text))
     present = np.flatnonzero(counts)
     return CorpusStats.from_counts("".join(map(chr, present)), counts[present], top)
+
+
+def bincount(cps: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """(max(cps) + 1 or minlength,) int64: how often each value occurs in `cps` (uint8 or uint32 code points
+    or ids). torch's bincount: on uint8 ~50x faster than numpy's, which first widens to int64."""
+    if not len(cps):
+        return np.zeros(minlength, np.int64)
+    ints = cps.view(np.int32) if cps.dtype == np.uint32 else cps  # code points < 2³¹: the same numbers
+    if not ints.flags.writeable:  # a view of a str's bytes: torch wants memory it could write (a copy, ~5 GB/s)
+        ints = ints.copy()
+    return torch.bincount(torch.from_numpy(ints), minlength=minlength).numpy()
 
 
 def code_points(text: str) -> np.ndarray:

@@ -30,7 +30,16 @@ from pathlib import Path
 import numpy as np
 from unidecode import unidecode
 
-from .corpus import _CP1252, _WIDE_BOMS, CorpusError, _suggest_encoding, code_points, fold_ascii, normalize_text
+from .corpus import (
+    _CP1252,
+    _WIDE_BOMS,
+    CorpusError,
+    _suggest_encoding,
+    bincount,
+    code_points,
+    fold_ascii,
+    normalize_text,
+)
 
 CHUNK_BYTES = 4 * 1024**2  # bytes read at a time (≈ 4-16 MB of text in memory per piece)
 _CONTROL_SAMPLE = 100_000  # characters read_text checks for control characters...
@@ -208,7 +217,7 @@ def _count(path: Path, name: str, encoding: str, skip: int, ascii_fold: bool, ch
             first.append(text[:kept])
         cps = code_points(text)
         if len(cps):
-            here = np.bincount(cps, minlength=len(counts))
+            here = bincount(cps, minlength=len(counts))
             if len(here) > len(counts):
                 counts = np.concatenate([counts, np.zeros(len(here) - len(counts), np.int64)])
             counts += here
