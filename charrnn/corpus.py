@@ -110,7 +110,7 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
                 raise IsADirectoryError
             if path.is_file() and path.stat().st_size > max_bytes:  # say so before reading it all
                 raise CorpusError(f"{name} is {_size(path.stat().st_size)}; the limit is {_size(max_bytes)}. "
-                                  "Use a smaller excerpt.")
+                                  "Use a smaller excerpt" + _ANY_SIZE.get(max_bytes, "."))
             with path.open("rb") as f:
                 data = f.read(max_bytes + 1)
         except FileNotFoundError:
@@ -122,8 +122,13 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
         except OSError as e:
             raise CorpusError(f"cannot read {path}: {e.strerror or e}.") from None
     if len(data) > max_bytes:
-        raise CorpusError(f"{name} is more than {_size(max_bytes)}, the limit. Use a smaller excerpt.")
+        raise CorpusError(f"{name} is more than {_size(max_bytes)}, the limit. Use a smaller excerpt"
+                          + _ANY_SIZE.get(max_bytes, "."))
     return data, name
+
+
+# Where read_text's own bound applies (the Python API), the way to a corpus of any size.
+_ANY_SIZE = {MAX_CORPUS_BYTES: ", or read it with charrnn.open_corpus (any size, memory-mapped ids)."}
 
 
 def _size(n: int) -> str:

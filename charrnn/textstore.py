@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,7 @@ class Corpus:
     source_text: str | None = None  # the text, when it is held in memory anyway
     cache: Path | None = None  # the file the ids are mapped from
     built: bool = False  # this call wrote that file (False: it was reused)
+    _chars: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -103,10 +104,12 @@ class Corpus:
     def decode(self, start: int = 0, stop: int | None = None) -> str:
         """The text of ids[start:stop], decoded now (~1 GB/s; a str of 1-4 bytes per character)."""
         ids = self.ids[start:stop].numpy()
-        cps = np.array([ord(c) for c in self.vocab.chars], dtype=np.uint32)
-        if len(cps) and cps.max() < 128:
-            return cps.astype(np.uint8)[ids].tobytes().decode("ascii")
-        return cps[ids].tobytes().decode("utf-32-le")
+        if self._chars is None:  # id → code point, as bytes of ASCII where every character is ASCII
+            cps = np.array([ord(c) for c in self.vocab.chars], dtype=np.uint32)
+            self._chars = cps.astype(np.uint8) if self.vocab.chars.isascii() else cps
+        if self._chars.dtype == np.uint8:
+            return self._chars[ids].tobytes().decode("ascii")
+        return self._chars[ids].tobytes().decode("utf-32-le")
 
     def stats(self, top: int = 10) -> CorpusStats:
         return CorpusStats.from_counts(self.vocab.chars, self.counts.numpy(), top)
@@ -188,11 +191,18 @@ def open_corpus(source: str | Path, *, latin1_fallback: bool = False, ascii_fold
 def _open(source: str | Path, latin1_fallback: bool, ascii_fold: bool, cache: bool | None, chunk_bytes: int
           ) -> Corpus:
     if str(source) == "-":
-        return _from_stdin(latin1_fallback, ascii_fold, cache, chunk_bytes)
+        try:
+            stdin = sys.stdin.buffer
+        except AttributeError as e:  # no stdin (pythonw), or one without bytes
+            raise CorpusError(f"cannot read standard input: {e}") from None
+        return _from_stream(stdin, "standard input", latin1_fallback, ascii_fold, cache, chunk_bytes)
     path = Path(source)
     try:
         if path.is_dir():
             raise IsADirectoryError
+        if path.exists() and not path.is_file():  # a pipe or a device (/dev/stdin, <(…)): it reads only once
+            with path.open("rb") as stream:
+                return _from_stream(stream, path.name, latin1_fallback, ascii_fold, cache, chunk_bytes)
         with path.open("rb"):
             pass
         size = path.stat().st_size
@@ -242,29 +252,25 @@ def _in_memory(path: Path, name: str, latin1_fallback: bool, ascii_fold: bool, c
     return Corpus(Vocab(scan.chars), torch.from_numpy(ids), torch.tensor(scan.char_counts, dtype=torch.int64), name)
 
 
-def _from_stdin(latin1_fallback: bool, ascii_fold: bool, cache: bool | None, chunk_bytes: int) -> Corpus:
-    """Standard input is read once, into a temporary file (two passes need to read it twice)."""
+def _from_stream(stream, name: str, latin1_fallback: bool, ascii_fold: bool, cache: bool | None,
+                 chunk_bytes: int) -> Corpus:
+    """Standard input or a pipe, read once into a temporary file (the two passes read it twice)."""
     folder = Path(tempfile.gettempdir())
-    name = "standard input"
-    try:
-        stdin = sys.stdin.buffer
-    except AttributeError as e:  # no stdin (pythonw), or one without bytes
-        raise CorpusError(f"cannot read standard input: {e}") from None
     fd, spool = tempfile.mkstemp(prefix="charrnn-stdin-", suffix=".txt", dir=folder)
     try:
         with os.fdopen(fd, "wb") as out:
             while True:
                 try:
-                    data = stdin.read(chunk_bytes)
+                    data = stream.read(chunk_bytes)
                 except (ValueError, OSError) as e:  # closed, or unreadable
-                    raise CorpusError(f"cannot read standard input: {e}") from None
+                    raise CorpusError(f"cannot read {name}: {e}") from None
                 if not data:
                     break
                 try:
                     out.write(data)
                 except OSError as e:
                     free = shutil.disk_usage(folder).free
-                    raise CorpusError(f"standard input does not fit in {folder} ({_size(free)} free): "
+                    raise CorpusError(f"{name} does not fit in {folder} ({_size(free)} free): "
                                       f"{e.strerror or e}. Give the text as a file instead.") from None
         path = Path(spool)
         if not (cache or (cache is None and path.stat().st_size >= CACHE_MIN_BYTES)):

@@ -255,3 +255,18 @@ def test_encoding_is_fast(tmp_path):
     corpus = open_corpus(path, cache=False)
     rate = len(corpus) / (time.perf_counter() - start) / 1e6
     assert rate > 20, f"{rate:.0f} MB/s"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_read_once(tmp_path):
+    import threading
+
+    fifo, data = tmp_path / "pipe", tricky_bytes(300_000, seed=5)
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,))
+    writer.start()
+    corpus = open_corpus(fifo, chunk_bytes=4096)  # `charrnn train <(zcat corpus.gz)` gives such a path
+    writer.join()
+    text = read_text(data)
+    vocab = Vocab.from_text(text)
+    assert corpus.name == "pipe" and corpus.vocab == vocab and torch.equal(corpus.ids.long(), vocab.encode(text))
