@@ -13,12 +13,12 @@ from .corpus import CorpusError, CorpusStats, Vocab, corpus_stats, normalize_tex
 from .models import MODELS, build_model, make_config
 from .options import SettingError
 from .run import Limits, RunPlan, plan_run
-from .sample import fit_prompt, generate, next_char_probs, stream
+from .sample import fit_prompt, generate, next_char_probs, resolve_seed, stream
 from .textstore import Corpus, open_corpus
 from .train import TrainConfig, TrainEvent, TrainingError, evaluate, pick_device, train
 
 __all__ = ["MODELS", "Bundle", "CheckpointError", "Corpus", "CorpusError", "CorpusStats", "History", "Limits",
            "RunPlan", "SettingError", "TrainConfig", "TrainEvent", "TrainingError", "Vocab", "build_model",
            "corpus_stats", "evaluate", "fit_prompt", "generate", "load", "make_config", "next_char_probs",
-           "normalize_text", "open_corpus", "pick_device", "plan_run", "read_text", "save", "split", "stream",
-           "train"]
+           "normalize_text", "open_corpus", "pick_device", "plan_run", "read_text", "resolve_seed", "save", "split",
+           "stream", "train"]

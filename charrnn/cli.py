@@ -27,8 +27,8 @@ from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
-from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run, prepare_output
-from .sample import fit_prompt, next_char_probs, stream
+from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan_rows, plan_run, prepare_output
+from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
 from .textstore import open_corpus
 from .train import TrainConfig, TrainingError
 
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sample-every", default=None, metavar="SEC", help="print a sample this often")
     t.add_argument("--weights-only", action="store_true", help="write a smaller file without optimizer state")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--plan", action="store_true",
+                   help="print the resolved plan (every value, where it came from, why it was changed) and exit")
     _add_option_flags(t, list(MODEL_OPTIONS), "model options (each applies to the models that have it)")
     _add_option_flags(t, [f.name for f in fields(TrainConfig) if f.name not in _OWN_TRAIN_FLAGS],
                       "training options (defaults come from the preset for the model and corpus)")
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("--prompt", default="")
     s.add_argument("--length", default=500, help="characters to write (default 500)")
-    s.add_argument("--temperature", default=0.8, help="0 = always the likeliest character (default 0.8)")
+    s.add_argument("--temperature", default=TEMPERATURE,
+                   help=f"0 = always the likeliest character (default {TEMPERATURE:g})")
     s.add_argument("--top-k", default=None)
     s.add_argument("--seed", default=None)
     s.add_argument("--probs", action="store_true", help="print the next-character distribution instead")
@@ -98,12 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
     except _RUN_ERRORS as e:
         print(f"charrnn: error: {e}", file=sys.stderr)
         return 2
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """A character the output's encoding lacks (an emoji on an ASCII terminal, PYTHONIOENCODING=ascii) is
+    written as its escape (\\U0001f600) instead of ending the command with a UnicodeEncodeError. An error
+    policy the user chose (PYTHONIOENCODING=ascii:ignore) is kept."""
+    for out in (sys.stdout, sys.stderr):
+        if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+            out.reconfigure(errors="backslashreplace")
 
 
 def cmd_models(args) -> int:
@@ -124,8 +137,14 @@ def cmd_train(args) -> int:
     settings = {k: v for k, v in vars(args).items() if k in OPTIONS and v is not None}
     if args.sample_every is not None:
         settings["sample_every"] = args.sample_every
+    default_out = f"{stem}-{name}.safetensors"
+    if args.plan:  # nothing is written, not even the output folder (a large corpus's id cache aside)
+        plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
+                        continue_from=bundle)
+        print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
+        return 0
     plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
-                    continue_from=bundle, out=args.out, default_out=f"{stem}-{name}.safetensors")
+                    continue_from=bundle, out=args.out, default_out=default_out)
     metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json else None  # checked now
     if plan.ignored:
         _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
@@ -218,11 +237,38 @@ def cmd_sample(args) -> int:
         return 0
     prompt = fit_prompt(bundle.vocab, args.prompt)  # "café" typed precomposed matches a decomposed corpus
     bundle.vocab.encode(prompt)  # unknown characters: a clear error before anything is printed
+    if seed is None and temperature > 0:  # "random": say which, so that a good sample can be written again
+        seed = resolve_seed(None)
+        _err(f"seed {seed} (--seed {seed} writes this text again)")
     sys.stdout.write(prompt)
     for ch in stream(bundle.model, bundle.vocab, prompt, length, temperature, top_k, seed):
         sys.stdout.write(ch)
     sys.stdout.write("\n")
     return 0
+
+
+def _describe_plan(plan: RunPlan, corpus: str, out: str) -> str:
+    """The resolved plan as text: what will run, then every setting with its value, source and reason."""
+    n_val = len(plan.data.ids) - plan.data.n_train
+    what = ("resume the saved run exactly where it stopped" if plan.resume else
+            "continue the saved model with a new run" if plan.continue_from is not None else "train a new model")
+    cost = plan.cost
+    lines = [f"plan: {what}: {plan.model_name} ({MODELS[plan.model_name].title}), {plan.n_params:,} parameters",
+             f"text: {corpus}, {len(plan.data.ids):,} characters, vocabulary {len(plan.vocab)}; the first "
+             f"{plan.data.n_train:,} for training, the last {n_val:,} held out",
+             f"device: {plan.device}" + (f"; estimated {cost.total_mb:,.0f} MB, {cost.step_seconds:.2g} s a step"
+                                          if cost is not None else ""),
+             f"checkpoint: {out} (not written: --plan)", ""]
+    rows = [(name, _shown(value), source, why) for name, value, source, why in plan_rows(plan)]
+    width = [max(len(r[i]) for r in rows + [("setting", "value", "source", "")]) for i in range(3)]
+    lines.append(f"{'setting':{width[0]}}  {'value':{width[1]}}  {'source':{width[2]}}  why")
+    lines += [f"{name:{width[0]}}  {value:{width[1]}}  {source:{width[2]}}  {why}".rstrip()
+              for name, value, source, why in rows]
+    return "\n".join(lines)
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
 def _metrics(bundle: Bundle, config: TrainConfig, stats) -> dict:

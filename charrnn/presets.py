@@ -24,8 +24,8 @@ The CLI and the app both start from this; every value can be overridden. How it 
    out (`train.lr_at`; to 0 for the LSTM, after a 200-step warm-up: at 5e-3 from the first step, some
    initial weights lose hundreds of steps and end 0.05 worse at 60 s), batch 16 (on a CPU a step
    costs nearly the same for fewer sequences, so smaller batches give more updates per second), bf16
-   autocast where the CPU runs it fast (`precision="auto"`), validation estimates spaced so they
-   take a few percent of the budget, and gradient statistics every 10 steps for the diagnosis
+   autocast where the CPU runs it fast (`precision="auto"`), validation sized by the plan to take a
+   few percent of the budget (`charrnn.adjust`), and gradient statistics every 10 steps for the diagnosis
    (`STATS_EVERY`, 0.6 % of the step rate).
 """
 
@@ -88,7 +88,7 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfi
     family_options, settings = FAMILIES.get(model_name, ({}, {}))
     options = dict(family_options)
     config = replace(TrainConfig(time_budget=time_budget, max_steps=max_steps), **settings)
-    config = replace(config, **_eval_settings(time_budget), stats_every=STATS_EVERY)
+    config = replace(config, stats_every=STATS_EVERY)
     if model_name == "ngram":
         options["order"] = 3 if n_chars < 20_000 else 4 if n_chars < 200_000 else 5
         if vocab_size:  # a CJK text has thousands of characters: fewer contexts fit in the keys
@@ -124,12 +124,3 @@ def _recurrent_row(model_name: str, n_chars: int, time_budget: float | None, max
         settings["n_hidden"] = _SIZES[max(0, _SIZES.index(settings["n_hidden"]) - 1)]
     return settings
 
-
-def _eval_settings(time_budget: float | None) -> dict:
-    """Validation estimates every 1/20 of the budget (at least every 2 s), on 10,000 characters.
-
-    Each estimate takes wall-clock time out of the budget; this keeps it to a few percent while the
-    curve still gets ~20 points. The final estimate, after the budget, uses the whole validation text.
-    """
-    every = max(2.0, time_budget / 20) if time_budget else 2.0
-    return {"eval_every": every, "eval_chars": 10_000}

@@ -45,7 +45,7 @@ def shapes_view(session, text=None):
         shapes = inspect.batch_shapes(model, vocab, text)
     except InspectError as e:
         return [], _note(str(e)), _blank(str(e)), "", {"note": str(e)}
-    rows = [["  " * r.depth + (r.path or r.module) + (f" ×{r.calls}" if r.calls > 1 else ""), r.name, r.dims,
+    rows = [["  " * r.depth + (r.module_path or r.module) + (f" ×{r.calls}" if r.calls > 1 else ""), r.name, r.dims,
              " × ".join(map(str, r.sizes)) or "scalar", r.dtype, r.what] for r in shapes.tensors]
     dims = ", ".join(f"{k} = {v}" for k, v in shapes.dims.items())
     summary = (f"One batch of your text through {shapes.model}: **{dims}**. Read it top to bottom: the batch x "

@@ -12,7 +12,6 @@ passes on a shared server, `concurrency_limit` bounds how many run at once).
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict
 
 import gradio as gr
@@ -90,10 +89,10 @@ def predictions_view(session, text=None):
         p = inspect.predictions(model, vocab, text)
     except InspectError as e:
         return _note(str(e)), str(e), {"note": str(e)}
-    full = math.log(len(vocab))  # as surprised as a uniform guess: full colour
+    full = p.uniform_loss  # as surprised as a uniform guess: full colour
     alphas, titles = [None], ["the model starts reading here: no prediction"]
     for c in p.chars:
-        alphas.append(min(c.loss / full, 1.0) if math.isfinite(c.loss) else 1.0)
+        alphas.append(c.surprise)
         guesses = ", ".join(f"{inspect.common.char_name(g)} {q:.0%}" for g, q in c.top)
         titles.append(f"{inspect.common.char_name(c.char)}: p = {c.prob:.3f}, −ln p = {c.loss:.2f} nats · "
                       f"guesses: {guesses}")

@@ -14,7 +14,7 @@ import gradio as gr
 import charrnn
 from charrnn import MODELS, Bundle, CheckpointError, inspect
 from charrnn.options import SettingError, check_sampling
-from charrnn.sample import fit_prompt
+from charrnn.sample import TEMPERATURE, fit_prompt
 
 from . import plots, texts, training, user_error
 from .corpus_view import chars
@@ -41,7 +41,7 @@ def _check_prompt(bundle: Bundle, prompt: str) -> None:
                        "Remove them: it can only read and write characters from its training text.")
 
 
-def sample_text(session, prompt=None, length=500, temperature=0.8, top_k=0, seed=None):
+def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k=0, seed=None):
     """Stream `length` characters written after `prompt` (the prompt included), then the session."""
     bundle = _model_for_sampling(session)
     prompt = prompt or ""

@@ -25,6 +25,7 @@ from charrnn import MODELS, Bundle, run
 from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
+from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
 from .corpus_view import load_corpus
@@ -33,7 +34,7 @@ from .settings import PAGE_TIME_BUDGET, Settings
 
 UPDATE_EVERY = 0.35  # seconds between chart updates while training (~3 per second)
 SAMPLE_EVERY = 3.0  # seconds between "what the model writes now" samples
-LIVE_SAMPLE_LENGTH = 240
+LIVE_SAMPLE_LENGTH = LIVE_LENGTH  # one home: charrnn.sample
 TYPICAL_CHARS = 100_000  # corpus size assumed for the preview before any text is chosen
 SKIP = gr.skip()
 
@@ -164,7 +165,8 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
     shown += [] if counted else list(options.TRAIN_SPECS)
     values = {**r.model_options, **asdict(r.train_config)}
     parts = [(f"**{s.label} {options.shown_value(values[s.name])}**" if r.sources.get(s.name) == "you"
-              else f"{s.label} {options.shown_value(values[s.name])}") for s in shown]
+              else f"{s.label} {options.shown_value(values[s.name])}")
+             + (f" ({r.reasons[s.name]})" if s.name in r.reasons else "") for s in shown]  # why the plan changed it
     budget = r.train_config.time_budget
     where = ("the trained model's settings, continuing it" if _continuing(session, model, reset) is not None
              else f"the preset for {'this text' if info else 'a typical text'} and "
@@ -226,7 +228,7 @@ def train_model(session, corpus=None, text=None, example=None, ascii_fold=False,
                       "characters)…", model_figure(session), reset=False)
     ev = yield from stream(plan, bundle, session, record)
     if not session.closed:  # a closed tab's run just ends: nobody reads its status, nothing is written
-        yield finish(session, ev)
+        yield finish(session, ev, record.sample)
 
 
 def stream(plan: RunPlan, bundle: Bundle, session: Session, record) -> Iterator[TrainUpdate]:
@@ -263,8 +265,9 @@ def corpus_checker(corpus, text, example):
     return None if corpus or (text and text.strip()) else CHECKERS.get(example)
 
 
-def finish(session: Session, ev) -> TrainUpdate:
-    """The last update of a run: what happened, the final chart and sample, the checkpoint to download."""
+def finish(session: Session, ev, latest: str) -> TrainUpdate:
+    """The last update of a run: what happened, the final chart and sample (`latest`: the run record's last
+    film frame, the same prompt, length, temperature and seed), the checkpoint to download."""
     bundle = session.bundle
     if ev is None or session.stop:
         label, note = "Stopped", (" The model is kept as it is." if ev is not None else "")
@@ -279,7 +282,6 @@ def finish(session: Session, ev) -> TrainUpdate:
     status += "." + note
     session.stop_reason = None if ev is None or session.stop else ev.stop_reason
     status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try
-    latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
     try:
         checkpoint = str(session.write_checkpoint())
     except OSError as e:  # e.g. a full disk: the model itself is fine, only the download is missing

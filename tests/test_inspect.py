@@ -279,7 +279,7 @@ def test_listed_shapes_are_the_shapes_the_model_produces(name):
     check_shapes(r)  # every named-dims string reads back as its sizes
     B, T = r.dims["B"], r.dims["T"]
     assert len({B, T} | {v for k, v in r.dims.items() if k not in "BT"}) == len(r.dims) - _ties(r.dims)
-    rows = {(t.path, t.name): t for t in r.tensors}
+    rows = {(t.module_path, t.name): t for t in r.tensors}
     x = rows[("", "x")]
     assert x.sizes == [B, T] and x.dims == "(B, T)" and x.dtype == "int64"
     # our own hooks, independent of the listing: the first output of every module that ran
@@ -290,7 +290,7 @@ def test_listed_shapes_are_the_shapes_the_model_produces(name):
         logits, state = model(xb, None)
     for h in hooks:
         h.remove()
-    listed = {t.path for t in r.tensors if t.path and t.module != "attention"}
+    listed = {t.module_path for t in r.tensors if t.module_path and t.module != "attention"}
     assert listed == set(seen)
     for path, out in seen.items():
         first = out if isinstance(out, torch.Tensor) else out[0]

@@ -29,7 +29,7 @@ from ..gradstats import grad_stats_now, snapshot  # noqa: F401  (re-exported: th
 @dataclass
 class Finding:
     kind: str  # "diverged" | "too_early" | "worse_than_uniform" | "stuck_uniform" | "stuck_unigram" | "memorising" |
-    #            "vanishing_gradients" | "saturated" | "updates_too_small" | "updates_too_large"
+    #            "vanishing_gradients" | "saturated" | "updates_too_small" | "updates_too_large" | "infinite_loss"
     message: str  # what is happening, in plain words, with the numbers
     evidence: dict[str, float] = field(default_factory=dict)  # the numbers the message rests on
     advice: str = ""  # what to try
@@ -123,7 +123,18 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     findings: list[Finding] = []
     train = [x for x in history.train_loss if math.isfinite(x)]
     nonfinite = len(train) < len(history.train_loss) or any(not math.isfinite(v) for v in history.val_loss)
-    if stop_reason == "diverged" or nonfinite:
+    # +∞ (not NaN) on held-out text while training ran on: a character the model gives probability exactly 0
+    impossible = sum(v == math.inf for v in history.val_loss)
+    if stop_reason != "diverged" and len(train) == len(history.train_loss) and impossible \
+            and not any(math.isnan(v) for v in history.val_loss):
+        findings.append(Finding(
+            "infinite_loss", "The validation loss is infinite: the model gives probability 0 to a character of "
+            "the held-out text after its context, and −ln 0 = ∞. Nothing went wrong in training: counts with no "
+            "smoothing (an n-gram with k = 0) say exactly this of every combination they never saw.",
+            {"infinite_estimates": impossible},
+            "Give unseen combinations a little probability: add-k smoothing above 0 (e.g. 0.1-1), or "
+            "interpolation (back off to shorter contexts)."))
+    elif stop_reason == "diverged" or nonfinite:
         findings.append(Finding(
             "diverged", "The loss exploded or became NaN, so training stopped"
             + (f" (learning rate {lr:.2g})" if lr else "") + "; the last good weights were kept.",

@@ -112,7 +112,8 @@ def record_graph(model: CharModel, vocab: Vocab, text: str, *, steps: int = 3, b
     T = _pick(min(steps, hi), set(dims.values()), hi)
     B = _pick(batch_size, set(dims.values()) | {T}, max(batch_size, 8))
     dims = {"B": B, "T": T, **dims}
-    x = torch.stack([ids[i:i + T] for i in range(B)]).to(model.device)  # (B, T)
+    # row i starts at character i, or as late as a whole window fits (a 2-character text: every row the same)
+    x = torch.stack([ids[s:s + T] for s in (min(i, len(ids) - T) for i in range(B))]).to(model.device)  # (B, T)
 
     graph = Graph(type(model).__name__, dims)
     producers: dict[int, int] = {}

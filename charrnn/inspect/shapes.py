@@ -36,7 +36,9 @@ from .common import MAX_CHARS, InspectError, encode_bounded, eval_mode
 
 @dataclass
 class TensorInfo:
-    path: str  # module path in the model ("cells.0", "blocks.1.attn.qkv"); "" for the batch and the loss
+    # the module's path in the model ("cells.0", "blocks.1.attn.qkv"); "" for the batch and the loss. Not
+    # "path": a Gradio client takes any {"path": str} in an endpoint's data for a file to download
+    module_path: str
     module: str  # the module's class ("Linear", "LSTM"), or what the row is ("batch", "loss")
     name: str  # which tensor: "output", "h_n", "q", "logits", "state h" …
     dims: str  # named dimensions, e.g. "(B, T, E)"
@@ -188,7 +190,7 @@ def batch_shapes(model: CharModel, vocab: Vocab, text: str, *, batch_size: int =
 
     def attention(qkv, out):
         path = stack[-1] if stack else ""
-        if any(r.path == path and r.module == "attention" for r in rows):
+        if any(r.module_path == path and r.module == "attention" for r in rows):
             return
         for name, t in zip(("q", "k", "v"), qkv, strict=True):
             rows.append(TensorInfo(path, "attention", name, name_dims(t.shape, dims), list(t.shape), _dt(t),
@@ -205,7 +207,7 @@ def batch_shapes(model: CharModel, vocab: Vocab, text: str, *, batch_size: int =
         for h in handles:
             h.remove()
     for r in rows:
-        r.calls = calls.get(r.path, 1)
+        r.calls = calls.get(r.module_path, 1)
     loss = lm_loss(logits, y)
     rows += [
         TensorInfo("", "model", "logits", name_dims(logits.shape, dims), list(logits.shape), _dt(logits),
@@ -258,4 +260,4 @@ def check_shapes(result: BatchShapes) -> None:
         names = r.dims.strip("()").split(", ") if r.dims != "()" else []
         got = [int(n) if n.isdigit() else result.dims[n.split("=")[0]] for n in names]
         if got != r.sizes:
-            raise InspectError(f"{r.path or r.module} {r.name}: {r.dims} does not read as {r.sizes}")
+            raise InspectError(f"{r.module_path or r.module} {r.name}: {r.dims} does not read as {r.sizes}")
