@@ -178,10 +178,10 @@ def cmd_train(args) -> int:
     checkpoint.save(out, bundle, weights_only=args.weights_only)
     val = bundle.val_loss
     # the final pass, or (stopped before it) the last periodic estimate: say which text it covered
-    val_chars, val_kind = plan.val_figure(final=last is not None and last.done)
-    covered = (f"the whole held-out text ({val_chars:,} characters)" if val_kind == "full" else
-               f"the held-out text's first {val_chars:,} characters (of {len(plan.data.val) - 1:,})")
-    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on {covered}"
+    final = last is not None and last.done
+    val_chars, val_kind = plan.val_figure(final)
+    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on "
+                f"{plan.val_coverage(final)}"
                 if val is not None else "validation loss not measured yet")
     print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
           f"{bundle.seconds:.0f} s, {val_text} → {out}")

@@ -138,6 +138,13 @@ class RunPlan:
         chars = held_out if limit is None else min(held_out, limit)
         return chars, "full" if chars >= held_out else f"first {chars:,} characters"
 
+    def val_coverage(self, final: bool = True) -> str:
+        """`val_figure` in words: "the whole held-out text (111,538 characters)" or "the held-out text's first
+        200,000 characters (of 10,596,242)" — what the CLI's last line and the page's status say."""
+        chars, kind = self.val_figure(final)
+        return (f"the whole held-out text ({chars:,} characters)" if kind == "full" else
+                f"the held-out text's first {chars:,} characters (of {len(self.data.val) - 1:,})")
+
     def build(self) -> Bundle:
         """The bundle this run trains: the one continued, or a new model seeded by train_config.seed."""
         if self.continue_from is not None:
