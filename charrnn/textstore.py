@@ -50,10 +50,11 @@ class Encoder:
 
     def __init__(self, vocab: Vocab):
         self.vocab, self.dtype = vocab, id_dtype(len(vocab))
-        # the table in the ids' own type, one entry past the last code point for "not in the vocabulary"
-        self.table = np.append(vocab.table(), -1).astype(self.dtype)
-        # ASCII bytes → ids, 255 for "not in the vocabulary" (so only where no id is 255)
-        self.ascii = self.table[:256].tobytes() if len(vocab) < 256 else None
+        # One entry past the last code point means "not in the vocabulary": -1, which uint8 holds as 255 where
+        # fewer than 256 characters leave 255 free; with exactly 256, the table stays int32 to tell.
+        room = len(vocab) < 256 or self.dtype != np.uint8
+        self.table = np.append(vocab.table(), -1).astype(self.dtype if room else np.int32)
+        self.ascii = self.table[:256].tobytes() if len(vocab) < 256 else None  # ASCII byte → id, 255: unknown
 
     def __call__(self, text: str) -> np.ndarray:
         if self.ascii is not None and text.isascii():
@@ -62,9 +63,9 @@ class Encoder:
                 self._refuse(text)
             return np.frombuffer(ids, np.uint8)  # read-only: copy it to write into it
         ids = np.take(self.table, code_points(text), mode="clip")  # larger code points → the last entry
-        if len(ids) and (ids.max() >= len(self.vocab) if self.dtype == np.uint8 else ids.min() < 0):
+        if len(ids) and (ids.max() >= len(self.vocab) if ids.dtype == np.uint8 else ids.min() < 0):
             self._refuse(text)
-        return ids
+        return ids.astype(self.dtype, copy=False)
 
     def _refuse(self, text: str):
         raise CorpusError(f"characters outside the vocabulary: {''.join(self.vocab.unknown(text)[:10])!r}")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -270,3 +271,16 @@ def test_a_named_pipe_is_read_once(tmp_path):
     text = read_text(data)
     vocab = Vocab.from_text(text)
     assert corpus.name == "pipe" and corpus.vocab == vocab and torch.equal(corpus.ids.long(), vocab.encode(text))
+
+
+@pytest.mark.parametrize("size", [255, 256, 257])
+def test_vocabularies_at_the_edge_of_one_byte_still_refuse_unknown_characters(size):
+    from charrnn.textstore import Encoder
+
+    vocab = Vocab("".join(chr(0x100 + i) for i in range(size)))
+    text = vocab.chars[::-1] * 3
+    ids = Encoder(vocab)(text)
+    assert ids.dtype == (np.uint8 if size <= 256 else np.int32) and ids.tolist() == vocab.encode(text).tolist()
+    for bad in ("a", "\U0001f600", chr(0x100 + size)):
+        with pytest.raises(CorpusError, match="outside the vocabulary"):
+            Encoder(vocab)(text + bad)
