@@ -193,22 +193,22 @@ def race_handler(settings, examples, runner: Runner | None = None):
 
 
 def race_status(update: RaceUpdate, session: Session) -> str:
-    """The race's status line: who is training and where, or how it ended and which model is best."""
+    """The race's status line: who is training and where, or how it ended and which model is best. A run
+    that diverged is never counted as done: a race with one ends "Finished, but … diverged", not "Done"."""
     k, unit = view.loss_unit(session)
+    failed = [r for r in update.records if r.diverged]
+    warning = (f"⚠️ **{len(failed)} diverged** (the loss exploded and training stopped; "
+               f"their numbers are not results): {', '.join(r.name for r in failed)}.") if failed else ""
     if update.done:
-        failed = [r for r in update.records if r.diverged]
         best = min((r for r in update.records if r.final_val is not None and not r.diverged), key=lambda r: r.final_val,
                    default=None)
-        head = "**Stopped.** The models are kept as they are." if update.stopped else "**Done.**"
-        if failed:  # a failure is never reported as a result
-            head += (f" ⚠️ **{len(failed)} diverged** (the loss exploded and training stopped; their numbers are not "
-                     f"results): {', '.join(r.name for r in failed)}.")
+        head = ("**Stopped.** The models are kept as they are." if update.stopped
+                else "**Finished, but not every run trained.**" if failed else "**Done.**")
         tail = (f" Lowest validation loss: **{best.name}** ({best.final_val * k:.3f} {unit}) — the Write tab now "
                 "samples from it; pick another run below to sample from or continue it." if best else "")
-        return f"{head} {len(update.records)} runs in {update.seconds:.0f} s.{tail}"
+        return " ".join(filter(None, [head, warning, f"{len(update.records)} runs in {update.seconds:.0f} s.{tail}"]))
     r = update.records[update.active]
     val = f", validation {r.curve.val_loss[-1] * k:.3f} {unit}" if r.curve.val_loss else ""
-    failed = sum(rec.diverged for rec in update.records)
+    trained = sum(rec.final_val is not None and not rec.diverged for rec in update.records)
     return (f"**Racing** ({update.seconds:.0f} s): {r.name} at step {r.steps:,}{val} · "
-            f"{sum(rec.final_val is not None for rec in update.records)} of {len(update.records)} done"
-            + (f" · ⚠️ {failed} diverged" if failed else ""))
+            f"{trained} of {len(update.records)} done" + (f" · ⚠️ {len(failed)} diverged" if failed else ""))

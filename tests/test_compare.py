@@ -246,3 +246,7 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     bad.final_val = 0.01  # even with the lowest number, a failure is not the race's best
     status = racing.race_status(RaceUpdate([good, bad], None, done=True, seconds=3.0), s)
     assert "1 diverged" in status and f"Lowest validation loss: **{good.name}**" in status
+    assert "Done" not in status and "Finished, but not every run trained" in status  # never shown as done
+    racing_now = racing.race_status(RaceUpdate([good, bad], 0, seconds=2.0), s)
+    assert "1 of 2 done" in racing_now and "1 diverged" in racing_now  # a failure is not counted as done
+    assert racing.race_status(RaceUpdate([good], None, done=True, seconds=3.0), s).startswith("**Done.**")
