@@ -3,6 +3,8 @@ fails on a real Gradio server is caught, a user's mistake answered with `user_er
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pytest
 from gradio_client import Client
@@ -38,3 +40,35 @@ def test_the_watch_sees_a_failing_handler_and_not_a_users_mistake(server_traceba
     finally:
         demo.close()
     del server_tracebacks.seen[start:]  # planted here: no other test is blamed for it
+
+
+pytest_plugins = ["pytester"]
+
+PLANTED = '''
+import logging
+import pytest
+
+@pytest.fixture(scope="module")
+def server():
+    yield "http://127.0.0.1:1"
+    logging.getLogger("uvicorn.error").error("a run that outlived its test failed", exc_info=RuntimeError("late"))
+
+def test_not_in_a_browser():
+    logging.getLogger().error("a test of its own", exc_info=ValueError("planted"))
+
+@pytest.mark.browser
+def test_in_a_browser(server):
+    pass
+'''
+
+
+def test_the_watch_covers_a_browser_modules_servers_outside_its_tests(pytester):
+    """A traceback a browser module's server logs outside any test (here: as its fixture closes) fails the
+    module; one logged inside a test that drives no browser is that test's own business."""
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makeini("[pytest]\nmarkers =\n    browser: x\n")
+    pytester.makepyfile(test_planted=PLANTED)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*1 traceback(s) in test_planted outside its browser tests*", "*late*"])
+    assert not any("ValueError" in line for line in result.stdout.lines)  # the test's own: excused
