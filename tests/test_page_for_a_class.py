@@ -2,7 +2,7 @@
 handlers first (plain calls), then the real page in headless Chromium at projector, phone and desktop size —
 the charts' type and height measured on a projector, the Compare chart on the first screen, a queued race's
 place in line, the status in view after Train on a phone, a link that carries the text, a typed setting's
-reset — and the README's screenshot.
+reset, the Inside views drawn on opening with a found unit one click away — and the README's screenshot.
 
 The browser tests print what they measured and write it to test-artifacts/page-figures.json.
 """
@@ -267,6 +267,40 @@ def test_a_link_carries_the_text_and_a_typed_setting_has_a_reset(browser, url, t
     opened = open_page(browser, link)  # the link opens the page with the text in the paste box
     opened.wait_for_function("document.querySelector('#corpus-text textarea').value.includes('of my own')")
     opened.close()
+    page.close()
+
+
+INSIDE_PANELS = {  # each Inside sub-tab and what shows that its view was drawn when the tab opened
+    "Predictions": "document.querySelectorAll('#pred-strip .ch').length > 20",
+    "Neurons": "document.querySelectorAll('#neuron-strip .ch').length > 20",
+    "What it looked at": "document.querySelectorAll('#sal-strip .ch').length > 5",
+    "Shapes": "(document.querySelector('#shapes-table')?.innerText || '').includes('(B, T, V)')",
+    "Maps": "document.querySelector('#map-plot .js-plotly-plot')?.data?.length > 0",
+    "Why is my loss flat?": "document.querySelector('#grad-plot .js-plotly-plot')?.data?.length > 0",
+}
+
+
+@pytest.mark.browser
+def test_the_inside_views_are_drawn_on_opening_and_a_found_unit_is_one_click_away(browser, url):
+    """Item 4 in the page: after Train, opening Inside draws every view (no button pressed, no blank panel),
+    and a row of "find units" shows that unit over the text."""
+    page = open_page(browser, url, "?example=tiny&budget=5")
+    page.click("#train")
+    wait_text(page, "#status", "Done")
+    page.get_by_role("tab", name="Inside").click()
+    wait_text(page, "#inside-notice", "The views show the tab's model")
+    for tab, drawn in INSIDE_PANELS.items():
+        page.locator("#inside-views").get_by_role("tab", name=tab).click()
+        page.wait_for_function(drawn)
+    page.locator("#inside-views").get_by_role("tab", name="Neurons").click()
+    page.click("#find-units")
+    page.wait_for_function("document.querySelectorAll('#units-table tr[data-unit]').length > 0")
+    row = page.locator("#units-table tr[data-unit]").last
+    layer, unit = row.get_attribute("data-layer"), row.get_attribute("data-unit")
+    page.fill("#neuron-unit input", "-1" if unit != "-1" else "0")  # not the row's: the click must set it
+    row.click()
+    page.wait_for_function("(u) => document.querySelector('#neuron-unit input').value === u", arg=unit)
+    wait_text(page, "#neuron-summary", f"Unit {unit} of {layer}")
     page.close()
 
 
