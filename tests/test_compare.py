@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import gradio as gr
 import pytest
 from gradio_client import Client
 
@@ -138,6 +139,7 @@ def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(setti
     model = keep.bundle  # an expected state: a notice in the status (not an error), the tab's model unchanged
     status, _ = compare_view.use_run(keep, 1)
     assert "were dropped to save memory" in status and keep.bundle is model
+    assert compare_view.run_checkpoint(keep, 1) == gr.skip()  # its download: a notice (gr.Info), no file, no error
 
 
 def test_copied_spans_find_a_planted_span_and_nothing_in_random_text():

@@ -2,7 +2,8 @@
 handlers first (plain calls), then the real page in headless Chromium at projector, phone and desktop size —
 the charts' type and height measured on a projector, the Compare chart on the first screen, a queued race's
 place in line, the status in view after Train on a phone, a link that carries the text, a typed setting's
-reset, the Inside views drawn on opening with a found unit one click away — and the README's screenshot.
+reset, the Inside views drawn on opening with a found unit one click away, a diverged run marked diverged on
+Train and Compare — and the README's screenshot.
 
 The browser tests print what they measured and write it to test-artifacts/page-figures.json.
 """
@@ -188,6 +189,7 @@ CHART = """(id) => { const p = document.querySelector(`#${id} .js-plotly-plot`);
   const tick = p.querySelector('.ytick text'), legend = p.querySelector('.legendtext');
   const box = p.getBoundingClientRect(), plot = p.querySelector('.nsewdrag').getBoundingClientRect();
   return {tick_px: parseFloat(getComputedStyle(tick).fontSize),
+          xtick_px: parseFloat(getComputedStyle(p.querySelector('.xtick text')).fontSize),
           legend_px: parseFloat(getComputedStyle(legend).fontSize),
           top: box.top, bottom: box.bottom, height: box.height, plot_height: plot.height}; }"""
 
@@ -208,7 +210,7 @@ def test_a_projector_reads_the_charts_and_the_compare_chart_is_on_the_first_scre
     FIGURES["projector 1280x720"] = {"train chart": train, "compare chart": compare}
     print(f"\nprojector 1280×720: Train chart {train}; Compare chart {compare}")
     for chart in (train, compare):
-        assert chart["tick_px"] >= 20 and chart["legend_px"] >= 20
+        assert chart["tick_px"] >= 20 and chart["xtick_px"] >= 20 and chart["legend_px"] >= 20
         assert chart["height"] >= 720 / 2  # the chart at least half the screen's height
     assert 0 <= compare["top"] and compare["bottom"] <= 720  # all of it on the first screen
     page.close()
@@ -267,6 +269,38 @@ def test_a_link_carries_the_text_and_a_typed_setting_has_a_reset(browser, url, t
     opened = open_page(browser, link)  # the link opens the page with the text in the paste box
     opened.wait_for_function("document.querySelector('#corpus-text textarea').value.includes('of my own')")
     opened.close()
+    page.close()
+
+
+def type_setting(page, name, value):
+    box = f"#opt-{name} textarea, #opt-{name} input"
+    page.fill(box, value)
+    page.press(box, "Enter")
+
+
+@pytest.mark.browser
+def test_a_diverged_run_is_marked_diverged_on_the_page_and_never_done(browser, url):
+    """Item 2 as the page shows it: a GRU at learning rate 10 (AdamW: steps of ~10 whatever the clip) explodes;
+    the Train status, the Train chart's legend, and on Compare the runs table, the chart's legend and the film
+    strip say diverged, and no status says Done."""
+    page = open_page(browser, url, "?example=tiny&model=gru&budget=10")
+    page.click("#settings")
+    type_setting(page, "lr", "10")
+    page.wait_for_selector("#yours", state="visible")
+    page.click("#train")
+    page.wait_for_function("""() => { const s = document.querySelector('#status').innerText;
+        return s.includes('diverged') || s.includes('Done'); }""")
+    status = page.inner_text("#status")
+    assert "diverged" in status and "Done" not in status, status
+    page.wait_for_function("[...document.querySelectorAll('#loss-plot .legendtext')].some(t => "
+                           "t.textContent.includes('diverged'))")
+    assert "DIVERGED" in page.text_content("#loss-plot .gtitle")
+    page.get_by_role("tab", name="Compare").click()
+    wait_text(page, "#runs-table", "diverged")
+    page.wait_for_function("[...document.querySelectorAll('#compare-plot .legendtext')].some(t => "
+                           "t.textContent.includes('· diverged'))")
+    wait_text(page, "#film-strip", "diverged: the loss exploded")
+    assert "Done" not in page.inner_text("#race-status")
     page.close()
 
 
