@@ -23,12 +23,13 @@ import gradio as gr
 import torch
 
 import charrnn
-from charrnn_app import compare_tab, inside_tab, keep_tab, plots, server, train_tab, write_tab
+from charrnn_app import classroom_tab, compare_tab, inside_tab, keep_tab, plots, server, train_tab, write_tab
 from charrnn_app.page import CSS, TITLE, Page
 from charrnn_app.settings import Settings, list_examples
 
 # The tabs in page order: each module has LABEL, TAB_ID and build(page, tab) -> its handles, kept as page.<key>.
-TABS = {"train": train_tab, "write": write_tab, "compare": compare_tab, "inside": inside_tab, "keep": keep_tab}
+TABS = {"train": train_tab, "write": write_tab, "compare": compare_tab, "inside": inside_tab, "keep": keep_tab,
+        "classroom": classroom_tab}
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:

@@ -90,6 +90,7 @@ class RunRecord:
     resumed_at: list[int] = field(default_factory=list)  # curve indices where a continued run began
     score: float | None = None  # the example's checker on the last frame (0..1), when it has one
     stopped: bool = False
+    stop_reason: str | None = None  # why its last run ended: "time_budget", "max_steps", "diverged", "exhausted"
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
     text: str | None = field(default=None, repr=False, compare=False)  # the run's text (shared, not copied)
     index: CopyIndex | None = field(default=None, repr=False, compare=False)
@@ -117,7 +118,7 @@ class RunRecord:
 
     def begin_segment(self, plan, bundle: Bundle) -> None:
         """The same model continues (a Train press on it again): its curves go on from here."""
-        self.bundle, self.stopped = bundle, False
+        self.bundle, self.stopped, self.stop_reason = bundle, False, None
         self.settings.update(asdict(plan.train_config))
         self.resumed_at.append(len(self.curve.step))
         self._segment += 1
@@ -157,6 +158,8 @@ class RunRecord:
         self._follow()
         if ev.done and ev.val_loss is not None and math.isfinite(ev.val_loss):
             self.final_val = ev.val_loss
+        if ev.done:
+            self.stop_reason = ev.stop_reason
         seconds = self._offset + ev.elapsed
         self.steps, self.chars_seen, self.seconds = ev.step, ev.chars_seen, max(self.seconds, seconds)
         self._last_ev = ev

@@ -26,6 +26,7 @@ from .session import Registry, Session, delete_session
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .classroom_tab import ClassroomTab
     from .compare_tab import CompareTab
     from .inside_tab import InsideTab
     from .keep_tab import KeepTab
@@ -82,6 +83,7 @@ class Page:
     compare: CompareTab | None = None
     inside: InsideTab | None = None
     keep: KeepTab | None = None
+    classroom: ClassroomTab | None = None
 
     @classmethod
     def open(cls, demo: gr.Blocks, settings: Settings, examples: dict[str, Path]) -> Page:
