@@ -147,8 +147,11 @@ def opened_markdown(found: dict) -> str:
 def you_markdown(binding: Binding | None, watch: Watch) -> str:
     """Who this tab is in its class (the nickname escaped: it is the student's own text)."""
     if binding is None:
-        if watch.code:
+        if watch.code and (watch.key or watch.projector):
             return f"Watching class **{watch.code}**" + (" as its teacher." if watch.key else ".")
+        if watch.code:  # a student's first visit: the nickname is theirs to pick
+            return (f"Class **{watch.code}**: pick a nickname and press **Join** (no sign-up; the board shows your "
+                    "runs under it).")
         return "Not in a class. Enter a code and a nickname to join one, or open one below."
     who = "the teacher" if binding.teacher else f"**{md_escape(binding.nickname)}**"
     note = f"  \n⚠️ {md_escape(binding.note)}" if binding.note else ""

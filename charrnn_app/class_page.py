@@ -76,11 +76,7 @@ class ClassPage:
             return self._out(ClassView(f"⚠️ {message}", code, tabs=gr.Tabs(selected=self.tab_id)))
         watch.code, watch.key, watch.projector = row.code, key or None, projector
         ask = binding is None and not projector  # a student's first visit: the nickname is theirs to pick
-        out = self._shown(watch, binding, row, saved, show_tab=projector or bool(key) or ask)
-        if ask:
-            out = (f"Class **{row.code}**: pick a nickname and press **Join** (no sign-up; the board shows your "
-                   "runs under it).", *out[1:])
-        return out
+        return self._shown(watch, binding, row, saved, show_tab=projector or bool(key) or ask)
 
     def join(self, session, watch, saved, code, nickname, request: gr.Request):
         """Join: this tab becomes a member (the token this browser kept brings back the same nickname)."""

@@ -31,11 +31,15 @@ QUIET = dict(show_progress="hidden", api_visibility="private")
 # The projector view (body.class-board-view, set by ?board=1): only the board, in type a back row can read.
 CSS = """<style>
 #class-overlay .js-plotly-plot { height: 440px; }
+#class-leaderboard { flex-grow: 3 !important; min-width: min(100%, 480px) !important; }
+#class-overlay { flex-grow: 2 !important; min-width: min(100%, 360px) !important; }
 body.class-board-view #header, body.class-board-view #class-setup, body.class-board-view #class-teacher,
 body.class-board-view footer, body.class-board-view .tab-wrapper { display: none !important; }
 body.class-board-view #class-counts, body.class-board-view #class-counts * { font-size: 24px !important; }
 body.class-board-view #class-board-row { flex-wrap: nowrap !important; }
-body.class-board-view #class-overlay .js-plotly-plot { height: 600px !important; }
+body.class-board-view #class-leaderboard { flex-grow: 6 !important; min-width: 0 !important; }
+body.class-board-view #class-overlay { flex-grow: 5 !important; min-width: 0 !important; }
+body.class-board-view #class-overlay .js-plotly-plot { height: 570px !important; }
 body.class-board-view .class-samples pre, body.class-board-view .class-samples { font-size: 20px; }
 </style>"""
 INTRO = """**A class that learns together.** Join your class with the code your teacher gives you (or open the
