@@ -59,12 +59,13 @@ class ClassLimits:
     nickname_chars: int = 24
 
     def max_db_bytes(self) -> int:
-        """A generous bound on the database's size: every class full, every text at its limit (stored
-        compressed, so usually far less), every run at its largest row, and SQLite's overhead doubled."""
+        """A generous bound on the database's size on disk: every class full, every text at its limit (stored
+        compressed, so usually far less), every run at its largest row, SQLite's overhead doubled, and its
+        write-ahead log (checkpointed at 1 MB: `classroom_db.WAL_BYTES`; 4 MB allowed for a busy moment)."""
         run_row = 40 * self.curve_points + 4 * self.sample_chars + 4096  # curve JSON, sample, settings, numbers
         member_row = 4 * self.nickname_chars + 200
         per_class = 4 * self.max_text_chars + self.runs_per_class * run_row + self.max_members * member_row
-        return 2 * self.max_classes * per_class + 1_000_000
+        return 2 * self.max_classes * per_class + 5 * 1024 * 1024
 
 
 def new_code() -> str:
@@ -146,6 +147,10 @@ class RateLimit:
     def hit(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._recent(key).extend([self.clock()] * n)
+
+    def __len__(self) -> int:
+        """How many keys it remembers (at most `max_keys`)."""
+        return len(self._events)
 
     def wait(self, key: str) -> float:
         """Seconds until `key` may act again (0 if it may now)."""

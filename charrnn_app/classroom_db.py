@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-MEMORY_REFUSED = ("CHARRNN_DB=:memory: would keep each thread's classes apart and lose every class at a restart; "
-                  "give a file path (on a Hugging Face Space with persistent storage: /data/charrnn-classes.sqlite3)")
+MEMORY_REFUSED = ("CHARRNN_DB=:memory: is refused on a shared server: each thread would see its own empty database "
+                  "and a restart would lose every class. Give a file path (on a Hugging Face Space with persistent "
+                  "storage: /data/charrnn-classes.sqlite3)")
+WAL_PAGES, WAL_BYTES = 256, 1 << 20  # the write-ahead log: checkpointed every 256 pages (1 MB), then cut to 1 MB
 CLOSED_KEEP = 3600.0  # seconds a closed class stays readable (its board, the teacher's CSV) before it is deleted
 
 MIGRATIONS = [  # MIGRATIONS[i] takes a file from version i to i + 1; never edit one that has shipped
@@ -139,6 +141,10 @@ class ClassStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL's safe setting: a power cut loses at most the last commit
+            # The log is copied into the file every WAL_PAGES pages and cut back to WAL_BYTES after: the
+            # database's size on disk stays within `ClassLimits.max_db_bytes` (the file reuses freed pages).
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
             with self._lock:
                 self._all.append(conn)
                 if not self._ready:
