@@ -32,12 +32,6 @@ from .classroom import Binding, Classroom
 from .classroom_db import ClassRow
 from .corpus_view import load_corpus
 
-BROWSER_KEY = "charrnn-class"
-# gr.BrowserState's "secret" travels to the browser in the page's config: it only obscures what localStorage
-# holds. It must stay the same across restarts, so that a reload after one still finds the student's class
-# (the token it keeps is the real secret, and the server keeps only its digest).
-BROWSER_SECRET = "charrnn-class-1"
-
 
 @dataclass
 class Watch:

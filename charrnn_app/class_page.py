@@ -31,7 +31,8 @@ class ClassView(NamedTuple):
     you: object = SKIP  # who this tab is in its class
     code: object = SKIP  # the code box
     watch: object = SKIP
-    saved: object = SKIP  # BrowserState: {"code", "token"} of a student, {"code", "key"} of the teacher
+    saved: object = SKIP  # the page's BrowserState; its "class": {"code", "token"} of a student, {"code", "key"}
+    #                       of the teacher
     teacher: object = SKIP  # the teacher's controls, shown or not
     projector: object = SKIP  # the projector flag (its change puts the page in the board view)
     tabs: object = SKIP
@@ -55,20 +56,21 @@ class ClassPage:
     def load(self, session, watch, saved, request: gr.Request):
         """The page opened: ?class=CODE[&key=…][&board=1], else the class this browser joined before."""
         query = dict(request.query_params) if request is not None else {}
-        saved = saved if isinstance(saved, dict) else {}
-        code = clean_code(query.get("class")) or clean_code(saved.get("code"))
+        memory = saved if isinstance(saved, dict) else {}
+        mine = memory.get("class") if isinstance(memory.get("class"), dict) else {}
+        code = clean_code(query.get("class")) or clean_code(mine.get("code"))
         if not code or not isinstance(watch, Watch):
             return self._out(ClassView())
         projector = str(query.get("board", "")).lower() in TRUE
-        mine = clean_code(saved.get("code")) == code
-        key = query.get("key") or (saved.get("key") if mine else None)
-        session = ensure_session(session)
+        ours = clean_code(mine.get("code")) == code
+        key = query.get("key") or (mine.get("key") if ours else None)
+        session, remembered = ensure_session(session), SKIP
         try:
             if key:
                 binding, row = act.open_as_teacher(self.classroom, session, code, key, request)
-                saved = {"code": row.code, "key": key}
-            elif mine and saved.get("token"):  # a reload: the same student, the same nickname
-                binding, row = act.join(self.classroom, session, code, "", saved["token"], request)
+                remembered = {**memory, "class": {"code": row.code, "key": key}}
+            elif ours and mine.get("token"):  # a reload: the same student, the same nickname
+                binding, row = act.join(self.classroom, session, code, "", mine["token"], request)
             else:  # a projector, or a student who has yet to pick a nickname
                 binding, row = None, self.classroom.find(code, act.client_of(request))
         except (gr.Error, ClassError) as e:
@@ -76,26 +78,27 @@ class ClassPage:
             return self._out(ClassView(f"⚠️ {message}", code, tabs=gr.Tabs(selected=self.tab_id)))
         watch.code, watch.key, watch.projector = row.code, key or None, projector
         ask = binding is None and not projector  # a student's first visit: the nickname is theirs to pick
-        return self._shown(watch, binding, row, saved, show_tab=projector or bool(key) or ask)
+        return self._shown(watch, binding, row, remembered, show_tab=projector or bool(key) or ask)
 
     def join(self, session, watch, saved, code, nickname, request: gr.Request):
         """Join: this tab becomes a member (the token this browser kept brings back the same nickname)."""
-        saved = saved if isinstance(saved, dict) else {}
-        token = saved.get("token") if clean_code(saved.get("code")) == clean_code(code) else ""
+        memory = saved if isinstance(saved, dict) else {}
+        mine = memory.get("class") if isinstance(memory.get("class"), dict) else {}
+        token = mine.get("token") if clean_code(mine.get("code")) == clean_code(code) else ""
         binding, row = act.join(self.classroom, ensure_session(session), code, nickname, token, request)
         watch.code, watch.key = row.code, None
-        saved = {"code": row.code, "token": binding.token}
-        return self._shown(watch, binding, row, saved, show_tab=True)
+        memory = {**memory, "class": {"code": row.code, "token": binding.token}}
+        return self._shown(watch, binding, row, memory, show_tab=True)
 
-    def open(self, session, watch, corpus, text, example, ascii_fold, latin1, models, lesson, budget,
+    def open(self, session, watch, saved, corpus, text, example, ascii_fold, latin1, models, lesson, budget,
              request: gr.Request):
         """Open a class on the Train tab's text: the links and key shown once, this tab its teacher."""
         fields = dict(corpus=corpus, text=text, example=example, ascii_fold=ascii_fold, latin1=latin1)
         binding, row, found = act.open_class(self.classroom, ensure_session(session), fields, models, lesson,
                                              budget, request, settings=self.settings, examples=self.examples)
         watch.code, watch.key = row.code, found["key"]
-        return self._shown(watch, binding, row, {"code": row.code, "key": found["key"]}, show_tab=True,
-                           opened=act.opened_markdown(found))
+        memory = {**(saved if isinstance(saved, dict) else {}), "class": {"code": row.code, "key": found["key"]}}
+        return self._shown(watch, binding, row, memory, show_tab=True, opened=act.opened_markdown(found))
 
     def tab_selected(self, watch, evt: gr.SelectData):
         """Which tab is shown: the board streams only while it is this one."""

@@ -19,7 +19,7 @@ import gradio as gr
 from charrnn.lessons import LESSONS
 
 from . import board_view, options
-from .class_actions import BROWSER_KEY, BROWSER_SECRET, Watch
+from .class_actions import Watch
 from .class_page import ClassPage
 from .class_stream import BoardStream
 from .classroom import Classroom
@@ -77,7 +77,7 @@ class ClassroomTab:
     teacher_status: gr.Markdown
     csv: gr.File
     watch: gr.State  # class_actions.Watch: what this page shows
-    saved: gr.BrowserState  # the class this browser joined, across reloads and restarts
+    saved: gr.BrowserState  # the page's: {"class": the class this browser joined, with its token or key}
     projector: gr.Checkbox
 
 
@@ -135,11 +135,10 @@ def layout(page: Page, classroom: Classroom) -> ClassroomTab:
         teacher_status = gr.Markdown(elem_id="class-teacher-status")
         csv = gr.File(label="the class as CSV", visible=False, interactive=False, elem_id="class-csv", height=80)
     watch = gr.State(Watch())
-    saved = gr.BrowserState(None, storage_key=BROWSER_KEY, secret=BROWSER_SECRET)
     projector = gr.Checkbox(False, visible=False, elem_id="class-projector")
     return ClassroomTab(classroom, code, nickname, join, you, models, lesson, budget, open_, opened, counts,
-                        leaderboard, overlay, samples, teacher, run, buttons, sure, teacher_status, csv, watch, saved,
-                        projector)
+                        leaderboard, overlay, samples, teacher, run, buttons, sure, teacher_status, csv, watch,
+                        page.browser, projector)
 
 
 def class_outputs(page: Page, c: ClassroomTab) -> list:
@@ -161,7 +160,7 @@ def wire_classes(page: Page, tab: gr.Tab, c: ClassroomTab, h: ClassPage, stream:
     c.join.click(h.join, [page.session, c.watch, c.saved, c.code, c.nickname], outputs, **QUIET).then(**streaming)
     c.nickname.submit(h.join, [page.session, c.watch, c.saved, c.code, c.nickname], outputs, **QUIET).then(
         **streaming)
-    c.open.click(h.open, [page.session, c.watch, *train.corpus_inputs, c.models, c.lesson, c.budget], outputs,
+    c.open.click(h.open, [page.session, c.watch, c.saved, *train.corpus_inputs, c.models, c.lesson, c.budget], outputs,
                  **QUIET).then(**streaming)
     c.projector.change(None, c.projector, None, js=BOARD_JS, queue=False, **QUIET)
     page.tabs.select(h.tab_selected, c.watch, None, queue=False, **QUIET)

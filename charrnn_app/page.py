@@ -77,6 +77,7 @@ class Page:
     session: gr.State  # the tab's Session: its model, its runs, the Stop flag
     corpus_info: gr.State  # {n_chars, vocab_size, uniform, unigram} of the chosen text, or None
     present: gr.Checkbox  # presentation mode (the header's)
+    browser: gr.BrowserState  # this browser's memory across reloads and restarts (localStorage), a dict by feature
     tabs: gr.Tabs | None = None
     train: TrainTab | None = None
     write: WriteTab | None = None
@@ -97,7 +98,11 @@ class Page:
             gr.Markdown(texts.INTRO, elem_id="intro")
             present = gr.Checkbox(label="Presentation mode", elem_id="present", scale=0, min_width=180,
                                   info="larger type for a projector (link: ?present=1)")
-        page = cls(demo, settings, examples, server, Runner(server), session, gr.State(None), present)
+        # Outside the tabs: a BrowserState is read when it mounts, and a hidden tab's children mount too late
+        # for the page's load event. Its "secret" travels to the browser in the page's config (it only
+        # obscures), and stays the same across restarts so that a reload after one still reads it.
+        browser = gr.BrowserState({}, storage_key="charrnn", secret="charrnn-browser-1")
+        page = cls(demo, settings, examples, server, Runner(server), session, gr.State(None), present, browser)
         demo.load(page.register, session, None, api_visibility="private")
         return page
 

@@ -173,6 +173,7 @@ def test_injection_attempts_are_refused_or_shown_as_text(klass):
     url = klass["url"]
     teacher = Client(url, verbose=False)
     _, info = teacher.predict(example="evil", models=["ngram"], budget=5, api_name="/class_open")
+    klass["evil"] = info["code"]
     student = Client(url, verbose=False)
     for name in ("<img src=x onerror=1>", "Robert'); DROP TABLE runs;--", "**bold**", "[x](javascript:1)"):
         with pytest.raises(AppError, match="nickname may hold|at most 24"):
@@ -184,6 +185,60 @@ def test_injection_attempts_are_refused_or_shown_as_text(klass):
     assert entry["nickname"] == "O'Brien -- x"
     html = board_view.samples_html(klass["demo"].classroom.board(info["code"]))  # what the page is sent
     assert "&lt;img src=x" in html and "<img" not in html and "<script" not in html.split("</style>", 1)[1]
+
+
+@pytest.mark.browser
+def test_the_projector_shows_leaderboard_and_overlay_on_one_screen_and_updates_live(klass, browser):
+    code, key = klass["info"]["code"], klass["info"]["key"]
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.set_default_timeout(30_000)
+    page.goto(klass["url"] + f"?class={code}&key={key}&board=1")  # the teacher's board, on the projector
+    page.wait_for_function("document.querySelectorAll('#class-leaderboard tr').length > 10 && "
+                           "document.querySelector('#class-overlay .js-plotly-plot .scatterlayer .trace')")
+    page.wait_for_function("document.body.classList.contains('class-board-view')")
+    boxes = page.evaluate("""() => ['#class-leaderboard table', '#class-overlay .js-plotly-plot', '#class-counts']
+        .map(s => { const r = document.querySelector(s).getBoundingClientRect();
+                    return [s, r.left, r.top, r.right, r.bottom]; })""")
+    for name, left, top, right, bottom in boxes:
+        assert 0 <= left and 0 <= top and right <= 1280 and bottom <= 720, (name, left, top, right, bottom)
+    texts = ", ".join(["#class-leaderboard td", "#class-leaderboard th", "#class-counts p",
+                       "#class-overlay .xtick text", "#class-overlay .ytick text", "#class-overlay .legendtext"])
+    sizes = page.evaluate(f"""() => [...document.querySelectorAll('{texts}')]
+        .filter(e => e.getBoundingClientRect().height > 0).map(e => parseFloat(getComputedStyle(e).fontSize))""")
+    assert len(sizes) > 40 and min(sizes) >= 20, sorted(sizes)[:5]
+    assert not page.is_visible("#header") and not page.is_visible("#class-setup")
+    # Live: a latecomer's run reaches the open board by itself (no reload, no polling by the page).
+    runs = int(page.inner_text("#class-counts").split(" runs")[0].split("·")[-1])
+    late = Client(klass["url"], verbose=False)
+    late.predict(code=code, nickname="Latecomer", api_name="/class_join")
+    train(late, 1)
+    ended = time.perf_counter()
+    page.wait_for_function(f"document.querySelector('#class-counts').innerText.includes('{runs + 1} runs')")
+    assert time.perf_counter() - ended < 10  # the target (2 s) is a figure of benchmarks/classroom.py
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_reloaded_page_keeps_its_class_and_nickname_and_fields_stay_text(klass, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    page.goto(klass["url"] + f"?class={klass['info']['code']}")
+    page.wait_for_function("document.querySelector('#class-you')?.innerText.includes('pick a nickname')")
+    page.fill("#class-nickname textarea, #class-nickname input", "Reload Ri")
+    page.click("#class-join")
+    page.wait_for_function("document.querySelector('#class-you')?.innerText.includes('You are Reload Ri')")
+    page.reload()
+    page.get_by_role("tab", name="Class").click()
+    page.wait_for_function("document.querySelector('#class-you')?.innerText.includes('You are Reload Ri')")
+    page.get_by_role("tab", name="Train").click()
+    assert page.input_value("#example input") == "cats"  # the class's text, in the Train tab again
+    # The evil class's board: its samples hold the text's markup, shown as characters, never as elements.
+    page.goto(klass["url"] + f"?class={klass['evil']}&board=1")
+    page.wait_for_function("document.querySelector('#class-samples')?.innerText.includes('<img src=x')")
+    assert page.evaluate("document.querySelectorAll('#class-samples img, #class-samples script, "
+                         "#class-leaderboard img').length") == 0
+    assert "O'Brien -- x" in page.inner_text("#class-leaderboard")
+    page.close()
 
 
 def test_random_codes_find_no_class_and_tries_are_rate_limited(klass):
