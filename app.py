@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 
 import gradio as gr
 import torch
@@ -63,7 +64,13 @@ def launch_options(settings: Settings) -> dict:
     return dict(max_file_size=settings.max_file_bytes, css=CSS, run_history=False)
 
 
-SETTINGS = Settings.from_env()  # server configuration, the same for every visitor
+try:
+    SETTINGS = Settings.from_env()  # server configuration, the same for every visitor
+except ValueError as e:  # a CHARRNN_* variable the server cannot run with: say which, in one line
+    if __name__ != "__main__":
+        raise
+    print(f"app.py: {e}", file=sys.stderr)
+    sys.exit(2)
 demo = build_demo(SETTINGS)
 
 

@@ -52,6 +52,7 @@ class Board:
     uniform: float | None = None  # reference levels of the class's text (nats/char)
     unigram: float | None = None
     all_runs: list[RunRow] = field(default_factory=list)  # hidden ones too: the teacher's run picker
+    expires: float = math.inf  # when the class ends (time.time()): the board is not shown past it
     made: float = field(default_factory=time.time)
 
     @property
@@ -92,7 +93,7 @@ def rank(cls: ClassRow, members: list[MemberRow], runs: list[RunRow], version: i
     entries += [Entry(r, i + 1, "diverged" if r.diverged else "") for i, r in enumerate(ranked)]
     entries += [Entry(r, None, _why_unranked(r, cls.budget)) for r in rest]
     return Board(cls.code, version, cls.budget, entries, len(members), len(runs), cls.closed is not None,
-                 cls.uniform, cls.unigram, list(runs))
+                 cls.uniform, cls.unigram, list(runs), cls.expires)
 
 
 def _why_unranked(run: RunRow, budget: float) -> str:

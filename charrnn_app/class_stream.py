@@ -72,7 +72,7 @@ class BoardStream:
     async def _board(self, code: str, board: Board | None) -> Board | None:
         """The class's board: `board` itself while nothing changed, else read again (off the event loop)."""
         if (board is not None and board.code == code and board.version == self.classroom.version(code)
-                and time.time() - board.made < REREAD):
+                and time.time() - board.made < REREAD and time.time() < board.expires):
             return board
         return await asyncio.to_thread(self.classroom.board, code)
 

@@ -213,7 +213,8 @@ class Classroom:
         self.purge()
         version = self.version(code)
         cached = self._boards.get(code)
-        if cached is not None and cached.version == version and self.clock() - cached.made < 60:
+        now = self.clock()
+        if cached is not None and cached.version == version and now < cached.expires and now - cached.made < 60:
             return cached
         row = self.store.get_class(code, self.clock())
         if row is None:

@@ -26,6 +26,7 @@ MEMORY_REFUSED = ("CHARRNN_DB=:memory: is refused on a shared server: each threa
                   "and a restart would lose every class. Give a file path (on a Hugging Face Space with persistent "
                   "storage: /data/charrnn-classes.sqlite3)")
 WAL_PAGES, WAL_BYTES = 256, 1 << 20  # the write-ahead log: checkpointed every 256 pages (1 MB), then cut to 1 MB
+CACHE_KB = 1024  # each connection's page cache
 CLOSED_KEEP = 3600.0  # seconds a closed class stays readable (its board, the teacher's CSV) before it is deleted
 
 MIGRATIONS = [  # MIGRATIONS[i] takes a file from version i to i + 1; never edit one that has shipped
@@ -145,6 +146,9 @@ class ClassStore:
             # database's size on disk stays within `ClassLimits.max_db_bytes` (the file reuses freed pages).
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
             conn.execute(f"PRAGMA journal_size_limit={WAL_BYTES}")
+            # Each thread's connection keeps its own page cache (SQLite's default: 2 MB); Gradio answers on
+            # dozens of threads, and a class's board is read whole, so 1 MB each bounds the server's share.
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
             with self._lock:
                 self._all.append(conn)
                 if not self._ready:

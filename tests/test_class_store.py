@@ -6,8 +6,12 @@ tiny text), the ranking, and every field escaped where the board shows it. About
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -16,13 +20,14 @@ from charrnn_app import class_rules as rules
 from charrnn_app.class_board import Board, Entry, csv_rows, rank, within_budget
 from charrnn_app.class_rules import ClassError, ClassLimits, RateLimit, check_nickname, downsample
 from charrnn_app.classroom import Classroom
-from charrnn_app.classroom_db import MIGRATIONS, ClassRow, ClassStore, RunRow
+from charrnn_app.classroom_db import MEMORY_REFUSED, MIGRATIONS, ClassRow, ClassStore, RunRow
 from charrnn_app.runner import Runner
 from charrnn_app.session import Session
 from charrnn_app.settings import Settings
 from charrnn_app.training import train_handler
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 120
+ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"n_hidden": "16", "n_layer": "1", "batch_size": "4", "seq_len": "16"}
 
 
@@ -133,6 +138,14 @@ def test_memory_database_refused_with_a_clear_message():
     assert Settings.from_env({}).class_db.name == "classes.sqlite3"
 
 
+def test_the_server_refuses_a_memory_database_in_one_line():
+    """`python app.py` with CHARRNN_DB=:memory: says why and exits 2 (no traceback, no server)."""
+    env = {**os.environ, "CHARRNN_DB": ":memory:", "GRADIO_SERVER_PORT": "7989"}
+    done = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-500:]
+    assert done.stderr.strip().splitlines() == [f"app.py: {MEMORY_REFUSED}"]
+
+
 def test_one_connection_per_thread_and_concurrent_writes_all_land(tmp_path):
     store = ClassStore(tmp_path / "c.sqlite3")
     store.create_class(a_class(), 1_000_000.0, 5)
@@ -203,16 +216,22 @@ def test_runs_reach_the_board_only_from_a_member_tab_on_the_class_text(classroom
     assert [e.run.nickname for e in board.entries] == ["Ada"] and board.joined == 2  # Ada and the teacher
 
 
-def test_a_class_expires_with_all_its_rows(classroom):
+def test_a_class_expires_after_charrnn_class_ttl_with_all_its_rows(tmp_path):
+    s = Settings.from_env({"CHARRNN_CLASS_TTL": "600", "CHARRNN_DB": str(tmp_path / "c.sqlite3")})
+    classroom = Classroom(ClassStore(s.class_db), s.class_limits, s.class_ttl, clock=Clock())
     code, _, _ = classroom.open_class(TEXT, example=None, models=["gru"], lesson=None, budget=5, client="t")
     session = Session()
     classroom.join(session, code, "Ada", "", client="s")
     train(classroom, session)
     assert classroom.store.counts() == {"classes": 1, "members": 2, "runs": 1}
-    classroom.clock.now += 601
-    assert classroom.purge(force=True) == 1 and classroom.store.counts() == {"classes": 0, "members": 0, "runs": 0}
+    classroom.clock.now += 599
+    assert classroom.purge(force=True) == 0 and classroom.board(code).runs == 1
+    classroom.clock.now += 2
+    assert classroom.board(code) is None  # expired: gone from the board at once…
     with pytest.raises(ClassError, match="no open class"):
         classroom.join(Session(), code, "Bo", "", client="s")
+    assert classroom.purge(force=True) == 1  # …and deleted with its rows
+    assert classroom.store.counts() == {"classes": 0, "members": 0, "runs": 0}
 
 
 def test_a_wrong_key_neither_moderates_nor_closes_and_is_counted(classroom):
