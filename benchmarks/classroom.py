@@ -1,7 +1,7 @@
 """Benchmark: a class of N students and one hostile client against one real server on 127.0.0.1.
 
     python benchmarks/classroom.py [--students 30] [--budget 20] [--ttl 60] [--rounds 1] [--port 7971]
-                                   [--part all|tabs|board] [--board-budget 5] [--example weather]
+                                   [--part tabs|board] [--board-budget 5] [--example weather]
 
 Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GRADIO_TEMP_DIR), then:
 - each student, through gradio_client, trains a GRU on a text of their own and samples from it. Every
@@ -12,7 +12,7 @@ Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GR
   Infinity in raw JSON, an out-of-range seed, and Stop while its /train waits in the queue.
 Bounded: N requests each, every wait has a timeout, the whole run a deadline; it stops by itself.
 
-Then (`--part board`, or all) the class board (`classroom_board.py`): the same students train on one example
+With `--part board`, the class board instead (`classroom_board.py`): the same students train on one example
 alone, then as members of one class with its board streamed to every page and a projector; prints the
 board's update latency after each run's end and the server's RSS growth from the board.
 
@@ -249,21 +249,22 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=1,
                    help="run the class this many times against the same server (is memory left behind one-time?)")
     p.add_argument("--deadline", type=float, default=3600.0, help="give up after this many seconds")
-    p.add_argument("--part", choices=("all", "tabs", "board"), default="all",
-                   help="tabs: the students and the hostile client; board: the class board; all: both, in that order")
+    p.add_argument("--part", choices=("tabs", "board"), default="tabs",
+                   help="tabs: the students and the hostile client; board: the class board (its server's session "
+                        "TTL is at least an hour: an API client's tab is never kept alive by a page's timer)")
     p.add_argument("--board-budget", type=float, default=5.0, help="each run's budget in the board's rounds, seconds")
     p.add_argument("--example", default="weather", help="the example the board's class trains on")
     args = p.parse_args(argv)
 
     temp = Path(tempfile.mkdtemp(prefix="charrnn-classroom-"))
-    server = Server(args.port, args.ttl, args.slots, temp)
+    server = Server(args.port, args.ttl if args.part == "tabs" else max(args.ttl, 3600.0), args.slots, temp)
     time.sleep(10)  # the server's warm-up (a tiny run of each default model) ends after it starts serving
     files_before = count_files(temp / "gradio") + count_files(temp / "tmp")
     rss_before = server.rss()
     floor = args.students * args.budget / args.slots
     tabs = f"; {args.students} students × {args.budget:g} s on {args.slots} slots: floor {floor:.0f} s"
-    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB" + (tabs if args.part != "board" else ""), flush=True)
-    for round_ in range(1, args.rounds + 1 if args.part != "board" else 1):
+    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB" + (tabs if args.part == "tabs" else ""), flush=True)
+    for round_ in range(1, args.rounds + 1 if args.part == "tabs" else 1):
         if args.rounds > 1:
             print(f"\n── class {round_} of {args.rounds} (the same server) ──", flush=True)
         one_class(args, server, temp / f"class{round_}", floor)
@@ -277,7 +278,7 @@ def main(argv=None) -> int:
         for p in left[:5]:  # what was not removed, to find out why
             age = time.time() - p.stat().st_mtime
             print(f"  left: {p.relative_to(temp)} ({p.stat().st_size:,} bytes, {age:.0f} s old)", flush=True)
-    if args.part != "tabs":
+    if args.part == "board":
         board_class(server.url, server.rss, args.students, args.board_budget, args.example, temp / "classes.sqlite3")
     server.close()
     print(f"after shutdown: temp files {count_files(temp / 'gradio') + count_files(temp / 'tmp')} "

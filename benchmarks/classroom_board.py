@@ -62,7 +62,8 @@ def train_all(clients: list[Client], example: str, budget: float, workers: int) 
         try:
             final = clients[i].predict(example=example, model=MODELS[i % len(MODELS)], time_budget=budget,
                                        reset=True, api_name="/train")
-            return {"ended": time.time(), "done": "Done" in final[0]}
+            done = "Done" in final[0]
+            return {"ended": time.time(), "done": done, **({} if done else {"error": final[0][:160]})}
         except Exception as e:
             return {"ended": time.time(), "done": False, "error": f"{type(e).__name__}: {str(e)[:160]}"}
 

@@ -133,7 +133,7 @@ def layout(page: Page, classroom: Classroom) -> ClassroomTab:
             sure = gr.Checkbox(label="yes, close it", elem_id="class-sure", scale=0, min_width=160)
             buttons["close"] = gr.Button("Close the class", variant="stop", size="sm", elem_id="class-close")
         teacher_status = gr.Markdown(elem_id="class-teacher-status")
-        csv = gr.File(label="the class as CSV", visible=False, interactive=False, elem_id="class-csv", height=80)
+        csv = gr.File(label="the class as CSV", visible=False, interactive=False, elem_id="class-csv-file", height=80)
     watch = gr.State(Watch())
     projector = gr.Checkbox(False, visible=False, elem_id="class-projector")
     return ClassroomTab(classroom, code, nickname, join, you, models, lesson, budget, open_, opened, counts,

@@ -219,6 +219,35 @@ def test_the_projector_shows_leaderboard_and_overlay_on_one_screen_and_updates_l
 
 
 @pytest.mark.browser
+def test_the_teacher_pins_hides_and_exports_from_the_page(klass, browser):
+    """The teacher link (no projector): its controls pin a run to the top, hide it, show it again and export
+    the class as CSV, and the board follows by itself."""
+    code, key = klass["info"]["code"], klass["info"]["key"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    page.goto(klass["url"] + f"?class={code}&key={key}")
+    page.wait_for_function("document.querySelectorAll('#class-leaderboard tr').length > 10")
+    last = board(klass["teacher"], code)["entries"][-1]
+    page.click("#class-run input")
+    page.get_by_role("option", name=f"#{last['run']} ").first.click()
+    page.click("#class-pin")
+    page.wait_for_function("document.querySelector('#class-leaderboard tr:nth-child(2)')?.innerText.includes('📌')")
+    assert last["nickname"] in page.inner_text("#class-leaderboard tr:nth-child(2)")
+    page.click("#class-hide")  # the pinned run, hidden: off the board, still in the teacher's picker
+    page.wait_for_function("!document.querySelector('#class-leaderboard').innerText.includes('📌')")
+    assert board(klass["teacher"], code)["entries"][0]["run"] != last["run"]
+    for action in ("show", "unpin"):
+        page.click(f"#class-{action}")
+        page.wait_for_function(f"document.querySelector('#class-teacher-status').innerText.includes("
+                               f"'{'shown again' if action == 'show' else 'unpinned'}')")
+    page.click("#class-csv")
+    link = page.wait_for_selector("#class-csv-file a[href*='class-']")
+    assert link.get_attribute("href").endswith(f"class-{code}.csv")
+    assert not any(e["pinned"] for e in board(klass["teacher"], code)["entries"])
+    page.close()
+
+
+@pytest.mark.browser
 def test_a_reloaded_page_keeps_its_class_and_nickname_and_fields_stay_text(klass, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(30_000)
