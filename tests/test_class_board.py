@@ -11,6 +11,7 @@ the class's budget is 5 s, so every run is ranked, and the file takes about a mi
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -229,7 +230,7 @@ def test_the_teacher_pins_hides_and_exports_from_the_page(klass, browser):
     page.wait_for_function("document.querySelectorAll('#class-leaderboard tr').length > 10")
     last = board(klass["teacher"], code)["entries"][-1]
     page.click("#class-run input")
-    page.get_by_role("option", name=f"#{last['run']} ").first.click()
+    page.get_by_role("option", name=re.compile(rf"^#{last['run']} ")).click()  # "#1 …", not "#21 …"
     page.click("#class-pin")
     page.wait_for_function("document.querySelector('#class-leaderboard tr:nth-child(2)')?.innerText.includes('📌')")
     assert last["nickname"] in page.inner_text("#class-leaderboard tr:nth-child(2)")
