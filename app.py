@@ -18,17 +18,30 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 
 import gradio as gr
 import torch
 
 import charrnn
-from charrnn_app import compare_tab, inside_tab, keep_tab, options, plots, racing, server, train_tab, write_tab
+from charrnn_app import (
+    classroom_tab,
+    compare_tab,
+    inside_tab,
+    keep_tab,
+    options,
+    plots,
+    racing,
+    server,
+    train_tab,
+    write_tab,
+)
 from charrnn_app.page import CSS, TITLE, Page
 from charrnn_app.settings import Settings, list_examples
 
 # The tabs in page order: each module has LABEL, TAB_ID and build(page, tab) -> its handles, kept as page.<key>.
-TABS = {"train": train_tab, "write": write_tab, "compare": compare_tab, "inside": inside_tab, "keep": keep_tab}
+TABS = {"train": train_tab, "write": write_tab, "compare": compare_tab, "inside": inside_tab, "keep": keep_tab,
+        "classroom": classroom_tab}
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -51,7 +64,13 @@ def launch_options(settings: Settings) -> dict:
     return dict(max_file_size=settings.max_file_bytes, css=CSS, run_history=False)
 
 
-SETTINGS = Settings.from_env()  # server configuration, the same for every visitor
+try:
+    SETTINGS = Settings.from_env()  # server configuration, the same for every visitor
+except ValueError as e:  # a CHARRNN_* variable the server cannot run with: say which, in one line
+    if __name__ != "__main__":
+        raise
+    print(f"app.py: {e}", file=sys.stderr)
+    sys.exit(2)
 demo = build_demo(SETTINGS)
 
 

@@ -1,6 +1,7 @@
 """Benchmark: a class of N students and one hostile client against one real server on 127.0.0.1.
 
     python benchmarks/classroom.py [--students 30] [--budget 20] [--ttl 60] [--rounds 1] [--port 7971]
+                                   [--part tabs|board] [--board-budget 5] [--example weather]
 
 Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GRADIO_TEMP_DIR), then:
 - each student, through gradio_client, trains a GRU on a text of their own and samples from it. Every
@@ -10,6 +11,10 @@ Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GR
   each field's own range, a checkpoint whose 456-byte header describes a 250M-parameter model, NaN and
   Infinity in raw JSON, an out-of-range seed, and Stop while its /train waits in the queue.
 Bounded: N requests each, every wait has a timeout, the whole run a deadline; it stops by itself.
+
+With `--part board`, the class board instead (`classroom_board.py`): the same students train on one example
+alone, then as members of one class with its board streamed to every page and a projector; prints the
+board's update latency after each run's end and the server's RSS growth from the board.
 
 Prints: total time against the floor (students' budgets summed / training slots), queue wait
 median / p90 / max, how far past its budget each run held its slot, server RSS before / peak / after
@@ -34,6 +39,7 @@ import time
 from pathlib import Path
 
 import httpx
+from classroom_board import board_class  # beside this file (python puts a script's folder on sys.path)
 from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +74,8 @@ class Server:
     def __init__(self, port: int, ttl: float, concurrency: int, temp: Path):
         env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                "CHARRNN_SESSION_TTL": str(ttl), "CHARRNN_CONCURRENCY": str(concurrency),
-               "GRADIO_TEMP_DIR": str(temp / "gradio"), "TMPDIR": str(temp / "tmp"), "PYTHONUNBUFFERED": "1"}
+               "GRADIO_TEMP_DIR": str(temp / "gradio"), "TMPDIR": str(temp / "tmp"), "PYTHONUNBUFFERED": "1",
+               "CHARRNN_DB": str(temp / "classes.sqlite3")}
         (temp / "tmp").mkdir(parents=True, exist_ok=True)
         self.url = f"http://127.0.0.1:{port}/"
         self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -242,17 +249,22 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=1,
                    help="run the class this many times against the same server (is memory left behind one-time?)")
     p.add_argument("--deadline", type=float, default=3600.0, help="give up after this many seconds")
+    p.add_argument("--part", choices=("tabs", "board"), default="tabs",
+                   help="tabs: the students and the hostile client; board: the class board (its server's session "
+                        "TTL is at least an hour: an API client's tab is never kept alive by a page's timer)")
+    p.add_argument("--board-budget", type=float, default=5.0, help="each run's budget in the board's rounds, seconds")
+    p.add_argument("--example", default="weather", help="the example the board's class trains on")
     args = p.parse_args(argv)
 
     temp = Path(tempfile.mkdtemp(prefix="charrnn-classroom-"))
-    server = Server(args.port, args.ttl, args.slots, temp)
+    server = Server(args.port, args.ttl if args.part == "tabs" else max(args.ttl, 3600.0), args.slots, temp)
     time.sleep(10)  # the server's warm-up (a tiny run of each default model) ends after it starts serving
     files_before = count_files(temp / "gradio") + count_files(temp / "tmp")
     rss_before = server.rss()
     floor = args.students * args.budget / args.slots
-    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB; {args.students} students × {args.budget:g} s "
-          f"on {args.slots} slots: floor {floor:.0f} s", flush=True)
-    for round_ in range(1, args.rounds + 1):
+    tabs = f"; {args.students} students × {args.budget:g} s on {args.slots} slots: floor {floor:.0f} s"
+    print(f"server pid {server.proc.pid}, RSS {rss_before:.0f} MB" + (tabs if args.part == "tabs" else ""), flush=True)
+    for round_ in range(1, args.rounds + 1 if args.part == "tabs" else 1):
         if args.rounds > 1:
             print(f"\n── class {round_} of {args.rounds} (the same server) ──", flush=True)
         one_class(args, server, temp / f"class{round_}", floor)
@@ -266,6 +278,8 @@ def main(argv=None) -> int:
         for p in left[:5]:  # what was not removed, to find out why
             age = time.time() - p.stat().st_mtime
             print(f"  left: {p.relative_to(temp)} ({p.stat().st_size:,} bytes, {age:.0f} s old)", flush=True)
+    if args.part == "board":
+        board_class(server.url, server.rss, args.students, args.board_budget, args.example, temp / "classes.sqlite3")
     server.close()
     print(f"after shutdown: temp files {count_files(temp / 'gradio') + count_files(temp / 'tmp')} "
           f"(student texts and the log not counted: they are in {temp})")

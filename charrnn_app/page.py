@@ -26,6 +26,7 @@ from .session import Registry, Session, delete_session
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .classroom_tab import ClassroomTab
     from .compare_tab import CompareTab
     from .inside_tab import InsideTab
     from .keep_tab import KeepTab
@@ -92,12 +93,14 @@ class Page:
     session: gr.State  # the tab's Session: its model, its runs, the Stop flag
     corpus_info: gr.State  # {n_chars, vocab_size, uniform, unigram} of the chosen text, or None
     present: gr.Checkbox  # presentation mode (the header's)
+    browser: gr.BrowserState  # this browser's memory across reloads and restarts (localStorage), a dict by feature
     tabs: gr.Tabs | None = None
     train: TrainTab | None = None
     write: WriteTab | None = None
     compare: CompareTab | None = None
     inside: InsideTab | None = None
     keep: KeepTab | None = None
+    classroom: ClassroomTab | None = None
 
     @classmethod
     def open(cls, demo: gr.Blocks, settings: Settings, examples: dict[str, Path]) -> Page:
@@ -111,7 +114,11 @@ class Page:
             gr.Markdown(texts.INTRO, elem_id="intro")
             present = gr.Checkbox(label="Presentation mode", elem_id="present", scale=0, min_width=180,
                                   info="larger type for a projector (link: ?present=1)")
-        page = cls(demo, settings, examples, server, Runner(server), session, gr.State(None), present)
+        # Outside the tabs: a BrowserState is read when it mounts, and a hidden tab's children mount too late
+        # for the page's load event. Its "secret" travels to the browser in the page's config (it only
+        # obscures), and stays the same across restarts so that a reload after one still reads it.
+        browser = gr.BrowserState({}, storage_key="charrnn", secret="charrnn-browser-1")
+        page = cls(demo, settings, examples, server, Runner(server), session, gr.State(None), present, browser)
         demo.load(page.register, session, None, api_visibility="private")
         return page
 

@@ -15,6 +15,7 @@ list, None, False) rather than failing a user's request.
     sweep_empty_uploads(cache)        the empty `tmp…` files Gradio's upload route leaves behind
     keep_sweeping_empty_uploads(…)    the same, every minute, on a daemon thread
     release_memory()                  gc + glibc malloc_trim: freed memory back to the system
+    frozen_plot(figure)               a Plotly figure serialized once, for many viewers of one chart
     limit_malloc_arenas(n)            glibc M_ARENA_MAX, before the server starts its threads
 """
 
@@ -173,6 +174,14 @@ def keep_sweeping_empty_uploads(cache: str | Path, every: float = 60.0) -> threa
 
     threading.Thread(target=sweep, name="charrnn-sweep-uploads", daemon=True).start()
     return stop
+
+
+def frozen_plot(figure):
+    """`figure` as gr.Plot's own payload (Gradio's PlotData, which gr.Plot passes through untouched): the
+    JSON is made once, however many pages the figure is sent to (a class board goes to every watcher)."""
+    from gradio.components.plot import PlotData
+
+    return PlotData(type="plotly", plot=figure.to_json())
 
 
 def release_memory() -> None:

@@ -16,6 +16,11 @@
                            are answered between steps)                                      default 2
     CHARRNN_MAX_TAB_MB     the most memory one browser tab may keep (its models and texts)  default 250
     CHARRNN_EXAMPLES       folder of example corpora (*.txt)                       default examples_corpora/
+    CHARRNN_DB             the classes' SQLite file (`classroom_db.py`; ":memory:" is refused: a
+                           class must survive a restart)   default /data/charrnn-classes.sqlite3 on a
+                           Hugging Face Space with persistent storage, else data/classes.sqlite3
+    CHARRNN_CLASS_TTL      seconds a class lasts after it is opened                          default 86400
+    CHARRNN_MAX_CLASSES    classes the server holds at once                                  default 50
 
 The defaults suit a 2-core machine such as a free Hugging Face Space (16 GB): 2 runs × 1.5 GB + 30 tabs
 × 250 MB + ~1.5 GB for Python, PyTorch and Gradio is about 12 GB.
@@ -30,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charrnn.run import Limits
+
+from .class_rules import ClassLimits
+from .classroom_db import MEMORY_REFUSED
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_TIME_BUDGET = 30.0  # seconds: the page's and the API's budget when none is chosen (the CLI's is 60)
@@ -49,6 +57,9 @@ class Settings:
     max_run_mb: float = 1500.0
     max_step_seconds: float = 2.0
     max_tab_mb: float = 250.0
+    class_db: Path = ROOT / "data" / "classes.sqlite3"
+    class_ttl: float = 86_400.0
+    class_limits: ClassLimits = ClassLimits()
 
     @property
     def limits(self) -> Limits:
@@ -100,7 +111,25 @@ class Settings:
             max_run_mb=_number(env, "CHARRNN_MAX_RUN_MB", cls.max_run_mb, float, 10),
             max_step_seconds=_number(env, "CHARRNN_MAX_STEP_SECONDS", cls.max_step_seconds, float, 0.05),
             max_tab_mb=_number(env, "CHARRNN_MAX_TAB_MB", cls.max_tab_mb, float, 1),
+            class_db=class_db(env),
+            class_ttl=_number(env, "CHARRNN_CLASS_TTL", cls.class_ttl, float, 60),
+            class_limits=ClassLimits(max_classes=_number(env, "CHARRNN_MAX_CLASSES", ClassLimits.max_classes,
+                                                         int, 1)),
         )
+
+
+def class_db(env: Mapping[str, str]) -> Path:
+    """CHARRNN_DB, else the Space's persistent storage (/data, when the Space has it), else the app's data
+    folder. ValueError for ":memory:": each thread would see its own empty database, and a restart none."""
+    raw = env.get("CHARRNN_DB", "").strip()
+    if raw in (":memory:",) or raw.startswith("file::memory:"):
+        raise ValueError(MEMORY_REFUSED)
+    if raw:
+        return Path(raw).expanduser()
+    persistent = Path("/data")
+    if env.get("SPACE_ID") and persistent.is_dir() and os.access(persistent, os.W_OK):
+        return persistent / "charrnn-classes.sqlite3"
+    return Settings.class_db
 
 
 def _number(env: Mapping[str, str], name: str, default, kind, minimum):

@@ -102,7 +102,7 @@ def test_every_tab_is_built_by_one_function_of_the_same_shape():
     import app
     from charrnn_app.page import Page
 
-    assert [m.LABEL for m in app.TABS.values()] == ["Train", "Write", "Compare", "Inside", "Keep"]
+    assert [m.LABEL for m in app.TABS.values()] == ["Train", "Write", "Compare", "Inside", "Keep", "Class"]
     for key, module in app.TABS.items():
         sig = inspect.signature(module.build)
         assert list(sig.parameters) == ["page", "tab"], module.__name__
