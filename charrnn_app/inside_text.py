@@ -181,6 +181,9 @@ PROPERTIES = ["inside quotes", "inside brackets", "position in line", "start of 
 
 def find_units_view(session, text=None, prop="all", span=""):
     """(table, data): the units that best track `prop` (or every property, or the selected `span`)."""
+    if prop is not None and not isinstance(prop, str):  # the dropdown lets a script send several choices
+        raise user_error(f"Find units looks for one property at a time (or “all”), not {_shown(prop)}: choose "
+                         f"one of {', '.join(['all', *PROPERTIES, 'selected span'])}.")
     model, vocab = model_to_read(session)
     text = view_text(session, text)
     spans = _parse_span(span) if prop == "selected span" else None
@@ -199,6 +202,11 @@ def find_units_view(session, text=None, prop="all", span=""):
           "\n\nr = +1: the unit is high exactly where the property holds; −1: low there; 0: unrelated. "
           "Pick a layer and unit above to see it over the text.")
     return md, {"matches": [asdict(m) for m in matches]}
+
+
+def _shown(value, most: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _parse_span(span) -> list[tuple[int, int]]:

@@ -87,6 +87,7 @@ class Page:
     def open(cls, demo: gr.Blocks, settings: Settings, examples: dict[str, Path]) -> Page:
         """The page's services, the tab's State and the header, inside `demo`'s context (before the tabs)."""
         server = Server(demo)
+        server.explain_unreadable_inputs()  # a list or "NaN" for a number: a message naming the field
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
         session = gr.State(Session(server.session_root(), Uploads()), time_to_live=settings.session_ttl,
                            delete_callback=delete_session)

@@ -46,11 +46,13 @@ def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k
     prompt = prompt or ""
     _check_prompt(bundle, prompt)
     try:
-        seed = None if seed in (None, "") or (_is_number(seed) and float(seed) == -1) else seed  # -1: random
-        temperature, top_k, length, seed = check_sampling(temperature, top_k, length, seed)
+        temperature, top_k, length, seed = check_sampling(temperature, top_k, length, _random_as_none(seed))
     except SettingError as e:
         raise user_error(str(e)) from None
     length = max(1, min(length or 1, MAX_SAMPLE_LENGTH))
+    # "random" draws this request's own seed (never torch's global generator, which runs reseed), and the
+    # page shows it (`seed_note`), so that a good sample can be written again
+    session.sample_seed = seed = charrnn.resolve_seed(seed)
     model = snapshot(session, bundle).model  # while this tab trains, a copy
     out, last = prompt, time.perf_counter()
     for ch in charrnn.stream(model, bundle.vocab, prompt, length, temperature, top_k, seed):
@@ -61,12 +63,21 @@ def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k
     yield out, session
 
 
-def _is_number(x) -> bool:
+def _random_as_none(seed):
+    """The page's "random" (-1, or an empty field) as None; any other value as sent, for `check_sampling`."""
     try:
-        float(x)
-        return True
-    except (TypeError, ValueError):
-        return False
+        return None if seed in (None, "") or float(seed) == -1 else seed
+    except (TypeError, ValueError, OverflowError):  # not a number (checked next), or past a float's range
+        return seed
+
+
+def seed_note(session) -> str:
+    """Which seed wrote the last sample, to write it again (the Write tab shows it under the sample)."""
+    seed = getattr(session, "sample_seed", None)
+    if seed is None:
+        return ""
+    return (f"Written with seed **{seed}**: put {seed} in the seed box (same prompt, length, temperature and "
+            "top-k) to write this text again; −1 draws a new seed each time.")
 
 
 def _next_char(session, prompt, temperature, top_k):

@@ -9,6 +9,7 @@ list, None, False) rather than failing a user's request.
         .waiting(concurrency_id)      session hashes waiting in line for a concurrency group, in order
         .enqueued_at(request)         when a running request joined the queue (time.monotonic())
         .forget(session_hash)         drop Gradio's own copy of a session's state; its values
+        .explain_unreadable_inputs()  a value a field cannot read: a gr.Error naming it, not a bare "Error"
         .cache / .session_root()      Gradio's cache folder, and this server's folder for tab files
     cache_sweep(ttl)                  Blocks(delete_cache=…): Gradio's own sweep of its cache, a backstop
     Uploads                           which tabs use which uploaded files; the last one out removes it
@@ -24,11 +25,13 @@ import contextlib
 import ctypes
 import gc
 import os
+import re
 import threading
 import time
 from pathlib import Path
 
 import gradio as gr
+from gradio.exceptions import ComponentProcessingError
 
 
 class Server:
@@ -72,6 +75,23 @@ class Server:
         state = data.pop(session_hash, None)
         return list(getattr(state, "state_data", {}).values()) if state is not None else []
 
+    def explain_unreadable_inputs(self) -> None:
+        """A value an input field cannot read (a list or "NaN" for a number, null for a slider) is answered
+        with a gr.Error naming the field and what it takes. Gradio's components fail on such a value before
+        any handler runs (a TypeError in `preprocess`), which the page and the API only show as a bare
+        "Error". Gradio wraps that failure in a ComponentProcessingError saying which input it was."""
+        preprocess = getattr(self._demo, "preprocess_data", None)
+        if preprocess is None:
+            return
+
+        async def explained(block_fn, inputs, *args, **kwargs):
+            try:
+                return await preprocess(block_fn, inputs, *args, **kwargs)
+            except ComponentProcessingError as e:
+                raise gr.Error(unreadable_input(block_fn, inputs, str(e)), print_exception=False) from None
+
+        self._demo.preprocess_data = explained
+
     @property
     def cache(self) -> Path:
         """Gradio's cache folder: uploads land here, and files handed to the page are served from here."""
@@ -81,6 +101,28 @@ class Server:
         """This server's folder for the tabs' files (checkpoints, exports), inside Gradio's cache so that
         offering one for download copies nothing; removed at shutdown."""
         return str(self.cache / f"charrnn-{os.getpid()}")
+
+
+def unreadable_input(block_fn, inputs: list, message: str) -> str:
+    """What to tell the sender of a value an input field could not read: the field (its label), the value
+    (shortened) and the kind of value it takes. `message` is Gradio's, which names the input's index."""
+    found = re.search(r"input component at index (\d+)", message)
+    fields = list(getattr(block_fn, "inputs", None) or [])
+    if found is None or int(found.group(1)) >= len(fields):
+        return "A value sent is not of the kind its field takes (a number, a text, or one of its choices)."
+    i = int(found.group(1))
+    block, value = fields[i], inputs[i] if i < len(inputs) else None
+    name = getattr(block, "label", None) or getattr(block, "elem_id", None) or f"input {i + 1}"
+    try:
+        info = block.api_info() or {}
+    except Exception:  # noqa: BLE001 — only for the wording
+        info = {}
+    takes = {"number": "a number", "integer": "a whole number", "string": "a text", "boolean": "true or false"}
+    kind = takes.get(info.get("type") if isinstance(info.get("type"), str) else "", "a value of its kind")
+    if isinstance(info.get("description"), str):  # a slider's range: "numeric value between 0 and 2"
+        kind += f" ({info['description']})"
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return f"“{name}” cannot be {shown}: it takes {kind}."
 
 
 def cache_sweep(ttl: float) -> tuple[int, int]:

@@ -33,6 +33,7 @@ class Session:
         self.pending = False  # Train was clicked and its run has not started yet (queued, or planning)
         self.run_sent: float | None = None  # when the running (or last) run joined the queue (monotonic s)…
         self.run_ended: float | None = None  # …and when it let go of the slot (None while it holds it)
+        self.sample_seed: int | None = None  # the seed that wrote the Write tab's last sample (shown there)
         self.units = "nats"  # the loss chart's unit, switchable while training
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
         self.unigram: float | None = None
