@@ -143,7 +143,9 @@ def use_run(session, run_id) -> tuple[str, object]:
     if r is None:
         raise user_error("Choose a run first.")
     if r.bundle is None:
-        raise user_error(f"The weights of {r.name} were dropped to save memory (a tab keeps the last few runs' "
+        session.take_notice()  # said now
+        raise user_error(session.set_aside_because or
+                         f"The weights of {r.name} were dropped to save memory (a tab keeps the last few runs' "
                          "weights); its curves and numbers stay. Train it again to sample from it.")
     adopt(session, r.bundle, text=r.text, train_text=r.train_text, val_text=r.val_text)
     return (f"**{r.name}** is now the tab's model: the Write tab samples from it, and Train with "

@@ -19,10 +19,9 @@ from charrnn.inspect import InspectError
 from charrnn.inspect.diagnose import group_norms
 
 from . import inside_figures as figs
-from . import texts, user_error
 from .inside_text import md_char, model_to_read, note, view_text
 from .plots import styled
-from .runner import snapshot
+from .runner import snapshot, tab_model
 from .session import Session
 
 SHAPE_HEADERS = ["module", "tensor", "shape (named)", "sizes", "dtype", "what it holds"]
@@ -143,8 +142,7 @@ def run_findings(session: Session, max_chars: int = 500):
 
 def diagnosis_view(session):
     """(findings, gradient-norm figure, update-ratio figure, summary of the charts, data)."""
-    if not isinstance(session, Session) or session.bundle is None:
-        raise user_error(texts.NO_MODEL)
+    tab_model(session)  # gr.Error if the tab has none
     findings = run_findings(session)
     stats = list(session.bundle.grad_stats)
     if stats:

@@ -19,8 +19,8 @@ from charrnn import inspect
 from charrnn.inspect import InspectError
 
 from . import inside_figures as figs
-from . import texts, user_error
-from .runner import snapshot
+from . import user_error
+from .runner import snapshot, tab_model
 from .session import Session
 
 MAX_CHARS = inspect.MAX_CHARS  # characters a view analyses at most (the core's bound)
@@ -38,9 +38,7 @@ CSS = """.strip { font-family: ui-monospace, monospace; white-space: pre-wrap; l
 # ---- what every view shares -----------------------------------------------------------------------
 
 def _bundle(session):
-    if not isinstance(session, Session) or session.bundle is None:
-        raise user_error(texts.NO_MODEL)
-    return session.bundle
+    return tab_model(session)
 
 
 def model_to_read(session):

@@ -9,12 +9,14 @@ list, None, False) rather than failing a user's request.
         .waiting(concurrency_id)      session hashes waiting in line for a concurrency group, in order
         .enqueued_at(request)         when a running request joined the queue (time.monotonic())
         .forget(session_hash)         drop Gradio's own copy of a session's state; its values
+        .expire_idle(ttl, free)       forget the sessions unused for the TTL (a script's calls never disconnect)
         .explain_unreadable_inputs()  a value a field cannot read: a gr.Error naming it, not a bare "Error"
         .cache / .session_root()      Gradio's cache folder, and this server's folder for tab files
     cache_sweep(ttl)                  Blocks(delete_cache=…): Gradio's own sweep of its cache, a backstop
     Uploads                           which tabs use which uploaded files; the last one out removes it
     sweep_empty_uploads(cache)        the empty `tmp…` files Gradio's upload route leaves behind
     keep_sweeping_empty_uploads(…)    the same, every minute, on a daemon thread
+    repeat(every, task, name)         a housekeeping task on a daemon thread
     release_memory()                  gc + glibc malloc_trim: freed memory back to the system
     limit_malloc_arenas(n)            glibc M_ARENA_MAX, before the server starts its threads
 """
@@ -23,11 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
 import gc
+import logging
 import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -72,8 +77,47 @@ class Server:
         data = getattr(holder, "session_data", None)
         if data is None or not session_hash:
             return []
-        state = data.pop(session_hash, None)
+        with getattr(holder, "lock", None) or contextlib.nullcontext():
+            state = data.pop(session_hash, None)
+            getattr(holder, "time_last_used", {}).pop(session_hash, None)
         return list(getattr(state, "state_data", {}).values()) if state is not None else []
+
+    def busy(self) -> set[str]:
+        """The session hashes with a request waiting in any line or running now."""
+        hashes = set()
+        for line in list((getattr(self._queue(), "event_queue_per_concurrency_id", None) or {}).values()):
+            hashes.update(e.session_hash for e in list(getattr(line, "queue", None) or []))
+        for job in list(getattr(self._queue(), "active_jobs", None) or []):
+            hashes.update(getattr(e, "session_hash", None) for e in list(job or []))
+        return hashes
+
+    def expire_idle(self, ttl: float, free: Callable[[list], None], *, early: float | None = None,
+                    holds_nothing: Callable[[str, list], bool] | None = None) -> int:
+        """Forget every session Gradio's store has not used for `ttl` seconds — or for `early` seconds, where
+        `holds_nothing(session hash, its State values)` — and that has nothing waiting or running; `free` gets
+        each one's State values. Returns how many were forgotten.
+
+        Gradio frees only the values of a session's States on their TTL, never the session: its copy of the
+        page's configuration (~370 KB) stays until 10,000 sessions push it out. A script's calls that never
+        disconnect (raw HTTP, each its own session) kept 3,000 × 370 KB = 1 GB that way. An open page's
+        sessions are used at least every third of the TTL (the page's keep-alive timer), so they stay."""
+        holder = getattr(getattr(self._demo, "server_app", None), "state_holder", None)
+        used = getattr(holder, "time_last_used", None)
+        if used is None or getattr(holder, "session_data", None) is None:
+            return 0
+        now, busy, data = datetime.datetime.now(), self.busy(), holder.session_data
+        late = now - datetime.timedelta(seconds=ttl)
+        soon = now - datetime.timedelta(seconds=min(ttl, early)) if early is not None and holds_nothing else late
+        forgotten = 0
+        for session_hash, last in list(used.items()):
+            if last >= soon or session_hash in busy:
+                continue
+            values = list(getattr(data.get(session_hash), "state_data", {}).values())
+            if last < late or holds_nothing(session_hash, values):
+                if used.get(session_hash, now) == last:  # not used again meanwhile
+                    free(self.forget(session_hash))
+                    forgotten += 1
+        return forgotten
 
     def explain_unreadable_inputs(self) -> None:
         """A value an input field cannot read (a list or "NaN" for a number, null for a slider) is answered
@@ -207,13 +251,22 @@ def keep_sweeping_empty_uploads(cache: str | Path, every: float = 60.0) -> threa
     """Run `sweep_empty_uploads(cache)` every `every` seconds on a daemon thread, until the returned Event
     is set. The sweeps on tab events (load, close, Train) miss the leftover of an upload made in the last
     minute before the class's last tab goes; this one does not."""
+    return repeat(every, lambda: sweep_empty_uploads(cache), "charrnn-sweep-uploads")
+
+
+def repeat(every: float, task: Callable[[], object], name: str) -> threading.Event:
+    """Run `task` every `every` seconds on a daemon thread until the returned Event is set; a task that
+    raises is logged and run again next time."""
     stop = threading.Event()
 
-    def sweep() -> None:
+    def loop() -> None:
         while not stop.wait(every):
-            sweep_empty_uploads(cache)
+            try:
+                task()
+            except Exception:  # noqa: BLE001 — a housekeeping task must not die with its thread
+                logging.getLogger(__name__).exception("%s failed", name)
 
-    threading.Thread(target=sweep, name="charrnn-sweep-uploads", daemon=True).start()
+    threading.Thread(target=loop, name=name, daemon=True).start()
     return stop
 
 
