@@ -98,7 +98,7 @@ class Page:
         server.explain_unreadable_inputs()  # a list or "NaN" for a number: a message naming the field
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
         # All of them count what they keep against the server's budget for its tabs (memory.ServerMemory).
-        session = gr.State(Session(server.session_root(), Uploads(), ServerMemory(settings.tabs_mb)),
+        session = gr.State(Session(server.session_root(), Uploads(), ServerMemory(settings.tabs_mb), settings.limits),
                            time_to_live=settings.session_ttl, delete_callback=delete_session)
         demo.sessions = Registry()  # this app's open tabs, freed when a tab closes (see Registry)
         with gr.Row(elem_id="header", equal_height=True):

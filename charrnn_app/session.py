@@ -16,6 +16,7 @@ from charrnn import Bundle, save
 from charrnn.copying import CopyIndex
 from charrnn.options import SettingError
 from charrnn.record import COPY_MIN_LEN, RunRecord
+from charrnn.run import Limits
 
 from .memory import ServerMemory, bundle_bytes, curve_bytes
 from .server import Uploads, release_memory, sweep_empty_uploads
@@ -24,12 +25,14 @@ KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); ol
 
 
 class Session:
-    def __init__(self, root: str | None = None, uploads: Uploads | None = None, memory: ServerMemory | None = None):
+    def __init__(self, root: str | None = None, uploads: Uploads | None = None, memory: ServerMemory | None = None,
+                 view_limits: Limits | None = None):
         # Where this tab's checkpoint files go: inside Gradio's cache folder, so that offering one for
         # download does not copy it there again (one file per tab, replaced by each run).
         self.root = root
         self.uploads = uploads  # the app's ledger of uploaded files (None: not served by an app)
         self.memory = memory  # what all the server's tabs keep, against its budget (None: not counted)
+        self.view_limits = view_limits  # the server's bounds on one Inside view (None: unbounded, as in Python)
         self.last_used = time.monotonic()  # when the tab last trained, sampled or looked inside its model
         self.set_aside_because: str | None = None  # why the tab's models were set aside (the server needed room)
         self.notice: str | None = None  # …said once, as a warning, at the tab's next request

@@ -70,9 +70,11 @@ class Settings:
 
     @property
     def limits(self) -> Limits:
-        """The bounds every run on this server is planned within (`charrnn.run.plan_run`)."""
+        """The bounds every run on this server is planned within (`charrnn.run.plan_run`), and every Inside
+        view computed within (`charrnn.limits.fit_view`)."""
         return Limits(max_seconds=self.max_seconds, max_params=self.max_params, max_run_mb=self.max_run_mb,
-                      max_step_seconds=self.max_step_seconds, final_eval_chars=FINAL_EVAL_CHARS)
+                      max_step_seconds=self.max_step_seconds, final_eval_chars=FINAL_EVAL_CHARS,
+                      max_view_mb=self.max_view_mb, max_view_seconds=self.max_view_seconds)
 
     @property
     def tabs_mb(self) -> float:
