@@ -12,21 +12,24 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
 from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
-from .corpus import CorpusError, corpus_stats, read_text
+from .corpus import CorpusError
 from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan_rows, plan_run, prepare_output
 from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
+from .textstore import open_corpus
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model on a text file")
-    t.add_argument("corpus", help="a text file (UTF-8), or - for standard input")
+    t.add_argument("corpus", help="a text file (UTF-8) of any size that fits on disk, or - for standard input")
     t.add_argument("--model", choices=list(MODELS), help=f"architecture (default: {DEFAULT_MODEL})")
     limit = t.add_mutually_exclusive_group()
     limit.add_argument("--time-budget", metavar="SEC",
@@ -126,7 +129,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
-    text = read_text(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
+    # Read in pieces and kept as ids (memory-mapped, cached beside a large file): no size cap here
+    corpus = open_corpus(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
     bundle = checkpoint.load(args.resume) if args.resume else None
     name = bundle.model_name if bundle else (args.model or DEFAULT_MODEL)
     stem = "stdin" if args.corpus == "-" else Path(args.corpus).stem
@@ -134,28 +138,29 @@ def cmd_train(args) -> int:
     if args.sample_every is not None:
         settings["sample_every"] = args.sample_every
     default_out = f"{stem}-{name}.safetensors"
-    if args.plan:  # nothing is written, not even the output folder
-        plan = plan_run(text, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
+    if args.plan:  # nothing is written, not even the output folder (a large corpus's id cache aside)
+        plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                         continue_from=bundle)
         print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
         return 0
-    plan = plan_run(text, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
+    plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                     continue_from=bundle, out=args.out, default_out=default_out)
     metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json else None  # checked now
     if plan.ignored:
         _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
     bundle, config, out = plan.build(), plan.train_config, plan.out
-    stats = corpus_stats(text)
+    stats = plan.data.corpus.stats()
     verb = "resuming" if plan.resume else "continuing" if plan.continue_from else "training"
     _err(f"{verb} {name}: {plan.n_params:,} params · {stats.n_chars:,} chars, vocabulary {stats.vocab_size} · "
          f"uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
 
-    last, interrupted = None, 0
+    last, interrupted, first_step = None, 0, None
     bar = _progress_bar(config, args.quiet)
     events = plan.train(bundle)
     try:
         with _sigterm_as_interrupt():
             for last in events:
+                first_step = first_step if first_step is not None else process_seconds()
                 if bar is not None:
                     bar.n = min(round(last.elapsed), config.time_budget) if config.time_budget else bundle.run_step
                     bar.set_postfix_str(_postfix(last, bundle))
@@ -172,17 +177,36 @@ def cmd_train(args) -> int:
         _err(last.message)
     checkpoint.save(out, bundle, weights_only=args.weights_only)
     val = bundle.val_loss
-    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char)" if val is not None
-                else "validation loss not measured yet")
+    # the final pass, or (stopped before it) the last periodic estimate: say which text it covered
+    final = last is not None and last.done
+    val_chars, val_kind = plan.val_figure(final)
+    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on "
+                f"{plan.val_coverage(final)}"
+                if val is not None else "validation loss not measured yet")
     print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
           f"{bundle.seconds:.0f} s, {val_text} → {out}")
     for finding in diagnose_run(bundle, plan.data.text, stop_reason=last.stop_reason if last else None):
         _err(f"{finding.severity}: {explain(finding)}")  # why a loss is flat or wild, with what to try
     if metrics is not None:
-        metrics.write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
+        figures = _metrics(bundle, config, stats)
+        figures.update(val_chars=val_chars if val is not None else None, val_kind=val_kind if val is not None else None,
+                       first_step_seconds=None if first_step is None else round(first_step, 3), world_size=1)
+        metrics.write_text(json.dumps(figures, indent=1))
     return (128 + interrupted) if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
 
 
+def process_seconds() -> float:
+    """Seconds since this process started (Linux: from /proc, so the interpreter's start and the imports
+    count; elsewhere from when this module was imported)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - _IMPORTED
+
+
+_IMPORTED = time.monotonic()
 _signal_received = 0  # the signal that stopped the run: the exit status is 128 + it (130 Ctrl-C, 143 SIGTERM)
 
 

@@ -3,7 +3,9 @@
     before = snapshot(model); optimizer.step(); stats = grad_stats_now(model, before, step=k)
 
 The trainer calls these every `TrainConfig.stats_every` steps; `charrnn.inspect.diagnose` reads the
-results ("vanishing gradients", "updates too small") and the page charts them. Karpathy's "A Recipe for
+results ("vanishing gradients", "updates too small") and the page charts them. Each sample carries the
+model's own grouping of its parameters into layers (`CharModel.param_layers`), so the readers need not
+know any model's parameter names. Karpathy's "A Recipe for
 Training Neural Networks" (2019) gives the customary update-to-weight ratio of about 1e-3.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .models.base import CharModel
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -22,9 +26,10 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def grad_stats_now(model: nn.Module, before: dict[str, torch.Tensor] | None = None, *,
+def grad_stats_now(model: CharModel, before: dict[str, torch.Tensor] | None = None, *,
                    step: int | None = None) -> dict:
-    """{"step": step, "grad_norm": {name: ‖grad‖₂}, "update_ratio": {name: ‖Δw‖₂ / ‖w‖₂}}.
+    """{"step": step, "grad_norm": {name: ‖grad‖₂}, "update_ratio": {name: ‖Δw‖₂ / ‖w‖₂},
+    "layer": {name: "input" | "layer 1" … | "output"}}.
 
     Call right after `optimizer.step()`, with `before = snapshot(model)` taken just before it; the
     gradient norms are of `.grad` as it is then (after clipping, when clip_grad_norm_ scaled it in
@@ -45,7 +50,9 @@ def grad_stats_now(model: nn.Module, before: dict[str, torch.Tensor] | None = No
             deltas.append(torch.linalg.vector_norm((p - before[name]).float()))
             weights.append(torch.linalg.vector_norm(before[name].float()))
     g = torch.stack(grads).tolist() if grads else []
-    stats = {"step": step, "grad_norm": dict(zip(names, g, strict=True)), "update_ratio": {}}
+    layers = model.param_layers()
+    stats = {"step": step, "grad_norm": dict(zip(names, g, strict=True)), "update_ratio": {},
+             "layer": {n: layers.get(n, "other") for n in names}}
     if deltas:
         d, w = torch.stack(deltas).tolist(), torch.stack(weights).tolist()
         stats["update_ratio"] = {n: di / wi for n, di, wi in zip(names, d, w, strict=True) if wi > 0}

@@ -1,6 +1,6 @@
 """The one door for every run: what a user asked for → a checked, complete plan → training.
 
-    plan_run(text, model, settings, time_budget=…, max_steps=…, continue_from=…, limits=…, out=…)
+    plan_run(corpus, model, settings, time_budget=…, max_steps=…, continue_from=…, limits=…, out=…)
         ─► RunPlan: model config, train config, vocabulary, data split, device, output, parameter count
     bundle = plan.build()              the model (new, or the one being continued)
     for event in plan.train(bundle):   charrnn.train with the plan's data and config
@@ -33,6 +33,7 @@ from .limits import NO_LIMITS, Limits, check_cost
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
 from .options import MODEL_OPTIONS, OPTIONS, TRAIN_OPTIONS, SettingError, check
 from .presets import preset
+from .textstore import Corpus, LazyText
 from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
 
 DEFAULT_MODEL = "lstm"  # the classic char-rnn
@@ -48,17 +49,28 @@ _MACHINE = {"device", "threads"}
 
 @dataclass
 class Data:
-    """The run's text as ids, split into a training part and the held-out end.
+    """The run's corpus as ids, split into a training part and the held-out end.
 
-    ids: (N,) int64 over `vocab`; `train` and `val` are views of it (no copy). The text itself is kept
-    so that views that read it (copied spans, prediction strips) need not decode it again. A later
-    memory-mapped corpus fills the same slots with a tensor from `torch.from_file`.
+    ids: (N,) uint8 or int32 over `vocab` (memory-mapped from a cache file for a large corpus:
+    `charrnn.textstore`); `train` and `val` are views of it (no copy), cast to int64 a batch at a time.
+    `text` is the text itself where it is in memory anyway (the page, `read_text`), else a `LazyText` that
+    decodes the slice asked for: nothing holds a large corpus's whole text.
     """
 
-    text: str
-    vocab: Vocab
-    ids: torch.Tensor
+    corpus: Corpus
     n_train: int
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.corpus.vocab
+
+    @property
+    def ids(self) -> torch.Tensor:  # (N,)
+        return self.corpus.ids
+
+    @property
+    def text(self) -> str | LazyText:
+        return self.corpus.text
 
     @property
     def train(self) -> torch.Tensor:  # (n_train,)
@@ -69,12 +81,12 @@ class Data:
         return self.ids[self.n_train:]
 
     @property
-    def train_text(self) -> str:
-        return self.text[: self.n_train]
+    def train_text(self) -> str | LazyText:
+        return self.corpus.text_span(0, self.n_train)
 
     @property
-    def val_text(self) -> str:
-        return self.text[self.n_train:]
+    def val_text(self) -> str | LazyText:
+        return self.corpus.text_span(self.n_train)
 
 
 @dataclass
@@ -117,6 +129,21 @@ class RunPlan:
     @property
     def split(self) -> Split:
         return Split(self.val_fraction, self.data.n_train, len(self.data.ids))
+
+    def val_figure(self, final: bool = True) -> tuple[int, str]:
+        """How much held-out text a validation figure of this run covers: (characters, "full" or "first N
+        characters"). final: the final pass (`final_eval_chars`), else a periodic estimate (`eval_chars`)."""
+        held_out = len(self.data.val) - 1  # the characters predicted: each from the ones before it
+        limit = self.train_config.final_eval_chars if final else self.train_config.eval_chars
+        chars = held_out if limit is None else min(held_out, limit)
+        return chars, "full" if chars >= held_out else f"first {chars:,} characters"
+
+    def val_coverage(self, final: bool = True) -> str:
+        """`val_figure` in words: "the whole held-out text (111,538 characters)" or "the held-out text's first
+        200,000 characters (of 10,596,242)" — what the CLI's last line and the page's status say."""
+        chars, kind = self.val_figure(final)
+        return (f"the whole held-out text ({chars:,} characters)" if kind == "full" else
+                f"the held-out text's first {chars:,} characters (of {len(self.data.val) - 1:,})")
 
     def build(self) -> Bundle:
         """The bundle this run trains: the one continued, or a new model seeded by train_config.seed."""
@@ -252,12 +279,14 @@ def _val_fraction(r: Resolved, given: float | None, continue_from: Bundle | None
     return value
 
 
-def plan_run(text: str, model: str | None = None, settings: Mapping | None = None, *,
+def plan_run(corpus: str | Corpus, model: str | None = None, settings: Mapping | None = None, *,
              time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
              limits: Limits = NO_LIMITS, out: str | Path | None = None, default_out: str | None = None,
              default_time_budget: float = DEFAULT_TIME_BUDGET, same_text: Data | None = None) -> RunPlan:
-    """The complete, checked plan for training `model` on `text` (a str, already read and cleaned).
+    """The complete, checked plan for training `model` on `corpus`.
 
+    corpus: the text (a str, already read and cleaned: `read_text`), or a `Corpus` (`open_corpus`: the
+        ids of a file of any size, memory-mapped, or `Corpus.from_text`).
     settings: the user's explicit choices by name (model options, TrainConfig fields, `val_fraction`);
         None or absent means "the preset's value" (or the saved run's, when continuing).
     time_budget / max_steps: the run's budget; neither = `default_time_budget` seconds (when
@@ -266,23 +295,24 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
     limits: the server's bounds. out / default_out: a checkpoint path to check writable now (a folder
         means `default_out` inside it); None = no output.
     same_text: the `data` of another plan of this very text (a race plans one text for several models):
-        its vocabulary and ids are reused instead of encoding the text again (~0.3 s per MB).
+        its vocabulary and ids are reused instead of encoding the text again.
     Raises SettingError, TrainingError, CorpusError (ValueErrors) or OSError for an unwritable output.
     """
-    if not text.strip():
-        raise CorpusError("the text is empty (or only white space). Give the model some text to learn from.")
+    if isinstance(corpus, str):
+        if not corpus.strip():
+            raise CorpusError("the text is empty (or only white space). Give the model some text to learn from.")
+        reuse = same_text is not None and same_text.text is corpus
+        corpus = same_text.corpus if reuse else Corpus.from_text(corpus)
     if continue_from is not None:
         vocab = continue_from.vocab
-        unknown = vocab.unknown(text)
+        unknown = [c for c in corpus.vocab.chars if c not in vocab.stoi]
         if unknown:
             raise CorpusError("the text has characters the model being continued never saw: "
                               f"{''.join(unknown[:10])!r}; continue it on text with the same characters, or "
                               "start a new model")
-    elif same_text is not None and same_text.text is text:
-        vocab = same_text.vocab
-    else:
-        vocab = Vocab.from_text(text)
-    r = resolve(model, len(text), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
+        corpus = corpus.over(vocab)  # its ids over the model's vocabulary
+    vocab = corpus.vocab
+    r = resolve(model, len(corpus), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
                 continue_from=continue_from, limits=limits, default_time_budget=default_time_budget)
     config = make_config(r.model_name, **r.model_options)
     shape = _shape_only(r.model_name, len(vocab), config)  # raises for sizes that cannot build
@@ -292,16 +322,14 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
                            f"most {limits.max_params:,}. Use a smaller hidden size, embedding or fewer layers",
                            n_params)
     train_config = r.train_config
-    reuse = same_text is not None and same_text.text is text and same_text.vocab is vocab
-    ids = same_text.ids if reuse else vocab.encode(text)  # (N,) int64: bounded by the text's own limit
-    train_ids, val_ids = split(ids, r.val_fraction, seq_len=train_config.seq_len)
+    train_ids, val_ids = split(corpus.ids, r.val_fraction, seq_len=train_config.seq_len)
     if r.resume:
-        _check_same_split(continue_from.split, len(train_ids), len(ids))
+        _check_same_split(continue_from.split, len(train_ids), len(corpus))
     check_config(train_config, shape, len(train_ids), len(val_ids))
-    cost = check_cost(r.model_name, config, len(vocab), train_config, len(text), limits)  # before any weight
+    cost = check_cost(r.model_name, config, len(vocab), train_config, len(corpus), limits)  # before any weight
     device = pick_device(train_config.device)
     path = prepare_output(out, default_out) if (out is not None or default_out is not None) else None
-    return RunPlan(r.model_name, config, train_config, Data(text, vocab, ids, len(train_ids)), device, n_params,
+    return RunPlan(r.model_name, config, train_config, Data(corpus, len(train_ids)), device, n_params,
                    r.val_fraction, r.sources, r.ignored, continue_from, r.resume, path, cost, r.reasons)
 
 

@@ -95,14 +95,14 @@ def _prime(model: CharModel, vocab: Vocab, prompt: str) -> tuple[torch.Tensor, S
     prompt = fit_prompt(vocab, prompt)
     if not prompt:
         prompt = "\n" if "\n" in vocab.stoi else vocab.chars[0]
-    ids = vocab.encode(prompt).to(device)[None]  # (1, P)
-    state = None
+    ids = vocab.encode(prompt).to(device)  # (P,)
     if model.recurrent:
-        logits, state = model(ids, state)  # the whole prompt in one call: fused kernels are fast
-    else:
-        for t in range(ids.shape[1]):  # windowed models keep their context in the state
-            logits, state = model(ids[:, t:t + 1], state)
-    return logits[0, -1], state
+        logits, state = model(ids[None], None)  # the whole prompt in one call: fused kernels are fast
+        return logits[0, -1], state
+    state = None
+    for t in range(len(ids)):  # windowed models keep their context in the state
+        logits, state = model.step(ids[t:t + 1], state)  # (1, V)
+    return logits[0], state
 
 
 @torch.no_grad()
@@ -111,12 +111,13 @@ def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, 
     """Yield `length` new characters one by one. Same seed, same text; seed None draws a fresh one
     (`resolve_seed`; call it yourself to know which), never from torch's global generator.
 
-    Each step feeds only the last character and the carried state — never the whole text so far.
-    The prompt goes through `fit_prompt`; raises CorpusError if it has characters the model never saw.
+    Each step feeds only the last character and the carried state to `model.step` — never the whole
+    text so far. The prompt goes through `fit_prompt`; raises CorpusError if it has characters the
+    model never saw.
     """
     generator = torch.Generator().manual_seed(resolve_seed(seed))  # this request's own random numbers
     was_training = model.training
-    logits, state = _prime(model, vocab, prompt)
+    logits, state = _prime(model, vocab, prompt)  # (V,)
     device = logits.device
     try:
         for _ in range(length):
@@ -127,8 +128,8 @@ def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, 
                 i = int(torch.multinomial(probs, 1, generator=generator))
             yield vocab.chars[i]
             with torch.no_grad():
-                logits, state = model(torch.tensor([[i]], device=device), state)
-            logits = logits[0, -1]
+                logits, state = model.step(torch.tensor([i], device=device), state)  # (1, V)
+            logits = logits[0]
     finally:
         model.train(was_training)
 

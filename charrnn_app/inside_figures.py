@@ -158,7 +158,7 @@ def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:
     series: dict[str, tuple[list, list]] = {}
     for s in grad_stats:
         values = s.get(key, {})
-        groups = param_groups(list(values))
+        groups = param_groups(list(values), s.get("layer"))  # the model's own grouping
         if key == "grad_norm":
             sums: dict[str, float] = {}
             for name, v in values.items():

@@ -16,7 +16,7 @@ import gradio as gr
 from charrnn import MODELS, corpus_stats
 from charrnn.checkers import CHECKERS
 from charrnn.lessons import LESSONS, Lesson
-from charrnn.race import Entrant, RaceUpdate, plan_race, race
+from charrnn.race import DEFAULT_ENTRANTS, Entrant, RaceUpdate, plan_race, race
 
 from . import compare_view as view
 from . import user_error
@@ -26,7 +26,7 @@ from .runner import Runner, adopt
 from .session import Session, ensure_session
 from .training import corpus_checker
 
-DEFAULT_MODELS = ["ngram", "rnn-scratch", "rnn", "gru", "lstm"]
+DEFAULT_MODELS = [name for name in DEFAULT_ENTRANTS if name in MODELS]  # a default race, from counting to gating
 DEFAULT_BUDGET = 20.0  # seconds per model of a race
 
 

@@ -250,7 +250,8 @@ class TrainRun:
             self.records[0].close(stopped=ev is None or not ev.done)
 
     def finish(self, session, ev) -> tuple:
-        return (*finish(session, ev, self.records[0].sample), session)
+        covered = self.run_plan.val_coverage(final=ev is not None and ev.done)
+        return (*finish(session, ev, self.records[0].sample, covered), session)
 
     def failed(self, session, error: str) -> tuple:
         return (*TrainUpdate(f"**Stopped.** {error}", model_figure(session)), session)
@@ -261,9 +262,10 @@ def corpus_checker(corpus, text, example):
     return None if corpus or (text and text.strip()) else CHECKERS.get(example)
 
 
-def finish(session: Session, ev, latest: str) -> TrainUpdate:
+def finish(session: Session, ev, latest: str, covered: str = "") -> TrainUpdate:
     """The last update of a run: what happened, the final chart and sample (`latest`: the run record's last
-    film frame, the same prompt, length, temperature and seed), the checkpoint to download."""
+    film frame, the same prompt, length, temperature and seed), the checkpoint to download. covered: the
+    held-out text the validation loss was measured on (`RunPlan.val_coverage`)."""
     bundle = session.bundle
     if ev is None or session.stop:
         label, note = "Stopped", (" The model is kept as it is." if ev is not None else "")
@@ -274,7 +276,8 @@ def finish(session: Session, ev, latest: str) -> TrainUpdate:
         if ev.message:
             gr.Warning(ev.message)
     note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
-    status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + reference_text(session)
+    status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**")
+    status += (f" on {covered}" if covered and bundle.val_loss is not None else "") + reference_text(session)
     status += "." + note
     session.stop_reason = None if ev is None or session.stop else ev.stop_reason
     status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try

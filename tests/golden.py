@@ -74,8 +74,14 @@ def _sha(t: torch.Tensor) -> str:
     return f"{t.dtype} {tuple(t.shape)} " + hashlib.sha256(raw.numpy().tobytes()).hexdigest()
 
 
+STATS_MEASURED = ("step", "grad_norm", "update_ratio")  # the numbers; a sample also names each parameter's layer
+
+
 def _stats(stats: dict | None) -> str | None:
-    return None if stats is None else hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()
+    if stats is None:
+        return None
+    measured = {k: stats[k] for k in STATS_MEASURED}
+    return hashlib.sha256(json.dumps(measured, sort_keys=True).encode()).hexdigest()
 
 
 def _events(events) -> list[list]:

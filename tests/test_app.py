@@ -387,3 +387,10 @@ def test_an_upload_the_server_has_since_removed_asks_for_it_again(tmp_path):
     gone = tmp_path / "3f2a" / "cats.txt"
     with pytest.raises(CorpusError, match="cats.txt is no longer on the server .* upload it again"):
         corpus_view.load_corpus(str(gone), None, None, False, examples={}, max_bytes=10**6)
+
+
+def test_the_final_status_says_which_held_out_text_the_loss_covered(files, settings):
+    s = Session()
+    outs = train(s, settings, corpus=str(files["abc"]), model="gru", max_steps=3)
+    held_out = len(s.val_text) - 1  # each held-out character but the first is predicted
+    assert f"nats/char on the whole held-out text ({held_out:,} characters)" in outs[-1][0]

@@ -18,7 +18,6 @@ Thresholds are rules of thumb, named as keyword arguments so a caller can tune t
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 
@@ -38,35 +37,21 @@ class Finding:
 
 # ---- the trainer's side: sampling gradient statistics ----------------------------------------------
 
-def param_groups(names: list[str]) -> dict[str, str]:
-    """Parameter name → "input", "layer 1" … "layer L" (bottom to top), "output" or "other".
+def param_groups(names: list[str], layers: dict[str, str] | None = None) -> dict[str, str]:
+    """Parameter name → "input", "layer 1" … "layer L" (bottom to top), "output", or "other" for a name
+    the model did not place.
 
-    Read from the names every model here uses: cells.0 / blocks.0 / hidden.0 / rnn.weight_ih_l0 are
-    layers (numbered in order), embeddings and input.* are the input, head.* and ln_f.* the output.
+    `layers` is the model's own grouping (`CharModel.param_layers()`), which `grad_stats_now` records in
+    every sample under "layer"; without it every name is "other" (nothing is guessed from the names).
     """
-    def index(name: str) -> int | None:
-        m = re.search(r"(?:^|\.)(?:cells|blocks|hidden)\.(\d+)\.", name) or re.search(r"_l(\d+)(?:_reverse)?$", name)
-        return int(m.group(1)) if m else None
-
-    found = {index(n) for n in names} - {None}
-    ranks = {i: r + 1 for r, i in enumerate(sorted(found))}
-    groups = {}
-    for n in names:
-        i = index(n)
-        if i is not None:
-            groups[n] = f"layer {ranks[i]}"
-        elif n.startswith(("input.", "embedding", "tok_emb", "pos_emb")):
-            groups[n] = "input"
-        elif n.startswith(("head", "ln_f")):
-            groups[n] = "output"
-        else:
-            groups[n] = "other"
-    return groups
+    layers = layers or {}
+    return {n: layers.get(n, "other") for n in names}
 
 
 def group_norms(sample: dict) -> dict[str, float]:
-    """One grad_stats sample → ‖grad‖₂ of each group of `param_groups` (root of summed squares)."""
-    groups = param_groups(list(sample["grad_norm"]))
+    """One grad_stats sample → ‖grad‖₂ of each group of `param_groups` (root of summed squares), grouped
+    as the sample's model declared ("layer")."""
+    groups = param_groups(list(sample["grad_norm"]), sample.get("layer"))
     out: dict[str, float] = {}
     for name, g in sample["grad_norm"].items():
         out[groups[name]] = out.get(groups[name], 0.0) + g * g
@@ -94,7 +79,7 @@ def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = N
     if text:
         try:
             shares = saturation(bundle.model, bundle.vocab, text, max_chars=max_chars)
-        except InspectError:  # no tanh units (n-gram, transformer), or diverged weights: nothing to add
+        except InspectError:  # no tanh units, or diverged weights: nothing to add
             shares = None
     return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
                     lr=getattr(bundle.train_config, "lr", None), stop_reason=stop_reason, saturation=shares)

@@ -51,7 +51,7 @@ def predictions(model: CharModel, vocab: Vocab, text: str, *, top_k: int = 5,
 
     Position 0 has no prediction (the model starts reading there). Each later position t is
     predicted from text[:t] only, from a fresh state, carrying the state (recurrent models) or the
-    window (n-gram, MLP, transformer) as when the model writes.
+    window (a model with a bounded context) as when the model writes.
     """
     ids, text, truncated = encode_bounded(vocab, text, max_chars, min_len=2)
     logits = position_logits(model, ids)[:-1]  # (T-1, V): row t-1 predicts ids[t]
