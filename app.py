@@ -70,6 +70,7 @@ def warm_up() -> None:
 
 def main() -> None:
     server.limit_malloc_arenas()  # before Gradio starts its worker threads
+    server.map_large_blocks()  # large tensors go back to the system when freed
     # Concurrent trainings each get their share of the cores instead of fighting over all of them
     # (oversubscribed, PyTorch's worker threads spin and a step can take 10x longer).
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))

@@ -19,6 +19,7 @@ list, None, False) rather than failing a user's request.
     repeat(every, task, name)         a housekeeping task on a daemon thread
     release_memory()                  gc + glibc malloc_trim: freed memory back to the system
     limit_malloc_arenas(n)            glibc M_ARENA_MAX, before the server starts its threads
+    map_large_blocks(n)               glibc M_MMAP_THRESHOLD: blocks of n bytes or more go back when freed
 """
 
 from __future__ import annotations
@@ -287,5 +288,18 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     the server starts its threads. Returns False where this is not glibc."""
     try:
         return ctypes.CDLL("libc.so.6").mallopt(-8, arenas) == 1  # M_ARENA_MAX is -8 in malloc.h
+    except (OSError, AttributeError):
+        return False
+
+
+def map_large_blocks(threshold: int = 1 << 20) -> bool:
+    """Ask glibc to give every block of `threshold` bytes or more its own mapping, returned to the system
+    the moment it is freed (M_MMAP_THRESHOLD, as MALLOC_MMAP_THRESHOLD_ would; fixing it also stops glibc
+    raising it to 32 MB after the first large free). Without this, a view that makes a few hundred 16 MB
+    score tensors in turn fragments the heap: a transformer's Predictions over an 8,002-character vocabulary
+    left the process 840 MB larger for 180 MB of tensors alive at once (measured, issue 18). Returns False
+    where this is not glibc."""
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt(-3, threshold) == 1  # M_MMAP_THRESHOLD is -3 in malloc.h
     except (OSError, AttributeError):
         return False

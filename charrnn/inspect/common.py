@@ -102,7 +102,8 @@ def position_logits(model: CharModel, ids: torch.Tensor, batch: int | None = Non
         batch = batch or windows_per_batch(W, model.vocab_size)
         rows = [model(head, None)[0][0]]  # (min(W, T), V)
         for i in range(0, len(tail), batch):
-            rows.append(model(tail[i:i + batch], None)[0][:, -1])  # (N, V): each window's last row
+            # (N, V): each window's last row, copied: a view would keep all N × W × V scores alive
+            rows.append(model(tail[i:i + batch], None)[0][:, -1].clone())
         return torch.cat(rows).float()
 
 
