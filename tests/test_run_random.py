@@ -102,3 +102,13 @@ def test_a_seeded_stream_draws_what_the_global_generator_seeded_the_same_way_dra
     torch.manual_seed(3)  # what runs did before: the global generator seeded at the run's start
     assert torch.equal(torch.cat([a, b]), torch.rand(8))
     assert draws_at_random(bundle(0.3).model) and not draws_at_random(bundle(0.0).model)
+
+
+def test_the_train_tab_shows_the_seed_a_run_will_use_and_takes_another():
+    from charrnn_app import training
+
+    info = {"n_chars": len(TEXT), "vocab_size": len(VOCAB)}
+    _, line = training.plan_summary("gru", info, 10)
+    assert "seed 0" in line
+    _, line = training.plan_summary("gru", info, 10, seed="7")
+    assert "**seed 7**" in line  # bold: the user's own value
