@@ -36,7 +36,7 @@ from charrnn_app import (
     train_tab,
     write_tab,
 )
-from charrnn_app.page import CSS, TITLE, Page
+from charrnn_app.page import CSS, EXPIRE_EVERY, TITLE, Page
 from charrnn_app.settings import Settings, list_examples
 
 # The tabs in page order: each module has LABEL, TAB_ID and build(page, tab) -> its handles, kept as page.<key>.
@@ -55,6 +55,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     setattr(page, key, module.build(page, tab))
         page.serve()
     demo.runner = page.runner  # for what is built on runs: demo.runner.on_finish.append(…)
+    demo.expire_idle = page.expire_idle  # sessions unused for the TTL, forgotten (main: every minute)
     demo.queue(max_size=settings.queue_size)
     return demo
 
@@ -88,6 +89,7 @@ def warm_up() -> None:
 
 def main() -> None:
     server.limit_malloc_arenas()  # before Gradio starts its worker threads
+    server.map_large_blocks()  # large tensors go back to the system when freed
     # Concurrent trainings each get their share of the cores instead of fighting over all of them
     # (oversubscribed, PyTorch's worker threads spin and a step can take 10x longer).
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // SETTINGS.concurrency))
@@ -95,6 +97,7 @@ def main() -> None:
     demo.launch(prevent_thread_lock=True, **launch_options(SETTINGS))
     cache = demo.runner.server.cache
     sweeping = server.keep_sweeping_empty_uploads(cache)
+    expiring = server.repeat(EXPIRE_EVERY, demo.expire_idle, "charrnn-expire-sessions")
     signal.signal(signal.SIGTERM, _interrupt)  # a Space restart or `kill`: clean up as Ctrl-C does
     try:
         warm_up()  # serving already; this only shortens the first user's wait for the chart
@@ -105,6 +108,7 @@ def main() -> None:
         demo.block_thread()  # until Ctrl-C or SIGTERM
     finally:
         sweeping.set()
+        expiring.set()
         demo.sessions.close_all()  # every tab's model and files
         shutil.rmtree(demo.runner.server.session_root(), ignore_errors=True)
         server.sweep_empty_uploads(cache, age=0)

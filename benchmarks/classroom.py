@@ -2,6 +2,7 @@
 
     python benchmarks/classroom.py [--students 30] [--budget 20] [--ttl 60] [--rounds 1] [--port 7971]
                                    [--part tabs|board] [--board-budget 5] [--example weather]
+                                   [--max-server-mb 4000]
 
 Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GRADIO_TEMP_DIR), then:
 - each student, through gradio_client, trains a GRU on a text of their own and samples from it. Every
@@ -9,7 +10,10 @@ Starts `python app.py` as its own process (CHARRNN_SESSION_TTL=--ttl, its own GR
   leak between tabs;
 - meanwhile one hostile client sends what a careless or mischievous student would: memory bombs within
   each field's own range, a checkpoint whose 456-byte header describes a 250M-parameter model, NaN and
-  Infinity in raw JSON, an out-of-range seed, and Stop while its /train waits in the queue.
+  Infinity in raw JSON, an out-of-range seed, and Stop while its /train waits in the queue; and (issue 18)
+  a crafted checkpoint whose Adam moments have the wrong shape (it crashed the server), the Inside views of
+  models over an 8,002-character vocabulary (56 + 141 s of a blocked server), two Trains from one tab at
+  once, and 100 raw HTTP calls that never disconnect (each kept 358 KiB).
 Bounded: N requests each, every wait has a timeout, the whole run a deadline; it stops by itself.
 
 With `--part board`, the class board instead (`classroom_board.py`): the same students train on one example
@@ -18,13 +22,15 @@ board's update latency after each run's end and the server's RSS growth from the
 
 Prints: total time against the floor (students' budgets summed / training slots), queue wait
 median / p90 / max, how far past its budget each run held its slot, server RSS before / peak / after
-(MB), the RSS growth of each hostile request, errors, leaks, and files in the server's temp folders
-before and after the session TTL has passed.
+(MB) against CHARRNN_MAX_SERVER_MB, whether the server is alive, the RSS growth and seconds of each hostile
+request, errors, leaks, and files in the server's temp folders before and after the session TTL has passed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import math
 import os
@@ -43,6 +49,7 @@ from classroom_board import board_class  # beside this file (python puts a scrip
 from gradio_client import Client, handle_file
 
 ROOT = Path(__file__).resolve().parent.parent
+PATIENT = {"timeout": 120}  # a page that waits for a loaded server (httpx's default: 5 s)
 
 
 def rss_mb(pid: int) -> float:
@@ -71,9 +78,11 @@ def student_text(i: int, n_chars: int = 30_000) -> tuple[str, set[str]]:
 
 
 class Server:
-    def __init__(self, port: int, ttl: float, concurrency: int, temp: Path):
+    def __init__(self, port: int, ttl: float, concurrency: int, temp: Path, max_server_mb: float = 4000):
+        self.max_server_mb = max_server_mb
         env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                "CHARRNN_SESSION_TTL": str(ttl), "CHARRNN_CONCURRENCY": str(concurrency),
+               "CHARRNN_MAX_SERVER_MB": str(max_server_mb), "CHARRNN_MAX_RUN_MB": str(max_server_mb / 8),
                "GRADIO_TEMP_DIR": str(temp / "gradio"), "TMPDIR": str(temp / "tmp"), "PYTHONUNBUFFERED": "1",
                "CHARRNN_DB": str(temp / "classes.sqlite3")}
         (temp / "tmp").mkdir(parents=True, exist_ok=True)
@@ -115,10 +124,10 @@ def run_student(i: int, url: str, budget: float, folder: Path, out: dict) -> Non
     text, mine = student_text(i)
     path = folder / f"student{i}.txt"
     path.write_text(text)
-    client = Client(url, verbose=False)
     submitted = time.monotonic()
     started = None
     try:
+        client = Client(url, verbose=False, httpx_kwargs=PATIENT)
         job = client.submit(corpus=handle_file(str(path)), model="gru", time_budget=budget, api_name="/train")
         for status, *_ in job:
             if started is None and ("Training" in status or "Starting" in status):
@@ -133,8 +142,13 @@ def run_student(i: int, url: str, budget: float, folder: Path, out: dict) -> Non
         out.update(error=f"{type(e).__name__}: {str(e)[:200]}")
 
 
+@functools.cache
+def _parameters(url: str, api: str) -> tuple:
+    return tuple(httpx.get(url + "gradio_api/info", timeout=120).json()["named_endpoints"][api]["parameters"])
+
+
 def raw(url: str, api: str, values: dict) -> str:
-    info = httpx.get(url + "gradio_api/info").json()["named_endpoints"][api]["parameters"]
+    info = _parameters(url, api)
     data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in info]
     r = httpx.post(url + "gradio_api/call" + api, content=json.dumps({"data": data}),
                    headers={"content-type": "application/json"}, timeout=30)
@@ -155,7 +169,7 @@ def hostile(url: str, server: Server, folder: Path, results: list) -> None:
     huge.write_bytes(struct.pack("<Q", len(header)) + header)
     cjk = folder / "cjk.txt"
     cjk.write_text("".join(chr(0x4E00 + rng.randrange(20_000)) for _ in range(100_000)))
-    client = Client(url, verbose=False)
+    client = Client(url, verbose=False, httpx_kwargs=PATIENT)
     attempts = [
         ("lstm batch 1024 × seq 1024", lambda: client.predict(corpus=handle_file(str(big)), model="lstm",
                                                               batch_size="1024", seq_len="1024", api_name="/train")),
@@ -177,16 +191,18 @@ def hostile(url: str, server: Server, folder: Path, results: list) -> None:
         ("NaN smoothing, n-gram (raw JSON)", lambda: raw(url, "/train", {"text": "hello world " * 200,
                                                                          "model": "ngram", "smoothing": float("nan")})),
     ]
+    attempts += issue18_attempts(url, folder)
     for what, attempt in attempts:
-        before = server.rss()
+        before, t = server.rss(), time.monotonic()
         try:
             answer = str(attempt())[-160:]
         except Exception as e:
             answer = f"{type(e).__name__}: {str(e)[:160]}"
-        clear = "must be" in answer or "allows" in answer or "Lower" in answer or "model" in answer
-        results.append((what, answer.replace("\n", " "), server.rss() - before, clear))
+        clear = any(w in answer for w in ("must be", "allows", "Lower", "model", "sample", "damaged", "one run"))
+        results.append((what, answer.replace("\n", " "), server.rss() - before, clear, time.monotonic() - t))
+        print(f"  hostile: {what} answered in {time.monotonic() - t:.0f} s", flush=True)
     # Stop while its /train waits in the queue: the run never trains.
-    stopper = Client(url, verbose=False)
+    stopper = Client(url, verbose=False, httpx_kwargs=PATIENT)
     job = stopper.submit(corpus=handle_file(str(big)), model="gru", time_budget=10, api_name="/train")
     deadline = time.monotonic() + 30
     while job.status().code.name not in ("IN_QUEUE", "PROCESSING") and time.monotonic() < deadline:
@@ -195,7 +211,77 @@ def hostile(url: str, server: Server, folder: Path, results: list) -> None:
     answer = stopper.predict(api_name="/stop")
     final = job.result(timeout=600)[0]
     results.append(("Stop while queued" + ("" if queued else " (was not queued)"), final[:80],
-                    0.0, "Cancelled" in final or not queued))
+                    0.0, "Cancelled" in final or not queued, 0.0))
+
+
+def crafted_checkpoint(folder: Path) -> Path:
+    """A real small GRU's full checkpoint (trained here, two steps) whose first Adam moment has the wrong shape
+    (issue 18: it passed /load_checkpoint, and Train then segfaulted the server in the fused AdamW kernel)."""
+    sys.path.insert(0, str(ROOT))
+    from safetensors.torch import load as load_bytes
+    from safetensors.torch import save as save_bytes
+
+    import charrnn
+
+    plan = charrnn.plan_run("hello world " * 200, "gru", {"n_hidden": 16, "n_layer": 1, "threads": 1}, max_steps=2)
+    bundle = plan.build()
+    for _ in plan.train(bundle):
+        pass
+    data = charrnn.checkpoint.to_bytes(bundle)
+    tensors, meta = load_bytes(data), charrnn.checkpoint._metadata(data)
+    first = next(k for k in tensors if k.startswith("optim.") and k.endswith(".exp_avg"))
+    tensors[first] = tensors[first].reshape(-1)[:5].clone()
+    path = folder / "crafted.safetensors"
+    path.write_bytes(save_bytes(tensors, metadata=meta))
+    return path
+
+
+def issue18_attempts(url: str, folder: Path) -> list:
+    """The clients issue 18 added: a crafted checkpoint, big-vocabulary views, a double Train, raw calls."""
+    rng = random.Random(18)
+    chinese = [chr(0x4E00 + i) for i in range(8_002)]
+    body = chinese * 3 + chinese[:50] * 200
+    rng.shuffle(body)
+    wide = folder / "chinese-8002.txt"
+    wide.write_text("".join(body))
+    crafter, viewer, doubler = (Client(url, verbose=False, httpx_kwargs=PATIENT) for _ in range(3))
+
+    def crafted():
+        path = crafted_checkpoint(folder)
+        try:
+            return crafter.predict(file=handle_file(str(path)), api_name="/load_checkpoint")
+        finally:  # refused or not, press Train: the server must survive it
+            with contextlib.suppress(Exception):
+                crafter.predict(text="hello world " * 200, model="gru", max_steps=2, api_name="/train")
+
+    def views():
+        said = []
+        for model in ("ngram", "gru"):
+            viewer.predict(corpus=handle_file(str(wide)), model=model, max_steps=1, n_hidden="32", n_layer="1",
+                           api_name="/train")
+            *_, data = viewer.predict(api_name="/embedding_map")
+            said.append(f"{model} map: {len(data.get('chars', []))} of {data.get('vocab_size')} characters drawn")
+            *_, data = viewer.predict(text="".join(body[:2_000]), api_name="/predictions")
+            said.append(f"{model} predictions: {(data.get('sampled') or 'whole text')[:40]}")
+        return "; ".join(said)
+
+    def double_train():
+        first = doubler.submit(text="hello world " * 400, model="gru", time_budget=5, api_name="/train")
+        time.sleep(0.3)
+        try:
+            return doubler.predict(text="hello world " * 400, model="gru", time_budget=5, api_name="/train")[0]
+        finally:
+            first.result(timeout=600)
+
+    def never_disconnect():
+        for _ in range(100):
+            raw(url, "/describe_corpus", {"text": "hello world"})
+        return "100 raw calls answered, each a session that never disconnects (benchmarks/raw_sessions.py measures)"
+
+    return [("crafted checkpoint: wrong-shaped Adam moments", crafted),
+            ("Inside views, 8,002-character vocabulary", views),
+            ("two Trains from one tab at once", double_train),
+            ("100 raw calls that never disconnect", never_disconnect)]
 
 
 def one_class(args, server: Server, folder: Path, floor: float) -> None:
@@ -233,10 +319,13 @@ def one_class(args, server: Server, folder: Path, floor: float) -> None:
           f"{leaks} leaks")
     for e in errors[:5]:
         print("  error:", e)
-    print("hostile client (what, answer, RSS growth MB, clear message):")
-    for what, answer, grow, clear in hostile_results:
-        print(f"  {what:44} {grow:+7.0f} MB  {'clear' if clear else 'UNCLEAR'}  {answer[-110:]}")
-    print(f"server RSS: before {rss_before:.0f} MB, peak {peak:.0f} MB, after the runs {rss_end:.0f} MB")
+    print("hostile client (what, answer, RSS growth MB, seconds, clear message):")
+    for what, answer, grow, clear, seconds in hostile_results:
+        print(f"  {what:44} {grow:+7.0f} MB {seconds:6.1f} s  {'clear' if clear else 'UNCLEAR'}  {answer[-110:]}")
+    alive = server.proc.poll() is None
+    print(f"server RSS: before {rss_before:.0f} MB, peak {peak:.0f} MB, after the runs {rss_end:.0f} MB; "
+          f"CHARRNN_MAX_SERVER_MB {server.max_server_mb:g}: {'within' if peak <= server.max_server_mb else 'OVER'}; "
+          f"server {'alive' if alive else 'DEAD (exit ' + str(server.proc.returncode) + ')'}")
 
 
 def main(argv=None) -> int:
@@ -254,10 +343,12 @@ def main(argv=None) -> int:
                         "TTL is at least an hour: an API client's tab is never kept alive by a page's timer)")
     p.add_argument("--board-budget", type=float, default=5.0, help="each run's budget in the board's rounds, seconds")
     p.add_argument("--example", default="weather", help="the example the board's class trains on")
+    p.add_argument("--max-server-mb", type=float, default=4000.0, help="CHARRNN_MAX_SERVER_MB")
     args = p.parse_args(argv)
 
     temp = Path(tempfile.mkdtemp(prefix="charrnn-classroom-"))
-    server = Server(args.port, args.ttl if args.part == "tabs" else max(args.ttl, 3600.0), args.slots, temp)
+    server = Server(args.port, args.ttl if args.part == "tabs" else max(args.ttl, 3600.0), args.slots, temp,
+                    args.max_server_mb)
     time.sleep(10)  # the server's warm-up (a tiny run of each default model) ends after it starts serving
     files_before = count_files(temp / "gradio") + count_files(temp / "tmp")
     rss_before = server.rss()

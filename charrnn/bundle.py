@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import torch
+
 from .corpus import Vocab
 from .models.base import CharModel, State
 
@@ -86,6 +88,7 @@ class Bundle:
     run_seconds: float = 0.0
     optimizer_state: dict | None = None  # Adam moments
     rnn_state: State = None  # recurrent state at the end of the last batch
+    rng_state: torch.Tensor | None = None  # the run's own random stream there (`randomness.RunRandom.state`)
     split: Split | None = None  # the last run's split; None: unknown (trained before checkpoints kept it)
     # Sampled every TrainConfig.stats_every steps (not saved): {"step", "grad_norm", "update_ratio"}
     grad_stats: list = field(default_factory=list)

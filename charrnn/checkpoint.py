@@ -8,6 +8,8 @@ Layout of a file:
     model.<name>           weights (the model's state_dict)
     optim.<i>.<key>        Adam moments per parameter       (full checkpoints only)
     rnn_state.<j>          recurrent state at the last batch (full checkpoints only)
+    rng.state              (N,) uint8: the run's own random stream there (dropout masks; full checkpoints
+                           only; absent in older files: a resume then draws from the seed)
     history.train          (N, 3) float64: step, chars seen, train loss
     history.val            (M, 3) float64: step, chars seen, validation loss
     history.train_seconds  (N,) float64: the model's own training seconds at each point (absent in older
@@ -85,6 +87,8 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
             for j, t in enumerate(parts):
                 tensors[f"rnn_state.{j}"] = t.detach().cpu().contiguous()
             meta["rnn_state"] = "tensor" if isinstance(state, torch.Tensor) else "tuple"
+        if bundle.rng_state is not None:
+            tensors["rng.state"] = bundle.rng_state.detach().cpu().clone()
     return save_bytes(tensors, metadata=meta)
 
 
@@ -183,6 +187,7 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
         # NaN/inf Adam moments would diverge at the first step: the check keeps the weights, drops them
         bundle.optimizer_state = checked.check_optimizer(model, tensors, json.loads(meta["optim_groups"]))
         bundle.rnn_state = checked.check_state(model, tensors, meta["rnn_state"], train_config)
+        bundle.rng_state = checked.check_rng(tensors)
     except CheckpointError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError, json.JSONDecodeError) as e:

@@ -16,6 +16,7 @@ assert on a GPU. So every part of a file is held against what its model config i
                                       differentiable off (the trainer never sets them)
     state         rnn_state.<j>       the structure, dtypes and shapes the model returns for a batch of
                                       the saved batch_size from a fresh state, and ids the model can read
+    random stream rng.state           a state torch's generator takes (uint8, its length)
     history       history.train/val   (N, 3) float64: step, characters (whole numbers ≥ 0), loss; at most
                                       `max_history_rows` rows
     counters      step, chars_seen, run_step: whole numbers ≤ 2^53; seconds, run_seconds: finite, ≥ 0
@@ -39,6 +40,7 @@ from .bundle import History, Split
 from .estimate import count_params
 from .models.base import CharModel, ModelConfig, State
 from .options import TRAIN_OPTIONS, SettingError, check
+from .randomness import RunRandom
 from .train import TrainConfig
 
 MAX_COUNT = 2**53  # steps and characters: whole numbers the float64 history holds exactly
@@ -50,7 +52,8 @@ ADAM_MOMENTS = ("step", "exp_avg", "exp_avg_sq")
 _OFF = {"amsgrad", "maximize", "capturable", "differentiable"}  # other kernels, other state: never set
 _FLAGS = {"foreach", "fused", "decoupled_weight_decay"}  # None or a bool
 _NUMBERS = {"lr": 0.0, "eps": 0.0, "weight_decay": 0.0, "initial_lr": 0.0}  # finite, ≥ this
-_TENSOR = re.compile(r"model\..+|optim\.(0|[1-9]\d*)\.[a-z_]+|rnn_state\.(0|[1-9]\d*)|history\.(train|val)(_seconds)?")
+_TENSOR = re.compile(r"model\..+|optim\.(0|[1-9]\d*)\.[a-z_]+|rnn_state\.(0|[1-9]\d*)|history\.(train|val)(_seconds)?"
+                     r"|rng\.state")
 
 
 class CheckpointError(ValueError):
@@ -275,6 +278,20 @@ def _check_groups(groups, n_params: int) -> None:
 
 
 @torch.no_grad()
+def check_rng(tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The run's random stream `rng.state` (None where the file has none: written before runs kept one, or
+    weights only), refused unless torch's generator takes it as it is."""
+    t = tensors.get("rng.state")
+    if t is None:
+        return None
+    if t.dtype != torch.uint8 or t.dim() != 1:
+        raise _damaged(f"rng.state is {_dtype(t)} {_shape(t)}, not a random generator's (N,) uint8 state")
+    try:
+        return RunRandom.from_state(t).state()
+    except ValueError as e:
+        raise _damaged(f"rng.state is {e}") from None
+
+
 def check_state(model: CharModel, tensors: dict[str, torch.Tensor], kind: str, train_config: TrainConfig | None
                 ) -> State:
     """The saved recurrent state (or window of last ids) rnn_state.0, rnn_state.1, … as the model carries

@@ -2,6 +2,8 @@
 
     check_cost(name, config, vocab_size, train_config, n_chars, limits) ─► Estimate, or a SettingError that
         names the setting to lower and a value that fits
+    fit_view(view, model, name, n_chars, limits) ─► ViewFit: the characters an inspection view may read
+        within the view budget (all, or the first k: a sample), or a SettingError when none fit
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .estimate import Estimate, estimate
+from .inspect.cost import ViewCost, cheapest_chars, view_cost
 from .models import ModelConfig
 from .options import SettingError
 from .train import TrainConfig
@@ -25,6 +28,9 @@ class Limits:
     # Validation on a shared server: the held-out text's first N characters (the same N for every run, so
     # runs compare), fewer where the model is too slow to read them in about a second.
     final_eval_chars: int | None = None
+    # One inspection view (`charrnn.inspect.cost`): the most memory it may take and the longest it may compute.
+    max_view_mb: float | None = None
+    max_view_seconds: float | None = None
 
 
 NO_LIMITS = Limits()  # the CLI and the Python API: no server bounds
@@ -68,3 +74,52 @@ def check_cost(name: str, config: ModelConfig, vocab_size: int, train_config: Tr
                            f"this run would need {need}; this server allows {allowed}. Lower "
                            + (", or ".join(advice[:2]) if advice else "the model's size"), None)
     return est
+
+
+@dataclass(frozen=True)
+class ViewFit:
+    """How much of its text a view may read: `chars` of the `asked`; `cost` at that length, and `whole`, the
+    cost of the whole text (the same when nothing was cut)."""
+
+    chars: int
+    asked: int
+    cost: ViewCost
+    whole: ViewCost
+
+    @property
+    def cut(self) -> bool:
+        return self.chars < self.asked
+
+
+def _within(cost: ViewCost, limits: Limits) -> bool:
+    return ((limits.max_view_mb is None or cost.mb <= limits.max_view_mb)
+            and (limits.max_view_seconds is None or cost.seconds <= limits.max_view_seconds))
+
+
+def view_budget(limits: Limits) -> str:
+    """The view budget in words: "300 MB and 5 s a view"."""
+    parts = ([f"{limits.max_view_mb:,.0f} MB"] if limits.max_view_mb is not None else []) + \
+            ([f"{limits.max_view_seconds:g} s"] if limits.max_view_seconds is not None else [])
+    return " and ".join(parts) + " a view"
+
+
+def fit_view(view: str, model, model_name: str, n_chars: int, limits: Limits) -> ViewFit:
+    """The longest start of an `n_chars`-character text `view` may read with `model` within the server's
+    view budget (`Limits.max_view_mb`, `max_view_seconds`): all of it, or its first k characters. A view's
+    cost grows with the text, so the longest start that fits is found by bisection. SettingError
+    (setting "max_view_mb") where not even the shortest text fits: the model is too large for the view here."""
+    whole = view_cost(view, model, model_name, n_chars)
+    if _within(whole, limits):
+        return ViewFit(n_chars, n_chars, whole, whole)
+    low = cheapest_chars(view)
+    least = view_cost(view, model, model_name, low)
+    if low >= n_chars or not _within(least, limits):
+        raise SettingError("max_view_mb", f"this view of this model would need about {least.mb:,.0f} MB and "
+                           f"{least.seconds:.1f} s even on {low} characters (the model's vocabulary of "
+                           f"{model.vocab_size:,} characters and its size set that); this server allows "
+                           f"{view_budget(limits)}", None)
+    high = n_chars  # low fits, high does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if _within(view_cost(view, model, model_name, mid), limits) else (low, mid)
+    return ViewFit(low, n_chars, view_cost(view, model, model_name, low), whole)

@@ -28,6 +28,7 @@ from .bundle import Bundle
 from .gradstats import grad_stats_now, snapshot
 from .loss import evaluate, evaluate_pieces, lm_loss
 from .models.base import State, detach_state
+from .randomness import RunRandom, draws_at_random
 from .sample import LIVE_PROMPT, LIVE_SEED, TEMPERATURE, generate
 from .schedule import Clock, lr_at, run_progress
 
@@ -107,14 +108,16 @@ def learning_rate(config: TrainConfig, run_step: int, elapsed: float) -> float:
     return lr_at(config, run_step, run_progress(config, run_step, elapsed))
 
 
-def forward_backward(model, x: torch.Tensor, y: torch.Tensor, state: State, config: TrainConfig, precision: str
-                     ) -> tuple[float, float, State]:
+def forward_backward(model, x: torch.Tensor, y: torch.Tensor, state: State, config: TrainConfig, precision: str,
+                     random: RunRandom | None = None) -> tuple[float, float, State]:
     """The batch's loss (nats/char), the global gradient norm before clipping, and the state to carry on.
 
     Gradients are clipped to `grad_clip` (RNNs: exploding gradients). The state comes back detached —
-    truncated BPTT keeps the values and cuts the gradient path.
+    truncated BPTT keeps the values and cuts the gradient path. Dropout draws its masks from the run's own
+    `random` stream (None: torch's global generator, as it stands).
     """
-    with _autocast(precision, x.device):
+    with random.drawing(x.device) if random is not None else contextlib.nullcontext(), \
+            _autocast(precision, x.device):
         logits, state = model(x, state)  # (B, T, V)
     # "last": one prediction per window, as a first hand-written RNN is often trained
     loss = lm_loss(logits, y) if config.loss_on == "all" else lm_loss(logits[:, -1:], y[:, -1:])
@@ -213,14 +216,17 @@ def emit(bundle: Bundle, config: TrainConfig, loop: Loop, train_loss: float, val
 # ── the two loops ──────────────────────────────────────────────────────────────────────────────────────
 
 def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_data: torch.Tensor,
-            config: TrainConfig, device: torch.device, precision: str) -> Iterator[TrainEvent]:
+            config: TrainConfig, device: torch.device, precision: str, random: RunRandom | None = None
+            ) -> Iterator[TrainEvent]:
     """Gradient descent on `bundle.model` with `opt` on `batches` ((x, y, reset) triples) until the budget is
-    used or the loss diverges; see the module."""
+    used or the loss diverges; see the module. Dropout draws from `random` when the model has any
+    (`randomness.draws_at_random`): the run's own stream, kept for an exact resume."""
     model = bundle.model
     model.train()
     loop = Loop.begin(bundle, config, bundle.run_seconds)
     loop.state = _to_device(bundle.rnn_state, device)  # a run saved on a GPU continues on this device
     loop.keep_good(bundle)
+    draws = random if draws_at_random(model) else None  # no dropout: nothing to draw, no lock to take
     try:
         while True:
             elapsed = loop.clock.now()
@@ -229,7 +235,7 @@ def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_d
                 break
             x, y, loop.state = next_batch(batches, loop.state, device)
             lr = learning_rate(config, bundle.run_step, elapsed)
-            loss, grad_norm, loop.state = forward_backward(model, x, y, loop.state, config, precision)
+            loss, grad_norm, loop.state = forward_backward(model, x, y, loop.state, config, precision, draws)
             loop.first_loss = loss if loop.first_loss is None else loop.first_loss
             how = guard(loss, loop.first_loss)
             if how:
@@ -242,7 +248,7 @@ def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_d
             sample = live_sample(bundle, config, loop) if should_sample(loop, elapsed) else None
             yield from emit(bundle, config, loop, loss, val_loss, lr, grad_norm, sample=sample, stats=stats)
     finally:
-        keep_for_resume(bundle, loop, opt)  # also when the consumer stops iterating
+        keep_for_resume(bundle, loop, opt, random)  # also when the consumer stops iterating
     yield from finish(bundle, val_data, config, loop)
 
 
@@ -282,10 +288,14 @@ def next_chunk(train_data: torch.Tensor, done_chars: int, chunk: int, context: i
 
 # ── the ending, shared ─────────────────────────────────────────────────────────────────────────────────
 
-def keep_for_resume(bundle: Bundle, loop: Loop, opt: torch.optim.Optimizer | None) -> None:
-    """What an exact resume needs: the recurrent state, Adam's moments, where the clock stood."""
+def keep_for_resume(bundle: Bundle, loop: Loop, opt: torch.optim.Optimizer | None,
+                    random: RunRandom | None = None) -> None:
+    """What an exact resume needs: the recurrent state, Adam's moments, the run's random stream, where the
+    clock stood."""
     loop.clock.back()
     bundle.rnn_state = loop.state
+    if random is not None:
+        bundle.rng_state = random.state()
     if opt is not None:
         bundle.optimizer_state = opt.state_dict()
     bundle.seconds += loop.clock.now() - loop.start_seconds

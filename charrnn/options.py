@@ -193,6 +193,8 @@ def _number(name: str, value, opt: Option):
 
 def _fmt_value(x) -> str:
     if isinstance(x, int) and abs(x) >= 10**15:
+        if x.bit_length() > 1000:  # past a float's range: "{:.3g}" would raise OverflowError
+            return f"a {'negative ' if x < 0 else ''}number of about {int(x.bit_length() * math.log10(2)) + 1:,} digits"
         return f"{x:.3g}"
     return f"{x:g}" if isinstance(x, float) else str(x)
 

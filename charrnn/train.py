@@ -20,6 +20,7 @@ from .loop import TrainEvent, count, descend
 from .loss import evaluate, evaluate_pieces, lm_loss
 from .models.base import CharModel
 from .options import TRAIN_OPTIONS, SettingError, check
+from .randomness import RunRandom
 from .sample import LIVE_LENGTH
 from .schedule import lr_at, run_progress
 
@@ -139,8 +140,10 @@ def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
     model.to(device)
-    if bundle.step == 0:
-        torch.manual_seed(config.seed)  # dropout masks; the weights were seeded at construction
+    # The run's own random stream (dropout masks; the weights were seeded at construction): where the saved
+    # run left it on an exact resume, else from the seed, whatever other tabs draw meanwhile.
+    saved = bundle.rng_state if resume else None
+    random = RunRandom.from_state(saved) if saved is not None else RunRandom.seeded(config.seed)
     try:
         if model.fitted_by_counting:
             yield from count(bundle, train_data, val_data, config)
@@ -148,7 +151,7 @@ def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
             opt = optimizer(model, config, device, bundle.optimizer_state)
             batches = batches_from(model, train_data, config, bundle.step)
             yield from descend(bundle, opt, batches, val_data, config, device,
-                               resolve_precision(config.precision, device))
+                               resolve_precision(config.precision, device), random)
     finally:
         torch.set_num_threads(old_threads)
 

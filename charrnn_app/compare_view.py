@@ -151,8 +151,12 @@ def remove_run(session, run_id, x_axis="step"):
     return views(session, x_axis)
 
 
-def dropped_notice(r) -> str:
-    """What a run whose weights were dropped can still do (a notice: the tab keeps the last few runs' weights)."""
+def dropped_notice(r, session=None) -> str:
+    """What a run whose weights were dropped can still do (a notice: the tab keeps the last few runs' weights,
+    and the server sets an idle tab's models aside when it needs room: then that reason is given)."""
+    if session is not None and session.set_aside_because:
+        session.take_notice()  # said now
+        return f"ℹ️ {session.set_aside_because}"
     return (f"ℹ️ The weights of **{r.name}** were dropped to save memory (a tab keeps the last {KEEP_WEIGHTS} "
             "runs' weights); its curves, numbers and film strip stay. Train it again to sample from it.")
 
@@ -167,7 +171,7 @@ def use_run(session, run_id) -> tuple[str, object]:
     if r is None:
         raise user_error("Choose a run first.")
     if r.bundle is None:  # an expected state, not an error: said as a notice, the tab's model unchanged
-        return dropped_notice(r), gr.skip()
+        return dropped_notice(r, session), gr.skip()
     adopt(session, r.bundle, text=r.text, train_text=r.train_text, val_text=r.val_text, stop_reason=r.stop_reason)
     return (f"**{r.name}** is now the tab's model: the Write tab samples from it, and Train with "
             f"{MODELS[r.model_name].title} continues it.", training.model_figure(session))
@@ -180,7 +184,7 @@ def run_checkpoint(session, run_id) -> str:
     if r is None:
         raise user_error("Choose a run first.")
     if r.bundle is None:  # an expected state: a notice, and no file
-        gr.Info(dropped_notice(r).removeprefix("ℹ️ ").replace("**", ""))
+        gr.Info(dropped_notice(r, session).removeprefix("ℹ️ ").replace("**", ""))
         return gr.skip()
     folder = _folder(session)
     for old in folder.glob("*.safetensors"):

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import plotly.graph_objects as go
+import torch
 
 from charrnn import inspect
 from charrnn.inspect import InspectError
 from charrnn.inspect.diagnose import group_norms
 
 from . import inside_figures as figs
-from . import texts, user_error
-from .inside_text import md_char, model_to_read, note, view_text
+from .inside_budget import MAP_CHARS, check_budget, frequent_ids, within_budget
+from .inside_text import md_char, model_to_read, note, sampled, view_text
 from .plots import styled
-from .runner import snapshot
+from .runner import snapshot, tab_model
 from .session import Session
 
 SHAPE_HEADERS = ["module", "tensor", "shape (named)", "sizes", "dtype", "what it holds"]
@@ -41,6 +42,7 @@ def shapes_view(session, text=None):
     """(table rows, summary, graph figure, Graphviz text, data) for one (B, T) batch of the text."""
     model, vocab = model_to_read(session)
     text = view_text(session, text)
+    check_budget(session, "shapes")
     try:
         shapes = inspect.batch_shapes(model, vocab, text)
     except InspectError as e:
@@ -72,22 +74,23 @@ def shapes_view(session, text=None):
 # ---- 6. maps ----------------------------------------------------------------------------------------
 
 def map_view(session):
-    """(figure, summary, data): the embedding map (PCA), or the bigram table of an n-gram."""
+    """(figure, summary, data): the embedding map (PCA), or the bigram table of an n-gram; each draws at most
+    MAP_CHARS characters, the most frequent, and says so."""
     model, vocab = model_to_read(session)
     try:
+        check_budget(session, "embedding_map")
         emb = inspect.embedding_map(model, vocab)
     except InspectError as e:
-        try:
-            table = inspect.bigram_table(model, vocab)
-        except InspectError:
-            return _blank(str(e)), note(str(e)), {"note": str(e)}
-        pairs = sorted(((n, a, b) for a, row in zip(table.chars, table.counts, strict=True)
-                        for b, n in zip(table.chars, row, strict=True)), reverse=True)[:8]
-        summary = (f"The n-gram's counts of one character following another ({table.total:,} pairs). Most "
-                   "common: " + ", ".join(f"{md_char(a)}→{md_char(b)} {n:,}" for n, a, b in pairs) + ".")
-        return figs.bigram_figure(table), summary, asdict(table)
-    return figs.embedding_figure(emb, map_readable(emb)), embedding_words(emb), {**asdict(emb),
-                                                                               "readable": map_readable(emb)}
+        return bigram_view(session, model, vocab, e)
+    ids, share = frequent_ids(session, vocab)
+    if len(ids) < len(vocab):  # PCA over every character; the most frequent drawn
+        emb = replace(emb, chars=[emb.chars[i] for i in ids], labels=[emb.labels[i] for i in ids],
+                      x=[emb.x[i] for i in ids], y=[emb.y[i] for i in ids])
+    drawn = (f"The {len(ids):,} most frequent of its {len(vocab):,} characters are drawn ({share:.0%} of the text). "
+             if len(ids) < len(vocab) else "")
+    readable = map_readable(emb)
+    return (figs.embedding_figure(emb, readable), embedding_words(emb, drawn),
+            {**asdict(emb), "vocab_size": len(vocab), "readable": readable})
 
 
 READABLE_SHARE = 0.20  # of the vectors' variance the map's two axes must show before distances on it mean much
@@ -100,28 +103,51 @@ def map_readable(emb) -> bool:
     return sum(emb.explained) >= READABLE_SHARE
 
 
-def embedding_words(emb) -> str:
-    """The map in words: what it shows, and the closest pairs only where the map is readable."""
+def embedding_words(emb, drawn: str = "") -> str:
+    """The map in words: what it shows (`drawn`: which characters, when not all), and the closest pairs only
+    where the map is readable."""
     shares = f"{emb.explained[0]:.0%} and {emb.explained[1]:.0%} of their variance"
     head = (f"Each character's learned vector ({emb.source}), projected on the two directions where the "
-            f"vectors differ most ({shares}). ")
+            f"vectors differ most ({shares}). " + drawn)
     if not map_readable(emb):
         return head + (f"⚠️ **Too little to read:** together these two directions show only "
                        f"{sum(emb.explained):.0%} of how the vectors differ (a readable map shows at least "
                        f"{READABLE_SHARE:.0%}); most of the differences lie in the directions left out, so "
                        "characters drawn close may not be alike. Train longer and look again.")
-    nearest = []
-    for i, a in enumerate(emb.chars):
-        for j in range(i + 1, len(emb.chars)):
-            nearest.append((math.dist((emb.x[i], emb.y[i]), (emb.x[j], emb.y[j])), a, emb.chars[j]))
     return head + ("Characters the model treats alike sit close; closest pairs here: "
-                   + ", ".join(f"{md_char(a)} {md_char(b)}" for _, a, b in sorted(nearest)[:6]) + ".")
+                   + ", ".join(f"{md_char(a)} {md_char(b)}" for a, b in closest_pairs(emb, 6)) + ".")
+
+
+def closest_pairs(emb, n: int) -> list[tuple[str, str]]:
+    """The `n` pairs of drawn characters closest on the map (all pairwise distances at once, in torch)."""
+    points = torch.tensor([emb.x, emb.y], dtype=torch.float64).T  # (K, 2)
+    d = torch.cdist(points, points).triu(1)  # (K, K): each pair once
+    d[d == 0] = math.inf  # the diagonal, the lower half (and exact ties at 0, rare)
+    flat = torch.topk(d.flatten(), min(n, max(0, len(points) * (len(points) - 1) // 2)), largest=False).indices
+    return [(emb.chars[i // len(points)], emb.chars[i % len(points)]) for i in flat.tolist()]
+
+
+def bigram_view(session, model, vocab, why: InspectError):
+    """The n-gram's bigram table of its most frequent characters (at most MAP_CHARS), or a note why not."""
+    try:
+        check_budget(session, "bigram_table")
+        table = inspect.bigram_table(model, vocab, max_chars=MAP_CHARS)
+    except InspectError:
+        return _blank(str(why)), note(str(why)), {"note": str(why)}
+    pairs = sorted(((n, a, b) for a, row in zip(table.chars, table.counts, strict=True)
+                    for b, n in zip(table.chars, row, strict=True)), reverse=True)[:8]
+    drawn = (f" The {len(table.chars):,} characters that begin the most pairs, of its {table.vocab_size:,}, are "
+             f"drawn ({table.shown / max(1, table.total):.0%} of the pairs)." if len(table.chars) < table.vocab_size
+             else "")
+    summary = (f"The n-gram's counts of one character following another ({table.total:,} pairs).{drawn} Most "
+               "common: " + ", ".join(f"{md_char(a)}→{md_char(b)} {n:,}" for n, a, b in pairs) + ".")
+    return figs.bigram_figure(table), summary, asdict(table)
 
 
 def attention_view(session, text=None):
     """(figure, summary, data): every head's attention weights over (the start of) the text."""
     model, vocab = model_to_read(session)
-    text = view_text(session, text)
+    text, cut = within_budget(session, "attention", view_text(session, text)[:48])
     try:
         maps = inspect.attention_maps(model, vocab, text, max_chars=48)
     except InspectError as e:
@@ -133,7 +159,7 @@ def attention_view(session, text=None):
             own = statistics.mean(row[t] for t, row in enumerate(head))
             lines.append(f"layer {li + 1} head {hi + 1}: looks {back:.1f} characters back on average, "
                          f"{own:.0%} on its own position")
-    summary = (f"The first {len(maps.labels)} characters (the model reads at most its window at once). "
+    summary = (sampled(cut) + f"The first {len(maps.labels)} characters (the model reads at most its window at once). "
                + "; ".join(lines) + ".")
     return figs.attention_figure(maps), summary, asdict(maps)
 
@@ -154,8 +180,10 @@ def findings_markdown(findings) -> str:
 
 def run_findings(session: Session, max_chars: int = 500):
     """The diagnosis of the tab's model (`charrnn.inspect.diagnose_run`) with the run's text; tanh
-    saturation is measured over its first `max_chars` characters (one forward pass)."""
+    saturation is measured over its first `max_chars` characters (one forward pass; fewer where that is
+    over the server's view budget)."""
     text = (session.train_text or "") + (session.val_text or "")
+    max_chars = len(within_budget(session, "saturation", text[:max_chars])[0]) if text else max_chars
     bundle = snapshot(session, session.bundle)  # measuring saturation switches the model to eval mode
     return inspect.diagnose_run(bundle, text or None, stop_reason=getattr(session, "stop_reason", None),
                                 max_chars=max_chars)
@@ -163,8 +191,7 @@ def run_findings(session: Session, max_chars: int = 500):
 
 def diagnosis_view(session):
     """(findings, gradient-norm figure, update-ratio figure, summary of the charts, data)."""
-    if not isinstance(session, Session) or session.bundle is None:
-        raise user_error(texts.NO_MODEL)
+    tab_model(session)  # gr.Error if the tab has none
     findings = run_findings(session)
     stats = list(session.bundle.grad_stats)
     if stats:

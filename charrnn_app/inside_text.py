@@ -19,8 +19,9 @@ from charrnn import inspect
 from charrnn.inspect import InspectError
 
 from . import inside_figures as figs
-from . import texts, user_error
-from .runner import snapshot
+from . import user_error
+from .inside_budget import within_budget
+from .runner import snapshot, tab_model
 from .session import Session
 
 MAX_CHARS = inspect.MAX_CHARS  # characters a view analyses at most (the core's bound)
@@ -38,9 +39,7 @@ CSS = """.strip { font-family: ui-monospace, monospace; white-space: pre-wrap; l
 # ---- what every view shares -----------------------------------------------------------------------
 
 def _bundle(session):
-    if not isinstance(session, Session) or session.bundle is None:
-        raise user_error(texts.NO_MODEL)
-    return session.bundle
+    return tab_model(session)
 
 
 def model_to_read(session):
@@ -75,6 +74,11 @@ def note(message: str) -> str:
     return f"*{figs.escape(message)}*"
 
 
+def sampled(cut: str) -> str:
+    """A view's note that it was computed on a sample (`inside_budget`), as the first line of its summary."""
+    return f"⚠️ *{cut}*\n\n" if cut else ""
+
+
 def md_char(text: str) -> str:
     """Characters as inline code, space/newline/tab made visible (so a newline cannot break the line)."""
     return "`" + "".join(inspect.common.readable(c) for c in text).replace("`", "ˋ") + "`"
@@ -83,9 +87,10 @@ def md_char(text: str) -> str:
 # ---- 1. prediction strip and one loss worked out ------------------------------------------------------
 
 def predictions_view(session, text=None):
-    """(strip HTML, summary, data): each character coloured by −ln p, its top-5 guesses on hover."""
+    """(strip HTML, summary, data): each character coloured by −ln p, its top-5 guesses on hover.
+    A text over the server's view budget is cut to what fits, and the view says so (`inside_budget`)."""
     model, vocab = model_to_read(session)
-    text = view_text(session, text)
+    text, cut = within_budget(session, "predictions", view_text(session, text))
     try:
         p = inspect.predictions(model, vocab, text)
     except InspectError as e:
@@ -101,19 +106,19 @@ def predictions_view(session, text=None):
                          (figs.rgba(figs.ORANGE, 0.3), "somewhat surprised"), ("#FFFFFF", "expected")]) \
         + figs.strip(p.text, alphas, titles)
     hardest = sorted(p.chars, key=lambda c: -c.loss)[:5]
-    summary = (f"Loss over these {len(p.chars):,} predictions: **{p.mean_loss:.3f} nats** "
+    summary = (sampled(cut) + f"Loss over these {len(p.chars):,} predictions: **{p.mean_loss:.3f} nats** "
                f"({p.mean_bits:.3f} bits) per character"
                + (f" (the text was cut to its first {MAX_CHARS:,} characters)" if p.truncated else "")
                + ". Hardest: " + ", ".join(f"{md_char(c.char)} at {c.position} ({c.loss:.2f})" for c in hardest)
                + ". Hover over a character for the model's top 5 guesses; click one to see its loss worked out.")
-    return strip, summary, {"text": p.text, "truncated": p.truncated, "mean_loss": p.mean_loss,
-                            "mean_bits": p.mean_bits, "chars": [asdict(c) for c in p.chars]}
+    return strip, summary, {"text": p.text, "truncated": p.truncated, "sampled": cut or None,
+                            "mean_loss": p.mean_loss, "mean_bits": p.mean_bits, "chars": [asdict(c) for c in p.chars]}
 
 
 def worked_loss_view(session, text=None, position=1):
     """(explanation, data): the loss at `position` by hand — −ln softmax — and by F.cross_entropy."""
     model, vocab = model_to_read(session)
-    text = view_text(session, text)
+    text, cut = within_budget(session, "worked_loss", view_text(session, text))
     try:
         w = inspect.worked_loss(model, vocab, text, int(position or 1))
     except InspectError as e:
@@ -121,7 +126,7 @@ def worked_loss_view(session, text=None, position=1):
     z = sorted(zip(w.chars, w.logits, w.probs, strict=True), key=lambda r: -r[1])[:5]
     rows = "\n".join(f"| {md_char(c)} | {lg:+.3f} | {pr:.3f} |" for c, lg, pr in z)
     context = w.context[-30:]
-    md = (f"**Position {w.position}:** after …{md_char(context) if context else '(nothing)'} the next "
+    md = (sampled(cut) + f"**Position {w.position}:** after …{md_char(context) if context else '(nothing)'} the next "
           f"character was {md_char(w.char)}.\n\n"
           f"| the model's top scores | logit z | softmax p |\n|---|---|---|\n{rows}\n\n"
           f"1. its score for {md_char(w.char)}: z = **{w.logit_true:+.3f}**\n"
@@ -130,7 +135,7 @@ def worked_loss_view(session, text=None, position=1):
           f"**{w.loss:.4f} nats** ({w.bits:.3f} bits); p = e^−loss = {w.prob_true:.4f}\n"
           f"4. `F.cross_entropy(logits, target)` (log-softmax, then negative log-likelihood) gives "
           f"**{w.cross_entropy:.4f}**: the same number, the one training averages over every position.")
-    return md, asdict(w)
+    return md, {**asdict(w), "sampled": cut or None}
 
 
 def strip_clicked(session, text, evt: gr.EventData):
@@ -152,7 +157,7 @@ def layer_choices(session) -> list[str]:
 def neuron_view(session, text=None, layer=None, unit=0):
     """(layer dropdown update, strip HTML, summary, data): the text coloured by one unit's activation."""
     model, vocab = model_to_read(session)
-    text = view_text(session, text)
+    text, cut = within_budget(session, "neurons", view_text(session, text))
     names: list[str] = []
     try:
         infos = inspect.layers(model)
@@ -170,10 +175,12 @@ def neuron_view(session, text=None, layer=None, unit=0):
                          (figs.ORANGE, f"negative (down to {t.low:+.2f})")])
     strip += figs.strip(t.text, alphas, titles, colors)
     size = next(i.size for i in infos if i.name == layer)
-    summary = (f"Unit {t.unit} of {layer} ({size} units) after each character: from {t.low:+.3f} to {t.high:+.3f}. "
+    summary = (sampled(cut) + f"Unit {t.unit} of {layer} ({size} units) after each character: from {t.low:+.3f} "
+               f"to {t.high:+.3f}. "
                "Hover for the value; use **Find units** to rank the units by what they track.")
     return (gr.update(choices=names, value=layer), strip, summary,
-            {"layer": layer, "unit": t.unit, "text": t.text, "values": t.values, "low": t.low, "high": t.high})
+            {"layer": layer, "unit": t.unit, "text": t.text, "values": t.values, "low": t.low, "high": t.high,
+             "sampled": cut or None})
 
 
 PROPERTIES = ["inside quotes", "inside brackets", "position in line", "start of word", "upper case", "digit"]
@@ -181,8 +188,11 @@ PROPERTIES = ["inside quotes", "inside brackets", "position in line", "start of 
 
 def find_units_view(session, text=None, prop="all", span=""):
     """(table, data): the units that best track `prop` (or every property, or the selected `span`)."""
+    if prop is not None and not isinstance(prop, str):  # the dropdown lets a script send several choices
+        raise user_error(f"Find units looks for one property at a time (or “all”), not {_shown(prop)}: choose "
+                         f"one of {', '.join(['all', *PROPERTIES, 'selected span'])}.")
     model, vocab = model_to_read(session)
-    text = view_text(session, text)
+    text, cut = within_budget(session, "find_units", view_text(session, text))
     spans = _parse_span(span) if prop == "selected span" else None
     try:
         if prop == "selected span" and not spans:
@@ -195,10 +205,15 @@ def find_units_view(session, text=None, prop="all", span=""):
         return note("none of these properties changes over this text (e.g. no quotes in it): "
                      "type a text that has them"), {"matches": []}
     rows = "\n".join(f"| {m.property} | {m.layer} | {m.unit} | {m.correlation:+.2f} |" for m in matches)
-    md = ("| property | layer | unit | correlation r |\n|---|---|---|---|\n" + rows +
+    md = (sampled(cut) + "| property | layer | unit | correlation r |\n|---|---|---|---|\n" + rows +
           "\n\nr = +1: the unit is high exactly where the property holds; −1: low there; 0: unrelated. "
           "Pick a layer and unit above to see it over the text.")
-    return md, {"matches": [asdict(m) for m in matches]}
+    return md, {"matches": [asdict(m) for m in matches], "sampled": cut or None}
+
+
+def _shown(value, most: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _parse_span(span) -> list[tuple[int, int]]:
@@ -221,7 +236,7 @@ def saliency_view(session, text=None, position=-1):
     """(strip HTML, summary, data): how much the prediction after `position` depends on each earlier
     character (−1: the last character)."""
     model, vocab = model_to_read(session)
-    text = view_text(session, text)
+    text, cut = within_budget(session, "saliency", view_text(session, text))
     position = int(position if position not in (None, "") else -1)
     n = min(len(text), MAX_CHARS)
     position = n - 1 if position < 0 else position
@@ -237,12 +252,13 @@ def saliency_view(session, text=None, position=-1):
     strip = figs.legend([(figs.GREEN, "the prediction depends on it strongly"), ("#FFFFFF", "not at all")]) \
         + figs.strip(shown, alphas, titles, [figs.GREEN] * len(shown), marked=position)
     far = [k for k, w in enumerate(reversed(s.weight)) if w >= 0.1]
-    summary = (f"After reading up to position {position} ({md_char(s.text[position])}) the model guesses "
+    summary = (sampled(cut) + f"After reading up to position {position} ({md_char(s.text[position])}) the model "
+               "guesses "
                f"{md_char(s.target)} (p = {s.target_prob:.2f}). It depends on characters up to "
                f"{max(far) if far else 0} back by at least 10 % of the strongest. "
                "Click a character to look from there.")
     data = asdict(s)
-    others = compared_saliency(session, text, position)  # the tab's other models on the same text
+    others = compared_saliency(session, text, position)  # the tab's other models, same text
     for name, o in others:
         o_far = [k for k, w in enumerate(reversed(o.weight)) if w >= 0.1]
         o_shown = o.text[:position + 2]
@@ -252,17 +268,20 @@ def saliency_view(session, text=None, position=-1):
                                [figs.GREEN] * len(o_shown), marked=position))
         summary += f" {name}: up to {max(o_far) if o_far else 0} back."
     data["compared"] = [{"run": name, "weight": o.weight, "target": o.target} for name, o in others]
+    data["sampled"] = cut or None
     return strip, summary, data
 
 
 def compared_saliency(session, text: str, position: int, most: int = 4) -> list:
     """What each of the tab's other kept models (the Compare tab's runs with weights, e.g. an RNN and an
-    LSTM from one lesson) looked at for the same position of the same text: [(run name, Saliency)]."""
+    LSTM from one lesson) looked at for the same position of the same text: [(run name, Saliency)]. A model
+    for which this text is over the view budget is left out."""
     out = []
     current = session.bundle if isinstance(session, Session) else None
     for record in reversed(getattr(session, "runs", []) or []):
         b = record.bundle
-        if b is None or b is current or len(out) >= most or b.vocab.unknown(text):
+        if b is None or b is current or len(out) >= most or b.vocab.unknown(text) \
+                or within_budget(session, "saliency", text, bundle=b)[1]:
             continue
         try:
             out.append((record.name, inspect.saliency(snapshot(session, b).model, b.vocab, text, position)))

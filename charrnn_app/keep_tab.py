@@ -42,7 +42,8 @@ def build(page: Page, tab: gr.Tab) -> KeepTab:
     quiet = dict(show_progress="hidden", api_visibility="private")
     train.trained.then(training.show_takeaway, train.download, takeaway, **quiet)
     loaded = checkpoint_file.upload(
-        functools.partial(sampling.load_checkpoint, max_bytes=s.max_checkpoint_bytes, max_params=s.max_params),
+        functools.partial(sampling.load_checkpoint, max_bytes=s.max_checkpoint_bytes, max_params=s.max_params,
+                          max_history_rows=s.max_history_rows, max_tab_mb=s.max_tab_mb),
         [checkpoint_file, page.session],
         [checkpoint_status, train.loss_plot, train.model, *train.fields, train.download, page.session],
         api_name="load_checkpoint",

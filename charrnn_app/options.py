@@ -18,7 +18,9 @@ from charrnn.options import MODEL_OPTIONS, TRAIN_OPTIONS, Option
 from charrnn.run import DEFAULT_MODEL
 
 # Training settings every model has, shown on the page (from TrainConfig); empty = the preset's value.
-TRAIN_SPECS: tuple[Option, ...] = tuple(TRAIN_OPTIONS[n] for n in ("lr", "batch_size", "seq_len", "weight_decay"))
+# seed: the run's own random stream (weights, batches, dropout), shown in "Train will use" so a run can be repeated
+TRAIN_SPECS: tuple[Option, ...] = tuple(TRAIN_OPTIONS[n]
+                                        for n in ("lr", "batch_size", "seq_len", "weight_decay", "seed"))
 
 
 def option_specs() -> list[Option]:

@@ -5,6 +5,7 @@ builder is given (`Page`).
     <tab module>.build(page, tab)          each tab's layout and wiring, in page order (see app.TABS);
                                            what it returns is kept on the page for the tabs after it
     page.serve()                           sessions registered, freed when their tab closes, kept alive
+    page.expire_idle()                     sessions unused for the TTL forgotten (app.main: every minute)
 
 A tab's builder reads the handles of the tabs built before it (`page.train.loss_plot`); the one output
 that lives in a later tab (the Keep tab's download button, which a Train run fills) is made unrendered
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from . import compare_view, texts, training
+from .memory import ServerMemory
 from .runner import Runner
 from .server import Server, Uploads, sweep_empty_uploads
 from .session import Registry, Session, delete_session
@@ -80,6 +82,12 @@ PRESENT_JS = """(on) => { document.body.classList.toggle('present', !!on);
   window.dispatchEvent(new Event('resize')); }"""  # Plotly redraws its charts at their new CSS size
 
 
+# A session that keeps nothing and is no open page (a script's call: each raw HTTP call is a session of its
+# own, ~370 KB in Gradio's store) is forgotten after this long unused; one that keeps a model, after the TTL.
+EMPTY_SESSION_SECONDS = 60.0
+EXPIRE_EVERY = 15.0  # seconds between sweeps: a flood of calls holds at most ~75 s of them
+
+
 @dataclass
 class Page:
     """What every tab's builder gets: the server's settings and services, the tab's State, and the handles
@@ -106,9 +114,11 @@ class Page:
     def open(cls, demo: gr.Blocks, settings: Settings, examples: dict[str, Path]) -> Page:
         """The page's services, the tab's State and the header, inside `demo`'s context (before the tabs)."""
         server = Server(demo)
+        server.explain_unreadable_inputs()  # a list or "NaN" for a number: a message naming the field
         # One Session per tab (deep-copied from this empty one): its model, the Stop flag, chart units.
-        session = gr.State(Session(server.session_root(), Uploads()), time_to_live=settings.session_ttl,
-                           delete_callback=delete_session)
+        # All of them count what they keep against the server's budget for its tabs (memory.ServerMemory).
+        session = gr.State(Session(server.session_root(), Uploads(), ServerMemory(settings.tabs_mb), settings.limits),
+                           time_to_live=settings.session_ttl, delete_callback=delete_session)
         demo.sessions = Registry()  # this app's open tabs, freed when a tab closes (see Registry)
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(texts.INTRO, elem_id="intro")
@@ -147,10 +157,27 @@ class Page:
         would keep a closed session's State for an hour. API clients never load the page, so besides this
         app's registry the Session is looked up in Gradio's own store of that session's state."""
         self.demo.sessions.close(request)
-        for value in self.server.forget(getattr(request, "session_hash", None)):
-            if isinstance(value, Session):
-                value.close()
+        self.free(self.server.forget(getattr(request, "session_hash", None)))
         sweep_empty_uploads(self.server.cache)
+
+    def expire_idle(self) -> int:
+        """Forget the sessions unused for the session TTL (`Server.expire_idle`) — chiefly a script's calls,
+        which never disconnect — and free their tabs; a session that keeps nothing and is no open page goes
+        after EMPTY_SESSION_SECONDS. `app.main` runs it every EXPIRE_EVERY seconds. Returns how many."""
+        return self.server.expire_idle(self.settings.session_ttl, self.free, early=EMPTY_SESSION_SECONDS,
+                                       holds_nothing=self.holds_nothing)
+
+    def holds_nothing(self, session_hash: str, values: list) -> bool:
+        """A session that is no open page and whose tab keeps nothing (no model, no runs, no run under way)."""
+        return session_hash not in self.demo.sessions and all(
+            not isinstance(v, Session) or not (v.kept_bytes() or v.runs or v.running or v.pending) for v in values)
+
+    def free(self, values: list) -> None:
+        """Close the tabs among a forgotten session's State values (their models, files and uploads)."""
+        for value in values:
+            if isinstance(value, Session):
+                self.demo.sessions.discard(value)
+                value.close()
 
 
 def present_charts(on, session, info, x_axis):

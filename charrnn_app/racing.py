@@ -21,6 +21,7 @@ from charrnn.race import DEFAULT_ENTRANTS, Entrant, RaceUpdate, plan_race, race
 from . import compare_view as view
 from . import user_error
 from .corpus_view import load_corpus
+from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
 from .training import corpus_checker
@@ -125,7 +126,7 @@ class RaceRun:
                 self.source += f" (its first {lesson.max_chars:,} characters)"
             self.plans = plan_race(self.text, self.entrants, time_budget=self.per_model, seed=self.seed,
                                    shared=self.shared, limits=settings.limits, max_seconds=settings.max_race_seconds)
-            session.check_room(sum(12 * p.n_params for p in self.plans) + len(self.text), settings.max_tab_mb)
+            session.check_room(sum(PARAM_BYTES * p.n_params for p in self.plans) + len(self.text), settings.max_tab_mb)
         except ValueError as e:
             raise user_error(f"{str(e).rstrip('.')}.") from None
         name = lesson.checker if lesson is not None else corpus_checker(corpus, text, example)

@@ -53,7 +53,7 @@ import gradio as gr
 from charrnn import Bundle, corpus_stats
 from charrnn.record import RunRecord
 
-from . import user_error
+from . import texts, user_error
 from .server import Server, sweep_empty_uploads
 from .session import Session
 
@@ -126,6 +126,7 @@ class Runner:
     def run(self, session: Session, job: Job, request: gr.Request | None = None) -> Iterator[tuple]:
         """Drive `job` through claim, plan, begin, stream, end and finish, yielding its updates."""
         tab = getattr(request, "session_hash", None)
+        tell(session)  # models set aside while the tab was away: said once, the run goes on
         with self._claim(session, job.upload, request):
             if session.take_queued_stop():
                 yield job.say(session, "**Cancelled** while waiting for a free training slot.")
@@ -259,14 +260,39 @@ def adopt(session: Session, bundle: Bundle, *, text: str | None = None, train_te
     `stop_reason` how its last run ended (None: not ended, or not known)."""
     session.bundle, session.train_text, session.val_text = bundle, train_text, val_text
     session.stop_reason = stop_reason
+    session.set_aside_because = None
+    session.touch()
     session.uniform = math.log(len(bundle.vocab))
     session.unigram = corpus_stats(text).unigram_entropy if text else None
+
+
+def tab_model(session) -> Bundle:
+    """The tab's model, or a gr.Error saying why it has none: never trained, or set aside to make room on the
+    server (`memory.ServerMemory`). A notice the tab has not seen yet is shown first (`tell`)."""
+    if not isinstance(session, Session) or session.bundle is None:
+        reason = getattr(session, "set_aside_because", None)
+        if reason:
+            session.take_notice()  # said now, in the error
+        raise user_error(reason or texts.NO_MODEL)
+    tell(session)
+    return session.bundle
+
+
+def tell(session) -> None:
+    """Show the tab's pending notice (its models were set aside to make room) once, as a warning: the request
+    goes on."""
+    notice = session.take_notice() if isinstance(session, Session) else None
+    if notice:
+        gr.Warning(notice)
 
 
 def snapshot(session, bundle: Bundle | None) -> Bundle | None:
     """The model to read (sample from, look inside): `bundle` itself, or, while this tab runs, a copy whose
     weights and gradient statistics the training thread cannot change under the reader (a view also
-    switches it to eval mode). `bundle` may be the tab's model or one of its runs' (a race trains those)."""
+    switches it to eval mode). `bundle` may be the tab's model or one of its runs' (a race trains those).
+    Reading is using: the tab is the last the server sets aside (`Session.touch`)."""
+    if isinstance(session, Session):
+        session.touch()
     if bundle is None or not getattr(session, "running", False):
         return bundle
     return replace(bundle, model=copy.deepcopy(bundle.model), grad_stats=list(bundle.grad_stats))

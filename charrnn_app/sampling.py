@@ -16,7 +16,8 @@ from charrnn.sample import TEMPERATURE, fit_prompt
 
 from . import options, plots, texts, training, user_error
 from .corpus_view import chars
-from .runner import adopt, snapshot
+from .memory import bundle_bytes
+from .runner import adopt, snapshot, tab_model
 from .session import Session, ensure_session
 from .training import model_figure
 
@@ -26,9 +27,7 @@ MAX_PROMPT_LENGTH = 2000
 
 
 def _model_for_sampling(session) -> Bundle:
-    if not isinstance(session, Session) or session.bundle is None:
-        raise user_error(texts.NO_MODEL)
-    return session.bundle
+    return tab_model(session)
 
 
 def _check_prompt(bundle: Bundle, prompt: str) -> None:
@@ -46,11 +45,13 @@ def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k
     prompt = prompt or ""
     _check_prompt(bundle, prompt)
     try:
-        seed = None if seed in (None, "") or (_is_number(seed) and float(seed) == -1) else seed  # -1: random
-        temperature, top_k, length, seed = check_sampling(temperature, top_k, length, seed)
+        temperature, top_k, length, seed = check_sampling(temperature, top_k, length, _random_as_none(seed))
     except SettingError as e:
         raise user_error(str(e)) from None
     length = max(1, min(length or 1, MAX_SAMPLE_LENGTH))
+    # "random" draws this request's own seed (never torch's global generator, which runs reseed), and the
+    # page shows it (`seed_note`), so that a good sample can be written again
+    session.sample_seed = seed = charrnn.resolve_seed(seed)
     model = snapshot(session, bundle).model  # while this tab trains, a copy
     out, last = prompt, time.perf_counter()
     for ch in charrnn.stream(model, bundle.vocab, prompt, length, temperature, top_k, seed):
@@ -61,12 +62,21 @@ def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k
     yield out, session
 
 
-def _is_number(x) -> bool:
+def _random_as_none(seed):
+    """The page's "random" (-1, or an empty field) as None; any other value as sent, for `check_sampling`."""
     try:
-        float(x)
-        return True
-    except (TypeError, ValueError):
-        return False
+        return None if seed in (None, "") or float(seed) == -1 else seed
+    except (TypeError, ValueError, OverflowError):  # not a number (checked next), or past a float's range
+        return seed
+
+
+def seed_note(session) -> str:
+    """Which seed wrote the last sample, to write it again (the Write tab shows it under the sample)."""
+    seed = getattr(session, "sample_seed", None)
+    if seed is None:
+        return ""
+    return (f"Written with seed **{seed}**: put {seed} in the seed box (same prompt, length, temperature and "
+            "top-k) to write this text again; −1 draws a new seed each time.")
 
 
 def _next_char(session, prompt, temperature, top_k):
@@ -78,7 +88,7 @@ def _next_char(session, prompt, temperature, top_k):
         return None, str(e)
     prompt = (prompt or "")[-MAX_PROMPT_LENGTH:]
     if bundle is None:
-        return None, texts.NO_MODEL
+        return None, getattr(session, "set_aside_because", None) or texts.NO_MODEL
     unknown = bundle.vocab.unknown(fit_prompt(bundle.vocab, prompt))
     if unknown:
         return None, f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}"
@@ -114,9 +124,10 @@ def suggest_prompt(session, prompt=None):
     return inspect.default_prompt(session.train_text)
 
 
-def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
+def load_checkpoint(file, session, *, max_bytes, max_params=None, max_history_rows=None, max_tab_mb=None) -> list:
     """Replace this tab's model with an uploaded checkpoint. Returns (status, figure, model,
-    *field updates, download, session); a bad file raises gr.Error and changes nothing."""
+    *field updates, download, session); a bad file, or one that would not fit the tab's (`max_tab_mb`) or
+    the server's memory with its loss history, raises gr.Error and changes nothing."""
     session = ensure_session(session)
     if not file:
         return [gr.skip()] * (4 + len(options.option_specs()) + len(options.TRAIN_SPECS)) + [session]
@@ -124,9 +135,14 @@ def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
     try:
-        bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params)
+        bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params, max_history_rows=max_history_rows)
     except CheckpointError as e:
         raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (the Keep tab).") from None
+    if max_tab_mb is not None:
+        try:  # its weights, moments and loss history, counted with what the tab and the server keep
+            session.check_room(bundle_bytes(bundle), max_tab_mb)
+        except SettingError as e:
+            raise user_error(f"{str(e).rstrip('.')}.") from None
     adopt(session, bundle)  # the file holds no text: no split, no unigram line
     # Train now continues this model: every field is emptied, and empty means "as the checkpoint has it".
     resolved = training.resolve_for_page(bundle.model_name, None, None, None, False, session)

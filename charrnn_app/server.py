@@ -9,27 +9,36 @@ list, None, False) rather than failing a user's request.
         .waiting(concurrency_id)      session hashes waiting in line for a concurrency group, in order
         .enqueued_at(request)         when a running request joined the queue (time.monotonic())
         .forget(session_hash)         drop Gradio's own copy of a session's state; its values
+        .expire_idle(ttl, free)       forget the sessions unused for the TTL (a script's calls never disconnect)
+        .explain_unreadable_inputs()  a value a field cannot read: a gr.Error naming it, not a bare "Error"
         .cache / .session_root()      Gradio's cache folder, and this server's folder for tab files
     cache_sweep(ttl)                  Blocks(delete_cache=…): Gradio's own sweep of its cache, a backstop
     Uploads                           which tabs use which uploaded files; the last one out removes it
     sweep_empty_uploads(cache)        the empty `tmp…` files Gradio's upload route leaves behind
     keep_sweeping_empty_uploads(…)    the same, every minute, on a daemon thread
+    repeat(every, task, name)         a housekeeping task on a daemon thread
     release_memory()                  gc + glibc malloc_trim: freed memory back to the system
     frozen_plot(figure)               a Plotly figure serialized once, for many viewers of one chart
     limit_malloc_arenas(n)            glibc M_ARENA_MAX, before the server starts its threads
+    map_large_blocks(n)               glibc M_MMAP_THRESHOLD: blocks of n bytes or more go back when freed
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
 import gc
+import logging
 import os
+import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from gradio.exceptions import ComponentProcessingError
 
 
 class Server:
@@ -70,8 +79,64 @@ class Server:
         data = getattr(holder, "session_data", None)
         if data is None or not session_hash:
             return []
-        state = data.pop(session_hash, None)
+        with getattr(holder, "lock", None) or contextlib.nullcontext():
+            state = data.pop(session_hash, None)
+            getattr(holder, "time_last_used", {}).pop(session_hash, None)
         return list(getattr(state, "state_data", {}).values()) if state is not None else []
+
+    def busy(self) -> set[str]:
+        """The session hashes with a request waiting in any line or running now."""
+        hashes = set()
+        for line in list((getattr(self._queue(), "event_queue_per_concurrency_id", None) or {}).values()):
+            hashes.update(e.session_hash for e in list(getattr(line, "queue", None) or []))
+        for job in list(getattr(self._queue(), "active_jobs", None) or []):
+            hashes.update(getattr(e, "session_hash", None) for e in list(job or []))
+        return hashes
+
+    def expire_idle(self, ttl: float, free: Callable[[list], None], *, early: float | None = None,
+                    holds_nothing: Callable[[str, list], bool] | None = None) -> int:
+        """Forget every session Gradio's store has not used for `ttl` seconds — or for `early` seconds, where
+        `holds_nothing(session hash, its State values)` — and that has nothing waiting or running; `free` gets
+        each one's State values. Returns how many were forgotten.
+
+        Gradio frees only the values of a session's States on their TTL, never the session: its copy of the
+        page's configuration (~370 KB) stays until 10,000 sessions push it out. A script's calls that never
+        disconnect (raw HTTP, each its own session) kept 3,000 × 370 KB = 1 GB that way. An open page's
+        sessions are used at least every third of the TTL (the page's keep-alive timer), so they stay."""
+        holder = getattr(getattr(self._demo, "server_app", None), "state_holder", None)
+        used = getattr(holder, "time_last_used", None)
+        if used is None or getattr(holder, "session_data", None) is None:
+            return 0
+        now, busy, data = datetime.datetime.now(), self.busy(), holder.session_data
+        late = now - datetime.timedelta(seconds=ttl)
+        soon = now - datetime.timedelta(seconds=min(ttl, early)) if early is not None and holds_nothing else late
+        forgotten = 0
+        for session_hash, last in list(used.items()):
+            if last >= soon or session_hash in busy:
+                continue
+            values = list(getattr(data.get(session_hash), "state_data", {}).values())
+            if last < late or holds_nothing(session_hash, values):
+                if used.get(session_hash, now) == last:  # not used again meanwhile
+                    free(self.forget(session_hash))
+                    forgotten += 1
+        return forgotten
+
+    def explain_unreadable_inputs(self) -> None:
+        """A value an input field cannot read (a list or "NaN" for a number, null for a slider) is answered
+        with a gr.Error naming the field and what it takes. Gradio's components fail on such a value before
+        any handler runs (a TypeError in `preprocess`), which the page and the API only show as a bare
+        "Error". Gradio wraps that failure in a ComponentProcessingError saying which input it was."""
+        preprocess = getattr(self._demo, "preprocess_data", None)
+        if preprocess is None:
+            return
+
+        async def explained(block_fn, inputs, *args, **kwargs):
+            try:
+                return await preprocess(block_fn, inputs, *args, **kwargs)
+            except ComponentProcessingError as e:
+                raise gr.Error(unreadable_input(block_fn, inputs, str(e)), print_exception=False) from None
+
+        self._demo.preprocess_data = explained
 
     @property
     def cache(self) -> Path:
@@ -82,6 +147,28 @@ class Server:
         """This server's folder for the tabs' files (checkpoints, exports), inside Gradio's cache so that
         offering one for download copies nothing; removed at shutdown."""
         return str(self.cache / f"charrnn-{os.getpid()}")
+
+
+def unreadable_input(block_fn, inputs: list, message: str) -> str:
+    """What to tell the sender of a value an input field could not read: the field (its label), the value
+    (shortened) and the kind of value it takes. `message` is Gradio's, which names the input's index."""
+    found = re.search(r"input component at index (\d+)", message)
+    fields = list(getattr(block_fn, "inputs", None) or [])
+    if found is None or int(found.group(1)) >= len(fields):
+        return "A value sent is not of the kind its field takes (a number, a text, or one of its choices)."
+    i = int(found.group(1))
+    block, value = fields[i], inputs[i] if i < len(inputs) else None
+    name = getattr(block, "label", None) or getattr(block, "elem_id", None) or f"input {i + 1}"
+    try:
+        info = block.api_info() or {}
+    except Exception:  # noqa: BLE001 — only for the wording
+        info = {}
+    takes = {"number": "a number", "integer": "a whole number", "string": "a text", "boolean": "true or false"}
+    kind = takes.get(info.get("type") if isinstance(info.get("type"), str) else "", "a value of its kind")
+    if isinstance(info.get("description"), str):  # a slider's range: "numeric value between 0 and 2"
+        kind += f" ({info['description']})"
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return f"“{name}” cannot be {shown}: it takes {kind}."
 
 
 def cache_sweep(ttl: float) -> tuple[int, int]:
@@ -166,13 +253,22 @@ def keep_sweeping_empty_uploads(cache: str | Path, every: float = 60.0) -> threa
     """Run `sweep_empty_uploads(cache)` every `every` seconds on a daemon thread, until the returned Event
     is set. The sweeps on tab events (load, close, Train) miss the leftover of an upload made in the last
     minute before the class's last tab goes; this one does not."""
+    return repeat(every, lambda: sweep_empty_uploads(cache), "charrnn-sweep-uploads")
+
+
+def repeat(every: float, task: Callable[[], object], name: str) -> threading.Event:
+    """Run `task` every `every` seconds on a daemon thread until the returned Event is set; a task that
+    raises is logged and run again next time."""
     stop = threading.Event()
 
-    def sweep() -> None:
+    def loop() -> None:
         while not stop.wait(every):
-            sweep_empty_uploads(cache)
+            try:
+                task()
+            except Exception:  # noqa: BLE001 — a housekeeping task must not die with its thread
+                logging.getLogger(__name__).exception("%s failed", name)
 
-    threading.Thread(target=sweep, name="charrnn-sweep-uploads", daemon=True).start()
+    threading.Thread(target=loop, name=name, daemon=True).start()
     return stop
 
 
@@ -201,5 +297,18 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     the server starts its threads. Returns False where this is not glibc."""
     try:
         return ctypes.CDLL("libc.so.6").mallopt(-8, arenas) == 1  # M_ARENA_MAX is -8 in malloc.h
+    except (OSError, AttributeError):
+        return False
+
+
+def map_large_blocks(threshold: int = 1 << 20) -> bool:
+    """Ask glibc to give every block of `threshold` bytes or more its own mapping, returned to the system
+    the moment it is freed (M_MMAP_THRESHOLD, as MALLOC_MMAP_THRESHOLD_ would; fixing it also stops glibc
+    raising it to 32 MB after the first large free). Without this, a view that makes a few hundred 16 MB
+    score tensors in turn fragments the heap: a transformer's Predictions over an 8,002-character vocabulary
+    left the process 840 MB larger for 180 MB of tensors alive at once (measured, issue 18). Returns False
+    where this is not glibc."""
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt(-3, threshold) == 1  # M_MMAP_THRESHOLD is -3 in malloc.h
     except (OSError, AttributeError):
         return False

@@ -9,30 +9,40 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from charrnn import Bundle, save
 from charrnn.copying import CopyIndex
 from charrnn.options import SettingError
 from charrnn.record import COPY_MIN_LEN, RunRecord
+from charrnn.run import Limits
 
+from .memory import ServerMemory, bundle_bytes, curve_bytes
 from .server import Uploads, release_memory, sweep_empty_uploads
 
 KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); older runs keep curves and numbers
 
 
 class Session:
-    def __init__(self, root: str | None = None, uploads: Uploads | None = None):
+    def __init__(self, root: str | None = None, uploads: Uploads | None = None, memory: ServerMemory | None = None,
+                 view_limits: Limits | None = None):
         # Where this tab's checkpoint files go: inside Gradio's cache folder, so that offering one for
         # download does not copy it there again (one file per tab, replaced by each run).
         self.root = root
         self.uploads = uploads  # the app's ledger of uploaded files (None: not served by an app)
+        self.memory = memory  # what all the server's tabs keep, against its budget (None: not counted)
+        self.view_limits = view_limits  # the server's bounds on one Inside view (None: unbounded, as in Python)
+        self.last_used = time.monotonic()  # when the tab last trained, sampled or looked inside its model
+        self.set_aside_because: str | None = None  # why the tab's models were set aside (the server needed room)
+        self.notice: str | None = None  # …said once, as a warning, at the tab's next request
         self.bundle: Bundle | None = None  # the model, its vocabulary and loss history
         self.running = False  # the tab's one training slot is taken: a run is planning, training or finishing
         self.stop = False  # set by Stop; the running loop ends at its next step
         self.pending = False  # Train was clicked and its run has not started yet (queued, or planning)
         self.run_sent: float | None = None  # when the running (or last) run joined the queue (monotonic s)…
         self.run_ended: float | None = None  # …and when it let go of the slot (None while it holds it)
+        self.sample_seed: int | None = None  # the seed that wrote the Write tab's last sample (shown there)
         self.units = "nats"  # the loss chart's unit, switchable while training
         self.present = False  # presentation mode: the charts' larger type
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
@@ -52,20 +62,45 @@ class Session:
 
     def kept_bytes(self) -> int:
         """What this tab keeps between runs: each kept model's weights and AdamW moments (12 bytes a
-        parameter, for continuing exactly), the runs' texts and the copied-span index."""
+        parameter, for continuing exactly) and loss history, the runs' curves, texts and copied-span index."""
+        return self.weight_bytes() + sum(curve_bytes(r.curve) for r in self.runs)
+
+    def weight_bytes(self) -> int:
+        """What setting the tab's models aside frees: the kept models (with their histories), the texts and
+        the copied-span index — all but the runs' curves, numbers and film strips."""
         bundles = {id(b): b for b in [self.bundle, *(r.bundle for r in self.runs)] if b is not None}
         texts = {id(t): t for t in [self.train_text, self.val_text, *(r.text for r in self.runs)] if t}
         index = self._copy_index[1].nbytes if self._copy_index is not None else 0
-        return sum(12 * b.model.num_params() for b in bundles.values()) + sum(map(len, texts.values())) + index
+        return sum(map(bundle_bytes, bundles.values())) + sum(map(len, texts.values())) + index
 
     def check_room(self, new_bytes: int, limit_mb: float) -> None:
-        """SettingError unless what the tab keeps plus `new_bytes` (a new run's model and text) fits
-        `limit_mb` — the tab's memory budget on a shared server (CHARRNN_MAX_TAB_MB)."""
+        """SettingError unless what the tab keeps plus `new_bytes` (a new run's model and text, a checkpoint)
+        fits `limit_mb` — the tab's memory budget on a shared server (CHARRNN_MAX_TAB_MB) — and the server's
+        budget for all tabs, once the oldest idle tabs' models are set aside (`ServerMemory.make_room`)."""
         keeps = (self.kept_bytes() + new_bytes) / 1024**2
         if keeps > limit_mb:
             raise SettingError("n_hidden", f"this tab would keep about {keeps:,.0f} MB (its models, their optimizer "
-                               f"state and texts); this server allows {limit_mb:,.0f} MB a tab. Remove runs in the "
-                               "Compare tab, or use a smaller model or a shorter text")
+                               f"state, loss histories and texts); this server allows {limit_mb:,.0f} MB a tab. "
+                               "Remove runs in the Compare tab, or use a smaller model or a shorter text")
+        if self.memory is not None and self.memory.make_room(self, new_bytes):
+            release_memory()  # what the tabs set aside held, back to the system before the new run allocates
+
+    def touch(self) -> None:
+        """The tab used its models now (a run, a sample, a view): the last tab the server sets aside."""
+        self.last_used = time.monotonic()
+
+    def set_aside(self, notice: str) -> None:
+        """Free the tab's models and texts to make room on the server (`ServerMemory.make_room`); the runs'
+        curves, numbers and film strips stay, and the tab is told why at its next request (`notice`)."""
+        self.bundle = self.train_text = self.val_text = self._copy_index = None
+        for record in self.runs:
+            record.drop_weights()
+        self.set_aside_because = self.notice = notice
+
+    def take_notice(self) -> str | None:
+        """The notice the tab has not been shown yet (then cleared)."""
+        notice, self.notice = self.notice, None
+        return notice
 
     def claim(self, path: str | None) -> None:
         """Note an uploaded file (a text or a checkpoint) as this tab's: it is removed with the last tab that
@@ -148,6 +183,8 @@ class Session:
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+        if self.memory is not None:
+            self.memory.leave(self)
         if self.uploads is not None:
             self.uploads.release(self)  # this tab's uploads, unless another open tab uses the same file
         if self.root:
@@ -184,6 +221,12 @@ class Registry:
         if isinstance(session, Session) and request is not None and request.session_hash:
             self._sessions[request.session_hash] = session
 
+    def discard(self, session) -> None:
+        """Forget `session` wherever it is registered (Gradio forgot its tab)."""
+        for key, value in list(self._sessions.items()):
+            if value is session:
+                self._sessions.pop(key, None)
+
     def close(self, request) -> None:
         session = self._sessions.pop(getattr(request, "session_hash", None) or "", None)
         if session is not None:
@@ -195,3 +238,6 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def __contains__(self, session_hash) -> bool:
+        return session_hash in self._sessions

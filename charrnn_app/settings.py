@@ -14,7 +14,15 @@
                            starts: charrnn/estimate.py), MB                                 default 1500
     CHARRNN_MAX_STEP_SECONDS  the longest one training step may take (Stop and the budget
                            are answered between steps)                                      default 2
-    CHARRNN_MAX_TAB_MB     the most memory one browser tab may keep (its models and texts)  default 250
+    CHARRNN_MAX_TAB_MB     the most memory one browser tab may keep (its models, their loss
+                           histories and texts)                                             default 250
+    CHARRNN_MAX_SERVER_MB  the most memory the whole server may use, MB. What all tabs keep
+                           together is bounded by what this leaves after the runs and views
+                           that may run at once and the server's own ~1 GB (`tabs_mb`); the
+                           oldest idle tab's models are set aside first              default 12000
+    CHARRNN_MAX_VIEW_MB    the most memory one Inside view may take (estimated before it
+                           computes: charrnn/estimate.py), MB                               default 300
+    CHARRNN_MAX_VIEW_SECONDS  the longest one Inside view may compute (estimated), seconds  default 5
     CHARRNN_EXAMPLES       folder of example corpora (*.txt)                       default examples_corpora/
     CHARRNN_DB             the classes' SQLite file (`classroom_db.py`; ":memory:" is refused: a
                            class must survive a restart)   default /data/charrnn-classes.sqlite3 on a
@@ -22,8 +30,9 @@
     CHARRNN_CLASS_TTL      seconds a class lasts after it is opened                          default 86400
     CHARRNN_MAX_CLASSES    classes the server holds at once                                  default 50
 
-The defaults suit a 2-core machine such as a free Hugging Face Space (16 GB): 2 runs × 1.5 GB + 30 tabs
-× 250 MB + ~1.5 GB for Python, PyTorch and Gradio is about 12 GB.
+The defaults suit a 2-core machine such as a free Hugging Face Space (16 GB): of the server's 12 GB, 2 runs
+× 1.5 GB, 2 views × 300 MB and ~1 GB for Python, PyTorch and Gradio leave 7.4 GB for what the tabs keep
+(30 full tabs of 250 MB; a class's small models keep far less).
 """
 
 from __future__ import annotations
@@ -38,10 +47,15 @@ from charrnn.run import Limits
 
 from .class_rules import ClassLimits
 from .classroom_db import MEMORY_REFUSED
+from .memory import HISTORY_ROW_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_TIME_BUDGET = 30.0  # seconds: the page's and the API's budget when none is chosen (the CLI's is 60)
 FINAL_EVAL_CHARS = 50_000  # a run's final validation loss on the server: the held-out text's first 50,000
+# The server's own memory besides runs, views and tabs: Python, PyTorch, Gradio and its per-session copies of
+# the page (~370 KB each). Measured at rest after the warm-up: about 490 MB (benchmarks/README.md, classroom.py);
+# twice that leaves room for Gradio's sessions and the allocator's fragmentation.
+SERVER_BASE_MB = 1000.0
 
 
 @dataclass(frozen=True)
@@ -60,12 +74,30 @@ class Settings:
     class_db: Path = ROOT / "data" / "classes.sqlite3"
     class_ttl: float = 86_400.0
     class_limits: ClassLimits = ClassLimits()
+    max_server_mb: float = 12_000.0
+    max_view_mb: float = 300.0
+    max_view_seconds: float = 5.0
 
     @property
     def limits(self) -> Limits:
-        """The bounds every run on this server is planned within (`charrnn.run.plan_run`)."""
+        """The bounds every run on this server is planned within (`charrnn.run.plan_run`), and every Inside
+        view computed within (`charrnn.limits.fit_view`)."""
         return Limits(max_seconds=self.max_seconds, max_params=self.max_params, max_run_mb=self.max_run_mb,
-                      max_step_seconds=self.max_step_seconds, final_eval_chars=FINAL_EVAL_CHARS)
+                      max_step_seconds=self.max_step_seconds, final_eval_chars=FINAL_EVAL_CHARS,
+                      max_view_mb=self.max_view_mb, max_view_seconds=self.max_view_seconds)
+
+    @property
+    def tabs_mb(self) -> float:
+        """What all tabs together may keep between runs, MB: the server's budget less the runs and the views
+        that may run at once (each at most its own budget) and the server's own footprint."""
+        return (self.max_server_mb - SERVER_BASE_MB - self.concurrency * self.max_run_mb
+                - self.concurrency * self.max_view_mb)
+
+    @property
+    def max_history_rows(self) -> int:
+        """The longest loss history a checkpoint upload may hold: a quarter of a tab's budget (a crafted file
+        with 3,000,000 rows made one tab hold ~700 MB). A 120-second run adds at most a few thousand rows."""
+        return int(self.max_tab_mb * 1024 * 1024 / 4 / HISTORY_ROW_BYTES)
 
     @property
     def max_checkpoint_bytes(self) -> int:
@@ -99,7 +131,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls(
+        settings = cls(
             concurrency=_number(env, "CHARRNN_CONCURRENCY", cls.concurrency, int, 1),
             queue_size=_number(env, "CHARRNN_QUEUE", cls.queue_size, int, 1),
             max_seconds=_number(env, "CHARRNN_MAX_SECONDS", cls.max_seconds, float, 1),
@@ -115,7 +147,23 @@ class Settings:
             class_ttl=_number(env, "CHARRNN_CLASS_TTL", cls.class_ttl, float, 60),
             class_limits=ClassLimits(max_classes=_number(env, "CHARRNN_MAX_CLASSES", ClassLimits.max_classes,
                                                          int, 1)),
+            max_server_mb=_number(env, "CHARRNN_MAX_SERVER_MB", cls.max_server_mb, float, 100),
+            max_view_mb=_number(env, "CHARRNN_MAX_VIEW_MB", cls.max_view_mb, float, 10),
+            max_view_seconds=_number(env, "CHARRNN_MAX_VIEW_SECONDS", cls.max_view_seconds, float, 0.1),
         )
+        return settings.checked()
+
+    def checked(self) -> Settings:
+        """These settings, or ValueError where the server's budget leaves the tabs less than one tab's own."""
+        if self.tabs_mb < self.max_tab_mb:
+            need = self.max_server_mb - self.tabs_mb + self.max_tab_mb
+            raise ValueError(f"CHARRNN_MAX_SERVER_MB={self.max_server_mb:g} leaves {self.tabs_mb:,.0f} MB for what the "
+                             f"tabs keep once {self.concurrency} runs of CHARRNN_MAX_RUN_MB={self.max_run_mb:g}, as "
+                             f"many views of CHARRNN_MAX_VIEW_MB={self.max_view_mb:g} and the server's own "
+                             f"{SERVER_BASE_MB:,.0f} MB are counted: less than one tab's CHARRNN_MAX_TAB_MB="
+                             f"{self.max_tab_mb:g}. Raise CHARRNN_MAX_SERVER_MB to at least {need:,.0f}, or lower "
+                             "the others")
+        return self
 
 
 def class_db(env: Mapping[str, str]) -> Path:

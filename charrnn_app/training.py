@@ -26,6 +26,7 @@ from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
 from .corpus_view import load_corpus
+from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
 from .settings import PAGE_TIME_BUDGET, Settings
@@ -189,7 +190,7 @@ def plan_for_page(session: Session, fields: dict, choices: dict, *, settings: Se
                             max_steps=steps, continue_from=continuing, limits=settings.limits,
                             default_time_budget=PAGE_TIME_BUDGET)
         if plan.continue_from is None:
-            session.check_room(12 * plan.n_params + len(corpus_text), settings.max_tab_mb)
+            session.check_room(PARAM_BYTES * plan.n_params + len(corpus_text), settings.max_tab_mb)
         return plan, source
     except ValueError as e:  # SettingError, TrainingError, CorpusError, UnknownModel: the user's to fix
         way_out = (" To train a new model instead, tick “Start a new model” (download the current one first if "

@@ -59,6 +59,7 @@ def build(page: Page, tab: gr.Tab) -> WriteTab:
         with gr.Column(scale=3, min_width=340):
             output = gr.Textbox(label="What the model wrote", lines=10, max_lines=20, interactive=False,
                                 elem_id="sample-output")
+            seed_used = gr.Markdown(elem_id="sample-seed")  # the seed that wrote it: to write it again
             probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
                                  elem_id="next-char-plot")
             probs_text = gr.Markdown(elem_id="next-char-numbers")  # the chart's numbers in words
@@ -76,5 +77,6 @@ def build(page: Page, tab: gr.Tab) -> WriteTab:
     gr.on([sample.click, prompt.submit], sampling.sample_text, page.session, [output, page.session],
           inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,
                          "seed": seed},
-          api_name="sample", concurrency_limit=4, concurrency_id="sample", show_progress="minimal")
+          api_name="sample", concurrency_limit=4, concurrency_id="sample", show_progress="minimal"
+          ).then(sampling.seed_note, page.session, seed_used, **QUIET)
     return w

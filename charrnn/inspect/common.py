@@ -18,6 +18,9 @@ from ..corpus import CorpusError, Vocab
 from ..models.base import CharModel
 
 MAX_CHARS = 2_000  # characters one view analyses at most, unless the caller passes another bound
+# Scores one batch of windows may hold (windows × W × V): 16 MB of float32. A windowed model computes every
+# position's scores of each window and keeps one row; 256 windows of 64 over 8,002 characters took 0.5 GB.
+WINDOW_LOGITS = 2**22
 
 
 class InspectError(ValueError):
@@ -75,14 +78,20 @@ def sliding_windows(ids: torch.Tensor, W: int) -> tuple[torch.Tensor, torch.Tens
     return head, tail
 
 
+def windows_per_batch(W: int, V: int, most: int = 256) -> int:
+    """How many W-character windows over a V-character vocabulary one forward pass reads (`WINDOW_LOGITS`)."""
+    return max(1, min(most, WINDOW_LOGITS // max(1, W * V)))
+
+
 @torch.no_grad()
-def position_logits(model: CharModel, ids: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def position_logits(model: CharModel, ids: torch.Tensor, batch: int | None = None) -> torch.Tensor:
     """ids (T,) long → logits (T, V) float32: row t is the model's guess for the character after
     ids[t], having read ids[:t+1] from a fresh state (as when writing after a prompt).
 
     Models whose state carries their context read the text in one call. A model that re-reads a
     window of at most W characters (`window_len`) gets, at each position, its own window of the last
-    W characters (batched `batch` windows at a time), exactly what sampling would show it.
+    W characters (batched `batch` windows at a time; None: `windows_per_batch`), exactly what sampling
+    would show it.
     """
     ids = ids.to(model.device)
     with eval_mode(model):
@@ -90,9 +99,11 @@ def position_logits(model: CharModel, ids: torch.Tensor, batch: int = 256) -> to
         if W is None:
             return model(ids[None], None)[0][0].float()
         head, tail = sliding_windows(ids, W)
+        batch = batch or windows_per_batch(W, model.vocab_size)
         rows = [model(head, None)[0][0]]  # (min(W, T), V)
         for i in range(0, len(tail), batch):
-            rows.append(model(tail[i:i + batch], None)[0][:, -1])  # (N, V): each window's last row
+            # (N, V): each window's last row, copied: a view would keep all N × W × V scores alive
+            rows.append(model(tail[i:i + batch], None)[0][:, -1].clone())
         return torch.cat(rows).float()
 
 

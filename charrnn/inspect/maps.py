@@ -73,26 +73,39 @@ def embedding_map(model: CharModel, vocab: Vocab) -> EmbeddingMap:
 
 @dataclass
 class BigramTable:
-    chars: list[str]  # (V,)
-    labels: list[str]  # (V,) visible labels
-    counts: list[list[int]]  # (V, V): counts[a][b] = times character b followed character a
-    total: int  # sum of all counts
+    chars: list[str]  # (K,) the characters drawn, in id order: all V, or the K that start the most pairs
+    labels: list[str]  # (K,) visible labels
+    counts: list[list[int]]  # (K, K): counts[a][b] = times character b followed character a
+    total: int  # sum of all counts, over the whole vocabulary
+    shown: int = 0  # sum of the counts drawn (= total when every character is drawn)
+    vocab_size: int = 0  # V: the characters the model knows
 
 
 @torch.no_grad()
-def bigram_table(model: CharModel, vocab: Vocab) -> BigramTable:
+def bigram_table(model: CharModel, vocab: Vocab, *, max_chars: int | None = None) -> BigramTable:
     """How often each character followed each other one, read from a counted model's table
-    (`CharModel.pair_counts`): for a longer context, the one-character-context counts (all contexts
-    that end in the same character, added up).
+    (`CharModel.pairs`): for a longer context, the one-character-context counts (all contexts
+    that end in the same character, added up). With `max_chars`, only the `max_chars` characters that begin
+    the most pairs are drawn (a table of V × V counts is 64 million numbers for 8,002 characters): never
+    more than max_chars² numbers are made, whatever V.
     """
     if not model.fitted_by_counting:
         raise InspectError(f"{model.noun} learns weights, not counts: only a model fitted by counting has a count "
                            "table (see its embedding map)")
     if not model.context:
         raise InspectError("a 1-gram counts single characters, not pairs: there is no bigram table")
-    table = model.pair_counts().cpu()  # (V, V)
-    chars = list(vocab.chars)
-    return BigramTable(chars, [readable(c) for c in chars], table.tolist(), int(table.sum()))
+    V = model.vocab_size
+    a, b, n = (t.cpu() for t in model.pairs())
+    starts = torch.zeros(V, dtype=torch.long).index_add_(0, a, n)  # (V,) pairs each character begins
+    K = V if max_chars is None else min(V, max_chars)
+    ids = torch.arange(V) if K == V else torch.topk(starts, K).indices.sort().values  # (K,) in id order
+    row = torch.full((V,), -1, dtype=torch.long)
+    row[ids] = torch.arange(K)
+    inside = (row[a] >= 0) & (row[b] >= 0)
+    table = torch.zeros(K, K, dtype=torch.long)
+    table.index_put_((row[a[inside]], row[b[inside]]), n[inside], accumulate=True)
+    chars = [vocab.chars[i] for i in ids.tolist()]
+    return BigramTable(chars, [readable(c) for c in chars], table.tolist(), int(starts.sum()), int(table.sum()), V)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import fields
 import torch
 
 from ..options import MODEL_OPTIONS, check
+from ..randomness import seeded_globally
 from .base import CharModel, ModelConfig, State, detach_state
 from .describe import CountingCost, InputSpec, Probe, TrainingCost
 from .mlp import MLP
@@ -62,8 +63,7 @@ def build_model(name: str, vocab_size: int, config: ModelConfig | None = None, s
     """A freshly initialised model; the same seed gives the same initial weights (the global
     random generator is left as it was)."""
     cls = model_class(name)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_globally(seed):  # never while a run's dropout draws from the global generator
         return cls(vocab_size, config if config is not None else cls.Config())
 
 

@@ -21,6 +21,7 @@ its name or its attributes (makemore's one interface; nanoGPT's `get_num_params`
     output_names(m)     what one of its modules returns, by name ("h", "c")                  (shapes)
     window_len(T)       how far back one call reads, for models that re-read a window         (inspect)
     pair_counts()       a counted model's table of character pairs                           (bigram table)
+    pairs()             …the same counts sparse, whatever the vocabulary's size              (bigram table)
     largest_options(V)  options whose range depends on the vocabulary (an n-gram's order)    (presets)
 
 A new model that leaves one of these out gets NotImplementedError from it, and the tests that run every
@@ -120,6 +121,10 @@ class CharModel(nn.Module):
     def pair_counts(self) -> torch.Tensor:
         """A model fitted by counting: (V, V) how often character b followed character a."""
         raise NotImplementedError(f"{type(self).__name__} keeps no counts of character pairs (pair_counts)")
+
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A model fitted by counting: its pair counts sparse, (first (P,), next (P,), count (P,))."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no counts of character pairs (pairs)")
 
     def param_layers(self) -> dict[str, str]:
         """Every parameter's name → "input", "layer 1" … "layer L" (bottom to top) or "output"."""

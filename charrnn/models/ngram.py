@@ -117,12 +117,11 @@ class NGram(CharModel):
         return {"V": self.vocab_size, "n-1": self.config.order - 1}
 
     @torch.no_grad()
-    def pair_counts(self) -> torch.Tensor:
-        """(V, V) long: how often character b followed character a in the text counted.
-
-        For order 2 these are the counts; for a longer order, the one-character-context counts (the
-        order-2 marginal: all contexts that end in the same character, added up). Needs order ≥ 2.
-        """
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The counted character pairs, sparse: (first (P,), next (P,), count (P,)) long, one row per pair
+        seen (repeats possible for a longer order; add them up). For order 2 these are the counts; for a
+        longer order, the one-character-context counts (the order-2 marginal: all contexts that end in the
+        same character). Needs order ≥ 2. P ≤ the n-grams counted, whatever V."""
         V = self.vocab_size
         ctx, nxt = self.keys // V, self.keys % V
         last = ctx % (V + 1)  # the context's newest character (V: pad, i.e. no character)
@@ -130,8 +129,15 @@ class NGram(CharModel):
         if self.config.interpolate:  # shorter contexts are stored too: take the one-character ones
             pads = self.pad * int(self.place[:-1].sum())  # the id of n-2 pads before the last character
             keep &= (ctx - last) == pads
-        table = torch.zeros(V, V, dtype=torch.long, device=self.keys.device)
-        return table.index_put_((last[keep], nxt[keep]), self.counts[keep], accumulate=True)
+        return last[keep], nxt[keep], self.counts[keep]
+
+    @torch.no_grad()
+    def pair_counts(self) -> torch.Tensor:
+        """(V, V) long: how often character b followed character a in the text counted (`pairs`, dense:
+        V² numbers, 512 MB for 8,000 characters — `inspect.bigram_table` draws the most frequent instead)."""
+        first, nxt, n = self.pairs()
+        table = torch.zeros(self.vocab_size, self.vocab_size, dtype=torch.long, device=self.keys.device)
+        return table.index_put_((first, nxt), n, accumulate=True)
 
     def num_ngrams(self) -> int:
         """How many different n-grams (and shorter ones, for interpolation) have been counted."""
