@@ -115,15 +115,16 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: CharModel, data: torch.Tensor, seq_len: int, max_chars: int | None = None,
-             n_streams: int = 16) -> float:
-    """Mean loss (nats/char) over `data` (its first `max_chars`), carrying state across pieces."""
-    pieces = list(evaluate_pieces(model, data, seq_len, max_chars, n_streams))
+             n_streams: int = 16, fresh: bool = False) -> float:
+    """Mean loss (nats/char) over `data` (its first `max_chars`), carrying state across pieces (fresh=True:
+    each seq_len piece from a fresh state, as a model trained with `stateless` windows reads its text)."""
+    pieces = list(evaluate_pieces(model, data, seq_len, max_chars, n_streams, fresh))
     return pieces[-1][0]
 
 
 @torch.no_grad()
 def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_chars: int | None = None,
-                    n_streams: int = 16) -> Iterator[tuple[float, float]]:
+                    n_streams: int = 16, fresh: bool = False) -> Iterator[tuple[float, float]]:
     """`evaluate` one piece at a time: yields (mean loss so far in nats/char, share of the text done) after
     each (n_streams, seq_len) piece, so that a caller can stop a long pass between pieces. data: (N,) ids."""
     was_training = model.training
@@ -137,7 +138,7 @@ def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_char
     total, count, state = 0.0, 0, None
     try:
         for x, y in eval_streams(data, n_streams, seq_len):
-            logits, state = model(x.to(device), state)
+            logits, state = model(x.to(device), None if fresh else state)
             total += float(lm_loss(logits, y.to(device))) * y.numel()
             count += y.numel()
             yield total / count, count / max(len(data) - 1, 1)
@@ -296,7 +297,7 @@ def _descend(bundle: Bundle, train_data, val_data, config: TrainConfig, device) 
             watch = config.stats_every and (bundle.step + 1) % config.stats_every == 0
             before = snapshot(model) if watch else None  # sampled: ~1 ms, so the loop stays fast
             opt.step()
-            stats = grad_stats_now(model, before, step=bundle.step + 1) if watch else None
+            stats = grad_stats_now(model, before, step=bundle.step + 1, lr=lr) if watch else None
             if stats is not None:
                 bundle.grad_stats.append(stats)
             state = detach_state(state)  # TBPTT: keep the values, cut the gradient path
@@ -418,7 +419,8 @@ def _final_validation(bundle: Bundle, val_data, config: TrainConfig, clock: _Clo
     last, mean = time.perf_counter(), math.nan
     history = bundle.history
     train_loss = history.train_loss[-1] if history.train_loss else math.nan
-    for piece_mean, done in evaluate_pieces(bundle.model, val_data, config.seq_len, config.final_eval_chars):
+    for piece_mean, done in evaluate_pieces(bundle.model, val_data, config.seq_len, config.final_eval_chars,
+                                            fresh=config.stateless):
         mean = piece_mean
         if time.perf_counter() - last >= 0.25 and done < 1:
             event = _event(bundle, config, train_loss, None, 0.0, 0.0, clock, run_start_chars, run_start_seconds,
@@ -433,7 +435,7 @@ def _final_validation(bundle: Bundle, val_data, config: TrainConfig, clock: _Clo
 
 
 def _record_val(bundle: Bundle, val_data, config: TrainConfig, max_chars: int | None) -> float:
-    val = evaluate(bundle.model, val_data, config.seq_len, max_chars)
+    val = evaluate(bundle.model, val_data, config.seq_len, max_chars, fresh=config.stateless)
     _record(bundle, val)
     return val
 
