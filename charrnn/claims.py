@@ -80,10 +80,10 @@ def at(record, x: float, axis: str = "chars") -> float | None:
 
 
 def common(records: Sequence, i: int, j: int, axis: str) -> tuple[float, float, float] | None:
-    """(x, loss of i, loss of j) at the furthest x both curves reach, or None."""
+    """(x, loss of i, loss of j) at the furthest x both curves reach, or None when they do not overlap."""
     a, b = records[i].curve, records[j].curve
     ends = [(c.val_chars if axis == "chars" else c.val_step) for c in (a, b)]
-    if not all(ends) or min(e[-1] for e in ends) <= 0:
+    if not all(ends) or min(e[-1] for e in ends) < max(e[0] for e in ends):
         return None
     x = min(e[-1] for e in ends)
     la, lb = at(records[i], x, axis), at(records[j], x, axis)
