@@ -145,14 +145,14 @@ def faster(i: int, j: int, factor: float = 1.0) -> Callable:
 
 
 def learned(i: int, margin: float = 0.5) -> Callable:
-    """Run i finished with a finite validation loss at least `margin` nats below its first estimate (taken
-    after one step, where every model still guesses about uniformly): it learned, it did not diverge."""
+    """Run i finished with a finite validation loss at least `margin` nats below the loss of its first
+    training step (the untrained model's loss, about ln V): it learned, and did not diverge."""
     def test(records):
         r = records[i]
-        if r.stopped or r.final_val is None or not r.curve.val_loss:
+        if r.stopped or r.final_val is None or not r.curve.train_loss:
             return None, {}
-        first, v = r.curve.val_loss[0], r.final_val
-        return math.isfinite(v) and v < first - margin, {"loss_a": v, "start": first}
+        start, v = r.curve.train_loss[0], r.final_val
+        return math.isfinite(v) and v < start - margin, {"loss_a": v, "start": start}
     return test
 
 

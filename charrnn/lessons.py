@@ -189,13 +189,13 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
         "compare", "n-gram → RNN → GRU → LSTM",
         "The classic comparison on **your text**: the same split, the same seed, one batch size and sequence "
         "length, so the four recurrent networks read the same characters in the same order. The hand-written "
-        "RNN and `nn.RNN` have the same size (128×1), so any difference in speed is the kernel's. Look at the "
-        "**validation** curves (solid) on each x axis — *steps*, *characters seen* and *seconds* tell different "
-        "stories when the models run at different speeds — and in the table at *chars/s* and *copied* (a high "
-        "copied share means the model recalls the text rather than writing its own). What this race showed is "
-        "listed below the chart.\n\n" + NGRAM_TRAIN_LOSS,
-        (Entrant("ngram"), Entrant("rnn-scratch"), Entrant("rnn", {"n_hidden": 128, "n_layer": 1}), Entrant("gru"),
-         Entrant("lstm")),
+        "RNN and `nn.RNN` have the same size (128×1) and precision, so any difference in speed is the code's. "
+        "Look at the **validation** curves (solid) on each x axis — *steps*, *characters seen* and *seconds* "
+        "tell different stories when the models run at different speeds — and in the table at *chars/s* and "
+        "*copied* (a high copied share means the model recalls the text rather than writing its own).\n\n"
+        + NGRAM_TRAIN_LOSS,
+        (Entrant("ngram"), Entrant("rnn-scratch"),
+         Entrant("rnn", {"n_hidden": 128, "n_layer": 1, "precision": "fp32"}), Entrant("gru"), Entrant("lstm")),
         20.0, {"batch_size": 16, "seq_len": 64}, claims=COMPARE),
     Lesson(
         "ladder", "The ladder: from three characters to a stateful RNN",
@@ -207,8 +207,7 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
         "batches (TBPTT); **7** ReLU with W_hh started at the identity (Le, Jaitly & Hinton 2015) instead of tanh "
         "and random weights, set up like rung 5 — each window from a fresh state, as its authors trained it on "
         "sequences of fixed length (a ReLU state carried along a whole text adds up without bound). Compare "
-        "rungs 2-5 on the *steps* axis, rung 4 with 3 on *seconds*, rung 7 with 5. What this race showed is "
-        "listed below the chart.",
+        "rungs 2-5 on the *steps* axis, rung 4 with 3 on *seconds*, rung 7 with 5.",
         (Entrant("mlp", {"context": 3}),
          Entrant("rnn-scratch", {"stateless": True, "loss_on": "last"}),
          Entrant("rnn-scratch", {"stateless": True, "loss_on": "last", "combine": "concat"}),
@@ -216,7 +215,7 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
          Entrant("rnn", {"stateless": True, "n_hidden": 128, "n_layer": 1}),
          Entrant("rnn", {"n_hidden": 128, "n_layer": 1}),
          Entrant("rnn-scratch", {"nonlinearity": "relu", "identity_init": True, "stateless": True})),
-        10.0, {"batch_size": 32, "seq_len": 32}, claims=LADDER),
+        10.0, {"batch_size": 32, "seq_len": 32, "precision": "fp32"}, claims=LADDER),
     Lesson(
         "gates", "Why gates: brackets, RNN vs LSTM",
         "Which bracket closes next depends on what was opened, perhaps many characters back. A plain RNN's "

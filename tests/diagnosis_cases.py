@@ -110,14 +110,14 @@ def cases(scale: str = "tiny", budget: float = 30.0) -> list[Case]:
         Case("lr too high", "mlp", "names", {"lr": 1.0}, max_steps=300),
         Case("vanishing", "rnn", "weather", {"n_layer": 12, "n_hidden": 64}, max_steps=100),
         Case("saturated", "rnn", "weather", {}, max_steps=300, init_scale=10.0),
-        Case("saturated", "rnn-scratch", "names", {}, max_steps=300, init_scale=10.0),
+        Case("saturated", "rnn", "names", {}, max_steps=300, init_scale=10.0),
         Case("memorising", "lstm", "weather", {"n_hidden": 256, "n_layer": 2, "dropout": 0.0, "lr": 5e-3,
                                                "min_lr_ratio": 1.0, "warmup_steps": 20}, max_steps=500,
              max_chars=3_000),
         Case("text too short", "lstm", "weather", {}, max_steps=300, max_chars=400),
         Case("text too short", "gru", "names", {}, max_steps=300, max_chars=600),
         Case("stopped too early", "lstm", "weather", {}, max_steps=60),
-        Case("stopped too early", "transformer", "names", {}, time_budget=3.0),
+        Case("stopped too early", "transformer", "names", {}, max_steps=20),
     ]
     return healthy + faults
 

@@ -450,7 +450,7 @@ def test_diagnose_gradient_findings():
     profile = [1.0] + [0.5 ** k for k in range(1, 30)]
     assert kinds(diagnose(ok, uniform=UNIFORM, unigram=UNIGRAM, time_profile=profile)) == ["vanishing_gradients"]
     # Saturated tanh units explain a loss that does not fall; on a run that learns they are no fault
-    # (trained tanh networks hold 40-60 % of their units at ±1 on the example texts: issue 17).
+    # (trained tanh networks hold up to 70 % of their units at ±1 on the example texts: issue 17).
     shares = {"layer 1 h": 0.6, "layer 2 h": 0.01}
     assert diagnose(ok, uniform=UNIFORM, unigram=UNIGRAM, saturation=shares) == []
     stuck = history([UNIFORM + 0.01 * math.sin(i) for i in range(200)])

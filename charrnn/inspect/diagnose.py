@@ -18,7 +18,7 @@ run of any model, the teacher's verdict on each faulty one.
 
 Findings come in two kinds. Symptoms, read from the loss curves (`findings.py`): diverged, unstable
 (the loss jumped back up), worse than uniform, stuck at uniform or at the unigram line, slow (still
-above the unigram line), too early (stopped in its warm-up, or while still falling fast), memorising,
+above the unigram line), too early (stopped in its warm-up, or after too few steps to judge), memorising,
 text too short. Causes, read from the gradients and activations: updates too small or too large (the
 `gradstats.update_size` figure, judged at the scheduled peak rate), vanishing gradients, saturated
 tanh units (only as the cause of a symptom, and never for gated cells, whose state does not pass
@@ -142,8 +142,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
              saturation: dict[str, float] | None = None, time_profile: list[float] | None = None,
              model: ModelFacts | None = None, n_chars: int | None = None, warmup_steps: int | None = None,
              run_steps: int | None = None, min_steps: int = 30, plateau: float = 0.1, rise: float = 0.05,
-             vanish_ratio: float = 1e-2, saturated_share: float = 0.5, min_text: int = 2_000, jump: float = 0.3,
-             still_falling: float = 0.25) -> list[Finding]:
+             vanish_ratio: float = 1e-2, saturated_share: float = 0.5, min_text: int = 2_000,
+             jump: float = 0.3) -> list[Finding]:
     """Findings about a run, most serious first; an empty list when nothing looks wrong.
 
     history: the run's loss curves (nats/char). uniform: ln V. unigram: the text's unigram entropy.
@@ -157,9 +157,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     rise: how far (nats) validation must climb above its best to count as memorising.
     saturated_share: the share of saturated tanh units that explains a stuck or unstable loss (on a run
     that learns, saturated units are no fault: trained tanh networks hold many confident units at ±1,
-    40-60 % on the example texts). jump: how far (nats, at least)
-    the training loss must climb back above its best to count as unstable. still_falling: the share of
-    the run's whole drop in loss that came in its last quarter, above which it stopped too early.
+    up to 70 % on the example texts). jump: how far (nats, at least) the training loss must climb back
+    above its best to count as unstable.
     """
     facts = model or ModelFacts()
     known = model is not None
@@ -189,7 +188,7 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     near = max(plateau * gap, 0.02)
     ev = {"recent_loss": recent, "uniform": uniform, "unigram": unigram, "steps": len(train)}
     tiny = lr is not None and lr < 1e-5
-    early = too_early_finding(train, warmup_steps, run_steps, still_falling)
+    early = too_early_finding(warmup_steps, run_steps)
     unstable = unstable_finding(train, jump)
     if unstable is not None:
         findings.append(unstable)

@@ -70,24 +70,14 @@ def unstable_finding(train: list[float], jump: float) -> Finding | None:
         "Lower the learning rate 3-10x (or the gradient clip, e.g. 0.5).")
 
 
-def too_early_finding(train: list[float], warmup_steps: int | None, run_steps: int | None,
-                 still_falling: float) -> Finding | None:
-    """The run stopped inside its learning-rate warm-up, or while its loss was still falling fast."""
+def too_early_finding(warmup_steps: int | None, run_steps: int | None) -> Finding | None:
+    """The run stopped inside its learning-rate warm-up. (A run annealed to the end of a short budget looks
+    settled: its loss curve cannot say that more steps would help, so the diagnosis does not guess.)"""
     if warmup_steps and run_steps is not None and run_steps < warmup_steps:
         return Finding(
             "too_early", f"The run stopped after {run_steps} steps, inside its {warmup_steps}-step learning-rate "
             "warm-up: the learning rate never reached its peak, so this is not what the model can learn.",
             {"run_steps": run_steps, "warmup_steps": warmup_steps},
-            "Train longer (a larger time budget or step limit).", "warning")
-    medians = window_medians(train)
-    if len(medians) < 8:
-        return None
-    drop = medians[0] - medians[-1]
-    last = medians[len(medians) * 3 // 4] - medians[-1]
-    if drop > 0.1 and last > still_falling * drop:
-        return Finding(
-            "too_early", f"The loss was still falling fast when the run stopped: {last:.2f} of its {drop:.2f} "
-            "nats of progress came in the last quarter of the run.", {"last_quarter": last, "drop": drop},
             "Train longer (a larger time budget or step limit).", "warning")
     return None
 
