@@ -19,13 +19,13 @@ RAISE_LR = "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for
 
 @dataclass
 class Finding:
-    kind: str  # "diverged" | "too_early" | "worse_than_uniform" | "stuck_uniform" | "stuck_unigram" | "memorising" |
-    #            "vanishing_gradients" | "saturated" | "updates_too_small" | "updates_too_large"
+    kind: str  # symptoms: "diverged" | "unstable" | "worse_than_uniform" | "stuck_uniform" | "stuck_unigram" |
+    #            "slow" | "too_early" | "memorising" | "text_too_short"; causes: "updates_too_small" |
+    #            "updates_too_large" | "vanishing_gradients" | "saturated"
     message: str  # what is happening, in plain words, with the numbers
     evidence: dict[str, float] = field(default_factory=dict)  # the numbers the message rests on
     advice: str = ""  # what to try
     severity: str = "problem"  # "problem" | "warning" | "info"
-
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,6 @@ class ModelFacts:
     n_layer: int = 1  # hidden layers the gradient passes through (bottom to top)
     options: frozenset[str] = frozenset()  # the fields of the model's config: "dropout", "identity_init" …
     identity_init: bool = False  # already started from W_hh = I
-
 
 
 def is_flat(train: list[float], w: int) -> bool:
