@@ -1,6 +1,6 @@
 """Benchmark: the comparison lesson's race (n-gram, hand-written RNN, nn.RNN, GRU, LSTM) on a corpus.
 
-    python benchmarks/race.py ../shared/data/tinyshakespeare.txt [--budget 30] [--lesson compare] [--max-chars N]
+    python benchmarks/race.py ../shared/data/tinyshakespeare.txt [--budget S] [--lesson compare] [--max-chars N]
     python benchmarks/race.py ../shared/data/tinyshakespeare.txt --browser   # the page, in headless Chromium
 
 Core mode runs `charrnn.race.race` (what the page's /race runs) with one torch thread, as the app gives each
@@ -122,7 +122,7 @@ def browser(corpus: Path, lesson_key: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
-    ap.add_argument("--budget", type=float, default=30.0, help="seconds per model (default 30)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per model (default: the lesson's own)")
     ap.add_argument("--lesson", default="compare", choices=list(LESSONS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--browser", action="store_true", help="measure lesson → first points in the page")
@@ -135,7 +135,9 @@ def main() -> None:
     else:
         torch.set_num_threads(1)
         text = read_text(args.corpus)
-        core(text[:args.max_chars or LESSONS[args.lesson].max_chars or len(text)], args.lesson, args.budget, args.seed)
+        lesson = LESSONS[args.lesson]
+        core(text[:args.max_chars or lesson.max_chars or len(text)], args.lesson, args.budget or lesson.time_budget,
+             args.seed)
     print(f"load after:  {loadavg()}")
 
 

@@ -174,8 +174,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
             "steps also helps a large model start gently.")] + _update_findings(update, stuck=True)
     findings: list[Finding] = []
     short = short_text_finding(n_chars, min_text)
-    if facts.counted:  # a table of counts: complete once the text is counted, whatever its curve looks like
-        return [short] if short else []
+    if facts.counted and (stop_reason == "exhausted" or len(train) >= min_steps):
+        return [short] if short else []  # a table of counts: complete once the text is counted
     if len(train) < min_steps:
         findings.append(Finding("too_early", f"Only {len(train)} steps so far: too few to judge the loss curve.",
                                 {"steps": len(train)}, f"Train for at least {min_steps} steps.", "info"))
