@@ -1,4 +1,10 @@
-"""Batches of (B, T) character ids: random windows, or contiguous streams for truncated BPTT."""
+"""Batches of (B, T) character ids: random windows, or contiguous streams for truncated BPTT.
+
+The ids may be stored compactly (uint8 or int32, memory-mapped: `charrnn.textstore`); every batch
+leaves here as int64, the one type that indexes and embeds safely (a uint8 index is a boolean mask,
+`nn.Embedding` refuses uint8/int16, and uint16 has no arithmetic in torch 2.13). Only the batch is
+cast, never the whole corpus.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ def random_windows(data: torch.Tensor, batch_size: int, seq_len: int, seed: int 
     while True:
         starts = torch.randint(0, n + 1, (batch_size, 1), generator=_generator(seed, step))
         idx = starts + span  # (B, T)
-        yield data[idx], data[idx + 1], True
+        yield data[idx].long(), data[idx + 1].long(), True  # (B, T) int64
         step += 1
 
 
@@ -74,7 +80,7 @@ class StreamBatcher:
                 epoch += 1
                 continue
             for k in range(skip, n_pieces):
-                yield x_all[:, k * T:(k + 1) * T], y_all[:, k * T:(k + 1) * T], k == 0
+                yield x_all[:, k * T:(k + 1) * T].long(), y_all[:, k * T:(k + 1) * T].long(), k == 0  # (B, T)
             skip = 0
             epoch += 1
 
@@ -88,4 +94,4 @@ def eval_streams(data: torch.Tensor, n_streams: int, seq_len: int
     x_all = data[: n_streams * length].view(n_streams, length)
     y_all = data[1: n_streams * length + 1].view(n_streams, length)
     for t in range(0, length, seq_len):
-        yield x_all[:, t:t + seq_len], y_all[:, t:t + seq_len]
+        yield x_all[:, t:t + seq_len].long(), y_all[:, t:t + seq_len].long()  # (streams, ≤ seq_len) int64

@@ -10,8 +10,12 @@ Layout of a file:
     rnn_state.<j>          recurrent state at the last batch (full checkpoints only)
     history.train          (N, 3) float64: step, chars seen, train loss
     history.val            (M, 3) float64: step, chars seen, validation loss
+    history.train_seconds  (N,) float64: the model's own training seconds at each point (absent in older
+    history.val_seconds    (M,) float64  files: read as NaN, unknown)
     metadata               format, format_version, model_name, model_config, train_config (JSON),
-                           vocab, step, chars_seen, seconds, run_step, run_seconds
+                           vocab, step, chars_seen, seconds, run_step, run_seconds,
+                           split (JSON: val_fraction, n_train, n_chars; absent in files written before it
+                           was kept, and for models never trained through a plan)
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -27,19 +31,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from .bundle import Bundle, History
+from . import checkpoint_check as checked
+from .bundle import Bundle
+from .checkpoint_check import MAX_HISTORY_ROWS, CheckpointError
 from .corpus import Vocab
 from .estimate import count_params
 from .models import MODELS, build_model, make_config
-from .train import TrainConfig
 
 FORMAT = "charrnn"
 FORMAT_VERSION = 1
 MAX_CHECKPOINT_BYTES = 200_000_000
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable charrnn checkpoint; the message says why."""
 
 
 def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
@@ -52,6 +53,9 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
                                             dtype=torch.float64).reshape(-1, 3)
     tensors["history.val"] = torch.tensor(list(zip(h.val_step, h.val_chars, h.val_loss, strict=True)),
                                           dtype=torch.float64).reshape(-1, 3)
+    tensors["history.train_seconds"] = torch.tensor([h.point(i)[2] for i in range(len(h.step))], dtype=torch.float64)
+    tensors["history.val_seconds"] = torch.tensor([h.val_point(i)[2] for i in range(len(h.val_step))],
+                                                  dtype=torch.float64)
     meta = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -67,6 +71,8 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
         "rnn_state": "none",
         "optim_groups": "null",
     }
+    if bundle.split is not None:
+        meta["split"] = json.dumps(asdict(bundle.split))
     if not weights_only:
         if bundle.optimizer_state is not None:
             for i, st in bundle.optimizer_state["state"].items():
@@ -117,8 +123,8 @@ def save(path: str | Path, bundle: Bundle, *, weights_only: bool = False) -> Pat
     return path
 
 
-def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, max_params: int | None = None
-         ) -> Bundle:
+def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, max_params: int | None = None,
+         max_history_rows: int | None = MAX_HISTORY_ROWS) -> Bundle:
     """A Bundle from a checkpoint path or its bytes, its tensors on the CPU.
 
     The saved train_config's device (e.g. "cuda") is kept as information only; moving the model is
@@ -126,7 +132,9 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
     CheckpointError for a file that is not a charrnn checkpoint, is damaged or inconsistent, is
     larger than `max_bytes`, holds NaN/inf weights (training diverged, or the file was edited), or (with
     `max_params`, a server's limit) describes a larger model — decided from the header alone, before
-    any tensor is read or any weight allocated.
+    any tensor is read or any weight allocated. Every tensor and counter is checked against what the
+    model config implies before anything runs on it (`checkpoint_check`: Adam moments, recurrent state,
+    loss history of at most `max_history_rows` rows, None: no bound).
     """
     if isinstance(source, bytes):
         data = source
@@ -161,28 +169,20 @@ def load(source: str | Path | bytes, *, max_bytes: int = MAX_CHECKPOINT_BYTES, m
         name = meta["model_name"]
         if name not in MODELS:
             raise CheckpointError(f"unknown model {name!r} in the checkpoint")
-        vocab = Vocab(json.loads(meta["vocab"]))
+        checked.check_tensor_names(tensors)
+        vocab = Vocab(checked.check_vocab(json.loads(meta["vocab"])))
         config = make_config(name, **json.loads(meta["model_config"]))
+        checked.check_fits(name, config, len(vocab), len(data))  # before the weights are allocated
         model = build_model(name, len(vocab), config)
         weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-        _check_finite(weights)
+        checked.check_weights(model, weights)
         model.load_state_dict(weights, strict=True)
-        train_config = json.loads(meta["train_config"])
-        if train_config is not None:
-            known = {f.name for f in fields(TrainConfig)}
-            train_config = TrainConfig(**{k: v for k, v in train_config.items() if k in known})
-        bundle = Bundle(model, vocab, name, train_config, _history(tensors),
-                        int(meta["step"]), int(meta["chars_seen"]), float(meta["seconds"]),
-                        int(meta["run_step"]), float(meta["run_seconds"]))
-        optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
-        if optim and not all(bool(torch.isfinite(v).all()) for v in optim.values() if v.is_floating_point()):
-            optim = {}  # NaN/inf Adam moments would diverge at the first step: keep the weights, drop them
-            meta["optim_groups"] = "null"
-        bundle.optimizer_state = _optimizer_state(optim, json.loads(meta["optim_groups"]))
-        parts = [tensors[f"rnn_state.{j}"] for j in range(len(tensors))
-                 if f"rnn_state.{j}" in tensors]
-        bundle.rnn_state = {"none": None, "tensor": parts[0] if parts else None,
-                            "tuple": tuple(parts)}[meta["rnn_state"]]
+        train_config = checked.check_train_config(json.loads(meta["train_config"]))
+        bundle = Bundle(model, vocab, name, train_config, checked.check_history(tensors, max_history_rows),
+                        **checked.check_counters(meta), split=checked.check_split(meta))
+        # NaN/inf Adam moments would diverge at the first step: the check keeps the weights, drops them
+        bundle.optimizer_state = checked.check_optimizer(model, tensors, json.loads(meta["optim_groups"]))
+        bundle.rnn_state = checked.check_state(model, tensors, meta["rnn_state"], train_config)
     except CheckpointError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError, json.JSONDecodeError) as e:
@@ -207,16 +207,6 @@ def _check_size(meta: dict[str, str], max_params: int) -> None:
                               f"server allows at most {max_params:,}")
 
 
-def _check_finite(weights: dict[str, torch.Tensor]) -> None:
-    """Refuse NaN/inf weights: sampling from them crashes (T > 0) or writes one character forever (T = 0)."""
-    for name, t in weights.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            bad = int((~torch.isfinite(t)).sum())
-            raise CheckpointError(f"the weights contain NaN/inf in model.{name} ({bad:,} of {t.numel():,} "
-                                  "values): training diverged before this was saved, or the file was edited; "
-                                  "train again (or from an earlier checkpoint)")
-
-
 def _metadata(data: bytes) -> dict[str, str]:
     # the header is a little-endian u64 length, then that many bytes of JSON
     n = int.from_bytes(data[:8], "little")
@@ -224,24 +214,6 @@ def _metadata(data: bytes) -> dict[str, str]:
         raise ValueError("bad header length")
     header = json.loads(data[8:8 + n])
     return header.get("__metadata__") or {}
-
-
-def _history(tensors: dict) -> History:
-    tr = tensors.get("history.train", torch.zeros(0, 3)).tolist()
-    va = tensors.get("history.val", torch.zeros(0, 3)).tolist()
-    return History([int(r[0]) for r in tr], [int(r[1]) for r in tr], [r[2] for r in tr],
-                   [int(r[0]) for r in va], [int(r[1]) for r in va], [r[2] for r in va])
-
-
-def _optimizer_state(tensors: dict, groups) -> dict | None:
-    if groups is None:
-        return None
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, i, name = key.split(".", 2)
-            state.setdefault(int(i), {})[name] = value
-    return {"state": state, "param_groups": groups}
 
 
 __all__ = ["CheckpointError", "load", "save", "to_bytes"]

@@ -12,21 +12,24 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
 from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
-from .corpus import CorpusError, corpus_stats, read_text
+from .corpus import CorpusError
 from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
 from .presets import preset
-from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, plan_run, prepare_output
-from .sample import fit_prompt, next_char_probs, stream
+from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan_rows, plan_run, prepare_output
+from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
+from .textstore import open_corpus
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model on a text file")
-    t.add_argument("corpus", help="a text file (UTF-8), or - for standard input")
+    t.add_argument("corpus", help="a text file (UTF-8) of any size that fits on disk, or - for standard input")
     t.add_argument("--model", choices=list(MODELS), help=f"architecture (default: {DEFAULT_MODEL})")
     limit = t.add_mutually_exclusive_group()
     limit.add_argument("--time-budget", metavar="SEC",
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sample-every", default=None, metavar="SEC", help="print a sample this often")
     t.add_argument("--weights-only", action="store_true", help="write a smaller file without optimizer state")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--plan", action="store_true",
+                   help="print the resolved plan (every value, where it came from, why it was changed) and exit")
     _add_option_flags(t, list(MODEL_OPTIONS), "model options (each applies to the models that have it)")
     _add_option_flags(t, [f.name for f in fields(TrainConfig) if f.name not in _OWN_TRAIN_FLAGS],
                       "training options (defaults come from the preset for the model and corpus)")
@@ -85,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("--prompt", default="")
     s.add_argument("--length", default=500, help="characters to write (default 500)")
-    s.add_argument("--temperature", default=0.8, help="0 = always the likeliest character (default 0.8)")
+    s.add_argument("--temperature", default=TEMPERATURE,
+                   help=f"0 = always the likeliest character (default {TEMPERATURE:g})")
     s.add_argument("--top-k", default=None)
     s.add_argument("--seed", default=None)
     s.add_argument("--probs", action="store_true", help="print the next-character distribution instead")
@@ -95,12 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
     except _RUN_ERRORS as e:
         print(f"charrnn: error: {e}", file=sys.stderr)
         return 2
+
+
+def _escape_what_the_terminal_cannot_show() -> None:
+    """A character the output's encoding lacks (an emoji on an ASCII terminal, PYTHONIOENCODING=ascii) is
+    written as its escape (\\U0001f600) instead of ending the command with a UnicodeEncodeError. An error
+    policy the user chose (PYTHONIOENCODING=ascii:ignore) is kept."""
+    for out in (sys.stdout, sys.stderr):
+        if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+            out.reconfigure(errors="backslashreplace")
 
 
 def cmd_models(args) -> int:
@@ -113,30 +129,38 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
-    text = read_text(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
+    # Read in pieces and kept as ids (memory-mapped, cached beside a large file): no size cap here
+    corpus = open_corpus(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
     bundle = checkpoint.load(args.resume) if args.resume else None
     name = bundle.model_name if bundle else (args.model or DEFAULT_MODEL)
     stem = "stdin" if args.corpus == "-" else Path(args.corpus).stem
     settings = {k: v for k, v in vars(args).items() if k in OPTIONS and v is not None}
     if args.sample_every is not None:
         settings["sample_every"] = args.sample_every
-    plan = plan_run(text, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
-                    continue_from=bundle, out=args.out, default_out=f"{stem}-{name}.safetensors")
+    default_out = f"{stem}-{name}.safetensors"
+    if args.plan:  # nothing is written, not even the output folder (a large corpus's id cache aside)
+        plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
+                        continue_from=bundle)
+        print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
+        return 0
+    plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
+                    continue_from=bundle, out=args.out, default_out=default_out)
     metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json else None  # checked now
     if plan.ignored:
         _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
     bundle, config, out = plan.build(), plan.train_config, plan.out
-    stats = corpus_stats(text)
+    stats = plan.data.corpus.stats()
     verb = "resuming" if plan.resume else "continuing" if plan.continue_from else "training"
     _err(f"{verb} {name}: {plan.n_params:,} params · {stats.n_chars:,} chars, vocabulary {stats.vocab_size} · "
          f"uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
 
-    last, interrupted = None, 0
+    last, interrupted, first_step = None, 0, None
     bar = _progress_bar(config, args.quiet)
     events = plan.train(bundle)
     try:
         with _sigterm_as_interrupt():
             for last in events:
+                first_step = first_step if first_step is not None else process_seconds()
                 if bar is not None:
                     bar.n = min(round(last.elapsed), config.time_budget) if config.time_budget else bundle.run_step
                     bar.set_postfix_str(_postfix(last, bundle))
@@ -153,17 +177,36 @@ def cmd_train(args) -> int:
         _err(last.message)
     checkpoint.save(out, bundle, weights_only=args.weights_only)
     val = bundle.val_loss
-    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char)" if val is not None
-                else "validation loss not measured yet")
+    # the final pass, or (stopped before it) the last periodic estimate: say which text it covered
+    final = last is not None and last.done
+    val_chars, val_kind = plan.val_figure(final)
+    val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on "
+                f"{plan.val_coverage(final)}"
+                if val is not None else "validation loss not measured yet")
     print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
           f"{bundle.seconds:.0f} s, {val_text} → {out}")
     for finding in diagnose_run(bundle, plan.data.text, stop_reason=last.stop_reason if last else None):
         _err(f"{finding.severity}: {explain(finding)}")  # why a loss is flat or wild, with what to try
     if metrics is not None:
-        metrics.write_text(json.dumps(_metrics(bundle, config, stats), indent=1))
+        figures = _metrics(bundle, config, stats)
+        figures.update(val_chars=val_chars if val is not None else None, val_kind=val_kind if val is not None else None,
+                       first_step_seconds=None if first_step is None else round(first_step, 3), world_size=1)
+        metrics.write_text(json.dumps(figures, indent=1))
     return (128 + interrupted) if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
 
 
+def process_seconds() -> float:
+    """Seconds since this process started (Linux: from /proc, so the interpreter's start and the imports
+    count; elsewhere from when this module was imported)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic() - _IMPORTED
+
+
+_IMPORTED = time.monotonic()
 _signal_received = 0  # the signal that stopped the run: the exit status is 128 + it (130 Ctrl-C, 143 SIGTERM)
 
 
@@ -194,11 +237,38 @@ def cmd_sample(args) -> int:
         return 0
     prompt = fit_prompt(bundle.vocab, args.prompt)  # "café" typed precomposed matches a decomposed corpus
     bundle.vocab.encode(prompt)  # unknown characters: a clear error before anything is printed
+    if seed is None and temperature > 0:  # "random": say which, so that a good sample can be written again
+        seed = resolve_seed(None)
+        _err(f"seed {seed} (--seed {seed} writes this text again)")
     sys.stdout.write(prompt)
     for ch in stream(bundle.model, bundle.vocab, prompt, length, temperature, top_k, seed):
         sys.stdout.write(ch)
     sys.stdout.write("\n")
     return 0
+
+
+def _describe_plan(plan: RunPlan, corpus: str, out: str) -> str:
+    """The resolved plan as text: what will run, then every setting with its value, source and reason."""
+    n_val = len(plan.data.ids) - plan.data.n_train
+    what = ("resume the saved run exactly where it stopped" if plan.resume else
+            "continue the saved model with a new run" if plan.continue_from is not None else "train a new model")
+    cost = plan.cost
+    lines = [f"plan: {what}: {plan.model_name} ({MODELS[plan.model_name].title}), {plan.n_params:,} parameters",
+             f"text: {corpus}, {len(plan.data.ids):,} characters, vocabulary {len(plan.vocab)}; the first "
+             f"{plan.data.n_train:,} for training, the last {n_val:,} held out",
+             f"device: {plan.device}" + (f"; estimated {cost.total_mb:,.0f} MB, {cost.step_seconds:.2g} s a step"
+                                          if cost is not None else ""),
+             f"checkpoint: {out} (not written: --plan)", ""]
+    rows = [(name, _shown(value), source, why) for name, value, source, why in plan_rows(plan)]
+    width = [max(len(r[i]) for r in rows + [("setting", "value", "source", "")]) for i in range(3)]
+    lines.append(f"{'setting':{width[0]}}  {'value':{width[1]}}  {'source':{width[2]}}  why")
+    lines += [f"{name:{width[0]}}  {value:{width[1]}}  {source:{width[2]}}  {why}".rstrip()
+              for name, value, source, why in rows]
+    return "\n".join(lines)
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
 def _metrics(bundle: Bundle, config: TrainConfig, stats) -> dict:

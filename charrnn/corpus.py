@@ -12,10 +12,10 @@ import codecs
 import math
 import sys
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from unidecode import unidecode
 
@@ -77,13 +77,16 @@ _CLEAN = (("\r\n", "\n"), ("\r", "\n"), ("\f", "\n"), ("\v", "\n"), ("\x85", "\n
           ("\u2029", "\n"), ("\ufeff", ""))
 
 
+_CLEAN_ASCII = tuple((old, new) for old, new in _CLEAN if old.isascii())
+
+
 def normalize_text(text: str) -> str:
     """The one normalisation of corpus and prompts alike: Unicode NFC, "\\n" line endings, no U+FEFF.
 
     Apply it to every prompt before encoding it, so that "café" typed with a precomposed é (U+00E9)
     matches a corpus stored decomposed (e + U+0301); `charrnn.sample` does. Never raises.
     """
-    for old, new in _CLEAN:
+    for old, new in _CLEAN_ASCII if text.isascii() else _CLEAN:  # ASCII text has only the ASCII breaks
         if old in text:
             text = text.replace(old, new)
     return unicodedata.normalize("NFC", text)
@@ -107,7 +110,7 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
                 raise IsADirectoryError
             if path.is_file() and path.stat().st_size > max_bytes:  # say so before reading it all
                 raise CorpusError(f"{name} is {_size(path.stat().st_size)}; the limit is {_size(max_bytes)}. "
-                                  "Use a smaller excerpt.")
+                                  "Use a smaller excerpt" + _ANY_SIZE.get(max_bytes, "."))
             with path.open("rb") as f:
                 data = f.read(max_bytes + 1)
         except FileNotFoundError:
@@ -119,8 +122,13 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
         except OSError as e:
             raise CorpusError(f"cannot read {path}: {e.strerror or e}.") from None
     if len(data) > max_bytes:
-        raise CorpusError(f"{name} is more than {_size(max_bytes)}, the limit. Use a smaller excerpt.")
+        raise CorpusError(f"{name} is more than {_size(max_bytes)}, the limit. Use a smaller excerpt"
+                          + _ANY_SIZE.get(max_bytes, "."))
     return data, name
+
+
+# Where read_text's own bound applies (the Python API), the way to a corpus of any size.
+_ANY_SIZE = {MAX_CORPUS_BYTES: ", or read it with charrnn.open_corpus (any size, memory-mapped ids)."}
 
 
 def _size(n: int) -> str:
@@ -251,7 +259,7 @@ def fold_ascii(text: str) -> str:
 class CorpusStats:
     n_chars: int
     vocab_size: int
-    top_chars: list[tuple[str, int]]  # most frequent first
+    top_chars: list[tuple[str, int]]  # most frequent first (ties: in code-point order)
     unigram_entropy: float  # nats/char: the loss of a model that only knows letter frequencies
 
     @property
@@ -259,12 +267,45 @@ class CorpusStats:
         """ln(V): the loss of a model that guesses uniformly — where every training run starts."""
         return math.log(self.vocab_size)
 
+    @classmethod
+    def from_counts(cls, chars: str, counts, top: int = 10) -> CorpusStats:
+        """From each character's count: chars (V,) and counts (V,), any integer sequence or tensor."""
+        counts = np.asarray(counts, dtype=np.int64)
+        n = int(counts.sum())
+        p = counts[counts > 0] / max(n, 1)
+        entropy = float(-(p * np.log(p)).sum()) if n else 0.0
+        order = np.argsort(-counts, kind="stable")[:top]
+        return cls(n, int((counts > 0).sum()), [(chars[i], int(counts[i])) for i in order if counts[i]], entropy)
 
-def corpus_stats(text: str, top: int = 10) -> CorpusStats:
-    counts = Counter(text)
-    n = len(text)
-    entropy = -sum(c / n * math.log(c / n) for c in counts.values()) if n else 0.0
-    return CorpusStats(n, len(counts), counts.most_common(top), entropy)
+
+def corpus_stats(text, top: int = 10) -> CorpusStats:
+    """Length, vocabulary, most frequent characters and unigram entropy of `text`: a str, or a corpus
+    held as ids (`charrnn.textstore.Corpus`, or its lazy `.text`), whose counts were taken with its ids.
+    One bincount over code points, not a Counter: ~0.5 GB/s instead of ~20 MB/s."""
+    if not isinstance(text, str):
+        return text.stats(top)
+    counts = bincount(code_points(text))
+    present = np.flatnonzero(counts)
+    return CorpusStats.from_counts("".join(map(chr, present)), counts[present], top)
+
+
+def bincount(cps: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """(max(cps) + 1 or minlength,) int64: how often each value occurs in `cps` (uint8 or uint32 code points
+    or ids). torch's bincount: on uint8 ~50x faster than numpy's, which first widens to int64."""
+    if not len(cps):
+        return np.zeros(minlength, np.int64)
+    ints = cps.view(np.int32) if cps.dtype == np.uint32 else cps  # code points < 2³¹: the same numbers
+    if not ints.flags.writeable:  # a view of a str's bytes: torch wants memory it could write (a copy, ~5 GB/s)
+        ints = ints.copy()
+    return torch.bincount(torch.from_numpy(ints), minlength=minlength).numpy()
+
+
+def code_points(text: str) -> np.ndarray:
+    """(len(text),) the code point of each character: uint8 for ASCII text, else uint32 (zero-copy views
+    of `str.encode`; ~7 GB/s for ASCII). Raises UnicodeEncodeError on a lone surrogate."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), np.uint8)
+    return np.frombuffer(text.encode("utf-32-le"), np.uint32)
 
 
 class Vocab:
@@ -275,10 +316,28 @@ class Vocab:
             raise ValueError("vocabulary characters must be unique")
         self.chars = chars
         self.stoi = {c: i for i, c in enumerate(chars)}
+        self._table: np.ndarray | None = None
 
     @classmethod
     def from_text(cls, text: str) -> Vocab:
         return cls("".join(sorted(set(text))))
+
+    def table(self) -> np.ndarray:
+        """Code point → id, -1 where the vocabulary has no such character: (max code point + 1,) int32,
+        at least 256 long. The lookup table that encodes text at ~0.5 GB/s (`encode`, `textstore`)."""
+        if self._table is None:
+            cps = [ord(c) for c in self.chars]
+            table = np.full(max([255, *cps]) + 1, -1, np.int32)
+            table[cps] = np.arange(len(cps), dtype=np.int32)
+            self._table = table
+        return self._table
+
+    def lookup(self, cps: np.ndarray) -> np.ndarray:
+        """Code points (any unsigned integer array) → int32 ids, -1 for characters not in the vocabulary."""
+        table = self.table()
+        if len(cps) and cps.dtype != np.uint8 and int(cps.max()) >= len(table):
+            return np.where(cps < len(table), table[np.minimum(cps, len(table) - 1)], -1).astype(np.int32)
+        return table[cps]
 
     def __len__(self) -> int:
         return len(self.chars)
@@ -292,15 +351,18 @@ class Vocab:
 
     def encode(self, text: str, *, on_unknown: str = "error") -> torch.Tensor:
         """Text → (len,) long tensor. `on_unknown="drop"` leaves out unseen characters."""
-        missing = self.unknown(text)
-        if missing:
+        try:
+            ids = self.lookup(code_points(text))
+        except UnicodeEncodeError:  # a lone surrogate: no code-point view; the slow way
+            ids = np.array([self.stoi.get(c, -1) for c in text], dtype=np.int32)
+        if (ids < 0).any():
             if on_unknown != "drop":
-                shown = "".join(missing[:10])
+                shown = "".join(self.unknown(text)[:10])
                 raise CorpusError(f"the model never saw these characters: {shown!r}. "
                                   "Remove them from the prompt (the model can only write characters "
                                   "from its training text).")
-            text = "".join(c for c in text if c in self.stoi)
-        return torch.tensor([self.stoi[c] for c in text], dtype=torch.long)
+            ids = ids[ids >= 0]
+        return torch.from_numpy(ids.astype(np.int64))
 
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)

@@ -7,41 +7,44 @@ weight or batch is allocated, so that one request cannot take a shared server's 
 in its own range while their product is not), and the message can say which setting to lower and to what.
 Uploaded checkpoints are sized the same way from their header before any tensor is read.
 
+Each model states what one position costs (`CharModel.cost`, declared in charrnn/models/): its
+multiply-adds, the numbers backward keeps for its input and for each layer, its attention scores. This
+module turns that into bytes and seconds, the same way for every model.
+
 Memory, in float32 bytes:
     parameters × 16          weights, their gradients and AdamW's two moments
-    activations × 4 × 2      what backward keeps per position: B·T × (input + layers × per-layer width),
-                             doubled for autograd's temporaries (and dropout masks)
+    activations × 4 × 2      what backward keeps per position: B·T × (input + layers × per-layer width
+                             + other), doubled for autograd's temporaries (and, where the model says so,
+                             for dropout masks)
     logits × 4 × 3           B·T·V scores, their softmax and its gradient (cross-entropy)
-    attention × 4 × 3        B·heads·T·T per transformer layer (scores, softmax, gradient)
-The per-layer widths are read from each family's cell: an LSTM keeps its four gates, the cell state and
-its tanh (≈ 7H per position), a GRU ≈ 6H, a tanh RNN ≈ 2H; the hand-written cells keep each
-intermediate of their Python loop (about twice as much). Measured against peak RSS on this project's
-machine (tests/test_estimate.py, benchmarks/README.md), the estimate is within a factor of two, and errs
-high: it is a bound for refusing, not an accounting.
+    attention × 4 × 3        B × the model's attention scores per sequence (scores, softmax, gradient)
+Measured against peak RSS (tests/test_estimate.py runs every registered model in a subprocess;
+benchmarks/README.md has the table), the estimate is within a factor of two, and mostly errs high (up to
+1.8×; the hand-written RNN and GRU come within ±25 % of the truth): a bound for refusing, not an accounting.
+A model fitted by counting states instead how many bytes its table grows per character counted and how
+many look-ups scoring one position takes.
 
 Step time: 6 × (multiply-adds per position) × B·T floating-point operations (forward 2, backward 4;
 Kaplan et al. 2020, "Scaling Laws for Neural Language Models", §2.1) at `FLOPS`, the softmax and
-cross-entropy over B·T·V logits, and, for the hand-written cells, a fixed Python overhead per time step and
-layer.
+cross-entropy over B·T·V logits, and, for models written as a Python loop over time, a fixed overhead
+per time step and loop call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from .models import CountingCost, ModelConfig, blueprint, model_class
 
-from .models import ModelConfig, model_class
-
-# Calibrated on this project's 2-core CPU, one thread, fp32 (tests/test_estimate.py prints the table):
-# LSTM H512×2 B64×T256 3.3 s/step (estimated 4.0), GRU H1024 B32×T128 1.3 (1.0), transformer 4×128
-# B32×T256 0.64 (0.67), GRU-scratch H256×2 B64×T64 0.26 (0.27).
+# Calibrated on this project's 2-core CPU, one thread, fp32, against four runs (benchmarks/README.md,
+# "`estimate.py`: what a run will cost"): measured 3.3, 1.3, 0.64 and 0.26 s a step where these constants
+# give 4.0, 1.0, 0.67 and 0.27.
 FLOPS = 80e9  # float32 operations per second one thread sustains in these models' matrix products
-SCRATCH_STEP_SECONDS = 3e-4  # Python overhead of a hand-written cell per time step and layer (fwd + bwd)
+LOOP_STEP_SECONDS = 3e-4  # Python overhead of one cell call in a loop over time, per time step (fwd + bwd)
 LOGIT_SECONDS = 1.8e-8  # softmax and cross-entropy, forward and backward, per logit (B·T·V): measured with a
-#                         19,000-character vocabulary, GRU H64, B16×T64: 0.45 s a step, 0.10 s of it products
-NGRAM_SECONDS = 3e-8  # the n-gram scoring one position for one character and one order (86 ns at order 3)
-COUNT_SECONDS = 1e-7  # the n-gram counting one character
+#                         19,000-character vocabulary, H64, B16×T64: 0.45 s a step, 0.10 s of it products
+LOOKUP_SECONDS = 3e-8  # a counted model scoring one position for one character and one order (86 ns at order 3)
+COUNT_SECONDS = 1e-7  # a counted model counting one character
 EVAL_PIECE_LOGITS = 2**21  # a validation piece holds at most this many scores (positions × V): see train.py
 MB = 1024 * 1024
 
@@ -49,7 +52,7 @@ MB = 1024 * 1024
 @dataclass(frozen=True)
 class Estimate:
     params: int
-    param_bytes: int  # weights + gradients + AdamW moments
+    param_bytes: int  # weights + gradients + AdamW moments (a counted model: its table)
     activation_bytes: int  # what backward keeps, incl. the input embedding or one-hot vectors
     logits_bytes: int
     attention_bytes: int
@@ -73,44 +76,27 @@ class Estimate:
 
 def count_params(model_name: str, config: ModelConfig, vocab_size: int) -> int:
     """Parameters of the model, counted on PyTorch's "meta" device: shapes only, no memory."""
-    cls = model_class(model_name)
-    try:
-        with torch.device("meta"):
-            return cls(vocab_size, config).num_params()
-    except (NotImplementedError, RuntimeError):  # a constructor that needs real numbers
-        return cls(vocab_size, config).num_params()
+    return blueprint(model_class(model_name), vocab_size, config).num_params()
 
 
 def estimate(model_name: str, config: ModelConfig, vocab_size: int, batch_size: int, seq_len: int,
              n_train: int = 0) -> Estimate:
     """The cost of training `model_name` with `config` on batches of `batch_size` × `seq_len` characters
-    over a vocabulary of `vocab_size` (and, for the counted n-gram, `n_train` training characters)."""
-    c, V, BT = config, vocab_size, batch_size * seq_len
-    params = count_params(model_name, c, V)
-    cls = model_class(model_name)
-    if cls.fitted_by_counting:  # counts: a key and a count per distinct n-gram, at most one per position
-        order = max(1, getattr(c, "order", 1))
-        per_char = NGRAM_SECONDS * V * order  # scoring one position against every character, every order
-        return Estimate(0, 24 * n_train * order, 0, 36 * EVAL_PIECE_LOGITS, 0,
+    over a vocabulary of `vocab_size` (and, for a model fitted by counting, `n_train` training characters).
+
+    Raises NotImplementedError for a model that does not state its cost (`CharModel.cost`)."""
+    V, B, T, BT = vocab_size, batch_size, seq_len, batch_size * seq_len
+    model = blueprint(model_class(model_name), V, config)
+    cost = model.cost(T)
+    if isinstance(cost, CountingCost):  # a table: one entry per position counted, at most
+        per_char = LOOKUP_SECONDS * V * cost.orders  # scoring one position against every character, every order
+        return Estimate(0, cost.count_bytes * n_train, 0, cost.logit_bytes * EVAL_PIECE_LOGITS, 0,
                         COUNT_SECONDS * max(BT, n_train // 50) + 2 * 100 * per_char, 1 / per_char)
-    layers = getattr(c, "n_layer", 1)
-    H = getattr(c, "n_hidden", 0)
-    E = V if getattr(c, "onehot", False) else getattr(c, "n_embd", 0)
-    width = {"rnn": 3 * H, "gru": 7 * H, "lstm": 8 * H, "rnn-scratch": 6 * H, "gru-scratch": 14 * H,
-             "lstm-scratch": 16 * H}.get(model_name)
-    attention = 0
-    macs = params - V * E if not getattr(c, "onehot", False) else params  # the embedding is a lookup
-    if model_name == "transformer":
-        C, heads = c.n_embd, c.n_head
-        width = 18 * C
-        attention = 4 * 3 * batch_size * heads * seq_len * seq_len * layers
-        macs += 2 * layers * seq_len * C  # QK^T and attention × V per position
-    elif model_name == "mlp":
-        width = 3 * H
-        E = E * c.context  # the concatenated window
-    acts = BT * (E + layers * (width or 2 * H))
-    act_bytes = 4 * 2 * acts * (2 if getattr(c, "dropout", 0) else 1)
-    seconds = 6 * macs * BT / FLOPS + LOGIT_SECONDS * BT * V
-    if model_name.endswith("-scratch"):
-        seconds += SCRATCH_STEP_SECONDS * seq_len * layers
-    return Estimate(params, 16 * params, act_bytes, 4 * 3 * BT * V, attention, seconds, 3 * BT / max(seconds, 1e-9))
+    params = model.num_params()
+    acts = BT * (cost.input_width + cost.n_layer * cost.layer_width + cost.extra_width)
+    act_bytes = 4 * 2 * acts * (2 if cost.dropout else 1)
+    seconds = 6 * cost.macs * BT / FLOPS + LOGIT_SECONDS * BT * V
+    if cost.loop_calls:
+        seconds += LOOP_STEP_SECONDS * T * cost.loop_calls
+    return Estimate(params, 16 * params, act_bytes, 4 * 3 * BT * V, 4 * 3 * B * cost.attention, seconds,
+                    3 * BT / max(seconds, 1e-9))

@@ -4,10 +4,11 @@
 
 The trainer calls these every `TrainConfig.stats_every` steps, with the learning rate it scheduled for
 that step; `charrnn.inspect.diagnose` reads the results ("vanishing gradients", "updates too small") and
-the page charts them. `update_size(samples)` is the one figure for "how much a step changes the weights"
-(judged where the scheduled rate is near its peak, not in a tail annealed to 0); the diagnosis and every
-view quote that figure. Karpathy's "A Recipe for Training Neural Networks" (2019) gives the customary
-update-to-weight ratio of about 1e-3.
+the page charts them. Each sample carries the model's own grouping of its parameters into layers
+(`CharModel.param_layers`), so the readers need not know any model's parameter names. `update_size(samples)`
+is the one figure for "how much a step changes the weights" (judged where the scheduled rate is near its
+peak, not in a tail annealed to 0); the diagnosis and every view quote that figure. Karpathy's "A Recipe
+for Training Neural Networks" (2019) gives the customary update-to-weight ratio of about 1e-3.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .models.base import CharModel
+
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every trainable parameter, taken just before `optimizer.step()`.
@@ -29,9 +32,10 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def grad_stats_now(model: nn.Module, before: dict[str, torch.Tensor] | None = None, *,
+def grad_stats_now(model: CharModel, before: dict[str, torch.Tensor] | None = None, *,
                    step: int | None = None, lr: float | None = None) -> dict:
-    """{"step": step, "lr": lr, "grad_norm": {name: ‖grad‖₂}, "update_ratio": {name: ‖Δw‖₂ / ‖w‖₂}}.
+    """{"step": step, "lr": lr, "grad_norm": {name: ‖grad‖₂}, "update_ratio": {name: ‖Δw‖₂ / ‖w‖₂},
+    "layer": {name: "input" | "layer 1" … | "output"}}.
 
     lr: the learning rate this step was taken with (the schedule's value at `step`), so that update
     sizes can be judged against it: a run annealed towards 0 takes tiny steps at its end, and should.
@@ -55,7 +59,9 @@ def grad_stats_now(model: nn.Module, before: dict[str, torch.Tensor] | None = No
             deltas.append(torch.linalg.vector_norm((p - before[name]).float()))
             weights.append(torch.linalg.vector_norm(before[name].float()))
     g = torch.stack(grads).tolist() if grads else []
-    stats = {"step": step, "lr": lr, "grad_norm": dict(zip(names, g, strict=True)), "update_ratio": {}}
+    layers = model.param_layers()
+    stats = {"step": step, "lr": lr, "grad_norm": dict(zip(names, g, strict=True)), "update_ratio": {},
+             "layer": {n: layers.get(n, "other") for n in names}}
     if deltas:
         d, w = torch.stack(deltas).tolist(), torch.stack(weights).tolist()
         stats["update_ratio"] = {n: di / wi for n, di, wi in zip(names, d, w, strict=True) if wi > 0}

@@ -7,16 +7,17 @@ The CLI and the app both start from this; every value can be overridden. How it 
 1. **Per family** (`FAMILIES`, a plain table): a size and training settings that learn visibly in
    30 s on a 2-core CPU. The hand-written cells (`*-scratch`) run a Python loop per character, much
    slower than the fused layers, so they get one small layer and shorter sequences. The n-gram is
-   fitted by counting and only its order depends on the corpus (below).
-2. **Budget** (PyTorch's `rnn`, `gru`, `lstm`): the budget buys a number of updates, and a bigger
-   network needs more of them before it pays off. On 2 cores (measured on tinyshakespeare, see
-   benchmarks/README.md) H192×2 beats both H128×2 and H256×2 at 60 s, and for the LSTM still at
-   180 s once its learning rate is raised to 5e-3 (H256×2 cannot take that rate). So `n_hidden`,
-   dropout and (LSTM) the learning rate follow the budget (`_SIZE_BY_BUDGET`, per family). A longer
-   budget is more passes over the text, and from ~5 passes on the LSTM generalises better with weight
-   decay (AdamW's, 0.05: each step pulls every weight towards 0 by lr × 0.05 of itself) than with
-   dropout, which also costs ~15% of the speed; it then also gets a larger embedding (64). A step
-   budget counts as the time those steps take at the typical speed.
+   fitted by counting and only its order depends on the corpus (`_BY_CORPUS_SIZE`), capped by what its
+   vocabulary allows (`CharModel.largest_options`).
+2. **Budget** (PyTorch's `rnn`, `gru`, `lstm`: their rows in `_SIZE_BY_BUDGET`): the budget buys a
+   number of updates, and a bigger network needs more of them before it pays off. On 2 cores (measured
+   on tinyshakespeare, see benchmarks/README.md) H192×2 beats both H128×2 and H256×2 at 60 s, and for
+   the LSTM still at 180 s once its learning rate is raised to 5e-3 (H256×2 cannot take that rate). So
+   `n_hidden`, dropout and (LSTM) the learning rate follow the budget (`_SIZE_BY_BUDGET`, per family). A
+   longer budget is more passes over the text, and from ~5 passes on the LSTM generalises better with
+   weight decay (AdamW's, 0.05: each step pulls every weight towards 0 by lr × 0.05 of itself) than with
+   dropout, which also costs ~15% of the speed; it then also gets a larger embedding (64). A step budget
+   counts as the time those steps take at the typical speed.
 3. **Corpus size**: the same budget on a small text is many passes over it, and a big network then
    learns the text by heart (validation loss rises while training loss falls). Above 8 expected
    passes dropout goes up to 0.2, above 50 the network also shrinks one size.
@@ -24,8 +25,8 @@ The CLI and the app both start from this; every value can be overridden. How it 
    out (`train.lr_at`; to 0 for the LSTM, after a 200-step warm-up: at 5e-3 from the first step, some
    initial weights lose hundreds of steps and end 0.05 worse at 60 s), batch 16 (on a CPU a step
    costs nearly the same for fewer sequences, so smaller batches give more updates per second), bf16
-   autocast where the CPU runs it fast (`precision="auto"`), validation estimates spaced so they
-   take a few percent of the budget, and gradient statistics every 10 steps for the diagnosis
+   autocast where the CPU runs it fast (`precision="auto"`), validation sized by the plan to take a
+   few percent of the budget (`charrnn.adjust`), and gradient statistics every 10 steps for the diagnosis
    (`STATS_EVERY`, 0.6 % of the step rate).
 """
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import fields, replace
 
-from .models.ngram import max_order
+from .models import model_class
 from .train import TrainConfig
 
 # name → (model options, training settings). Names missing here get the Config defaults.
@@ -64,11 +65,19 @@ FAMILIES: dict[str, tuple[dict, dict]] = {
 # pays off only with more steps than 180 s buys on 2 cores; the switch to it at 300 s is a guess, and
 # so are its decay and n_embd (carried over from H192). Real runs of the CLI (with the family's
 # 200-step warm-up): 60 s, seeds 0-4: 1.559, 1.556, 1.545, 1.591, 1.541; 180 s, seeds 0-2: 1.445, 1.442, 1.465.
+_PLAIN_BUDGET_ROWS = [(90.0, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})]
 _SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
+    "rnn": _PLAIN_BUDGET_ROWS,
+    "gru": _PLAIN_BUDGET_ROWS,
     "lstm": [(90.0, {"n_hidden": 192, "dropout": 0.0, "lr": 5e-3}),
              (300.0, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 5e-3, "weight_decay": 0.05}),
              (math.inf, {"n_hidden": 256, "dropout": 0.1, "n_embd": 64, "lr": 3e-3, "weight_decay": 0.05})],
-    "default": [(90.0, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})],
+}
+# Model options by corpus size: rows of (below this many characters, options); the last row: any larger.
+# A counted n-gram needs enough text to have seen its contexts: a 5-gram on 10,000 characters has seen
+# almost none of them twice.
+_BY_CORPUS_SIZE: dict[str, list[tuple[float, dict]]] = {
+    "ngram": [(20_000, {"order": 3}), (200_000, {"order": 4}), (math.inf, {"order": 5})],
 }
 # Steps between samples of per-layer gradient norms and update ratios (what the diagnosis reads): one
 # sample costs ~1 ms of CPU against ~15 ms per step of the default LSTM, so 0.6 % of the step rate
@@ -84,19 +93,22 @@ _TOO_MANY_PASSES = 50.0  # ...and above which the network also shrinks one size
 def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfig.time_budget,
            max_steps: int | None = None, vocab_size: int | None = None) -> tuple[dict, TrainConfig]:
     """(model options, training config) for `model_name` on a corpus of `n_chars` characters with a
-    vocabulary of `vocab_size` (None: English-sized); the n-gram's order is capped to what fits it."""
+    vocabulary of `vocab_size` (None: English-sized); options are capped to what the vocabulary allows
+    (`CharModel.largest_options`: e.g. the n-gram's order, whose keys must fit in 64 bits)."""
     family_options, settings = FAMILIES.get(model_name, ({}, {}))
     options = dict(family_options)
     config = replace(TrainConfig(time_budget=time_budget, max_steps=max_steps), **settings)
-    config = replace(config, **_eval_settings(time_budget), stats_every=STATS_EVERY)
-    if model_name == "ngram":
-        options["order"] = 3 if n_chars < 20_000 else 4 if n_chars < 200_000 else 5
-        if vocab_size:  # a CJK text has thousands of characters: fewer contexts fit in the keys
-            options["order"] = min(options["order"], max_order(vocab_size))
-    elif model_name in ("rnn", "gru", "lstm"):
-        row = _recurrent_row(model_name, n_chars, time_budget, max_steps, config)
+    config = replace(config, stats_every=STATS_EVERY)
+    if model_name in _BY_CORPUS_SIZE:
+        options.update(next(row for limit, row in _BY_CORPUS_SIZE[model_name] if n_chars < limit))
+    if model_name in _SIZE_BY_BUDGET:
+        row = _budget_row(_SIZE_BY_BUDGET[model_name], n_chars, time_budget, max_steps, config)
         config = replace(config, **{k: v for k, v in row.items() if k in _TRAIN_FIELDS})
         options.update({k: v for k, v in row.items() if k not in _TRAIN_FIELDS})
+    if vocab_size:  # a CJK text has thousands of characters: e.g. fewer n-gram contexts fit in the keys
+        for option, largest in model_class(model_name).largest_options(vocab_size).items():
+            if option in options:
+                options[option] = min(options[option], largest)
     return options, config
 
 
@@ -107,10 +119,9 @@ def _seconds(time_budget: float | None, max_steps: int | None, config: TrainConf
     return (max_steps or 0) * config.batch_size * config.seq_len / _CHARS_PER_SEC[n_hidden]
 
 
-def _recurrent_row(model_name: str, n_chars: int, time_budget: float | None, max_steps: int | None,
-                    config: TrainConfig) -> dict:
-    """The budget row's settings for PyTorch's RNN/GRU/LSTM, adjusted to the corpus size."""
-    table = _SIZE_BY_BUDGET.get(model_name, _SIZE_BY_BUDGET["default"])
+def _budget_row(table: list[tuple[float, dict]], n_chars: int, time_budget: float | None,
+                max_steps: int | None, config: TrainConfig) -> dict:
+    """The settings of the budget row `table` gives, adjusted to the corpus size."""
     seconds = _seconds(time_budget, max_steps, config, 256)
     if time_budget is None:  # a step budget: count it at the speed of the size it would buy
         small = next(row["n_hidden"] for limit, row in table if seconds <= limit)
@@ -124,12 +135,3 @@ def _recurrent_row(model_name: str, n_chars: int, time_budget: float | None, max
         settings["n_hidden"] = _SIZES[max(0, _SIZES.index(settings["n_hidden"]) - 1)]
     return settings
 
-
-def _eval_settings(time_budget: float | None) -> dict:
-    """Validation estimates every 1/20 of the budget (at least every 2 s), on 10,000 characters.
-
-    Each estimate takes wall-clock time out of the budget; this keeps it to a few percent while the
-    curve still gets ~20 points. The final estimate, after the budget, uses the whole validation text.
-    """
-    every = max(2.0, time_budget / 20) if time_budget else 2.0
-    return {"eval_every": every, "eval_chars": 10_000}

@@ -32,6 +32,7 @@ from .record import COPY_MIN_LEN, RunRecord
 from .run import Limits, plan_run
 from .train import evaluate
 
+DEFAULT_ENTRANTS = ("ngram", "rnn-scratch", "rnn", "gru", "lstm")  # a race from counting to gating
 TURN_SECONDS = 0.3  # each model trains this long (its own clock) before the next takes its turn
 NO_LIMITS = Limits()
 

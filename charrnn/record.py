@@ -6,8 +6,10 @@
     record.close()                     # final numbers and the last frame, also after a stop
 
 A record keeps its curves and numbers for as long as the tab lives; `bundle` (the weights) may be dropped
-(set to None) to bound memory. Continuing the same bundle extends its record (`begin_segment`): the
-curves go on, `resumed_at` marks where, and the film strip gets the new run's frames.
+(set to None) to bound memory. Its `curve` is a `charrnn.bundle.History` derived from the model's own (the
+one record of the losses, which the checkpoint keeps): the points its runs added, on the record's seconds
+axis. Continuing the same bundle extends its record (`begin_segment`): the curves go on, `resumed_at`
+marks where, and the film strip gets the new run's frames.
 
 The film strip samples at fixed points of the run's budget (FILM_POINTS: 1 %, 5 %, 20 %, 50 %, 100 %)
 with the same prompt, seed and temperature, so the frames differ only by what the model has learned;
@@ -20,17 +22,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from .bundle import Bundle
+from .bundle import Bundle, History
 from .copying import CopyIndex
 from .models import MODELS
-from .sample import generate
+from .sample import LIVE_LENGTH, LIVE_PROMPT, LIVE_SEED, TEMPERATURE, generate
 from .train import TrainEvent, run_progress
 
 FILM_POINTS = (0.01, 0.05, 0.2, 0.5, 1.0)  # fractions of the run's budget
-FILM_PROMPT = ""  # the same for every model: an empty prompt is in every vocabulary
-FILM_SEED = 0
-FILM_TEMPERATURE = 0.8
-FILM_LENGTH = 240
+# A frame is the live sample (`charrnn.sample`'s defaults): the same prompt, seed and temperature for every model
+FILM_PROMPT, FILM_SEED, FILM_TEMPERATURE, FILM_LENGTH = LIVE_PROMPT, LIVE_SEED, TEMPERATURE, LIVE_LENGTH
 COPY_MIN_LEN = 12  # the shortest run of characters found in the training text that counts as copied
 
 
@@ -43,20 +43,6 @@ class Frame:
     text: str
     copied_share: float
     spans: list[tuple[int, int]]
-
-
-@dataclass
-class Curve:
-    """A run's loss curves on its three x axes (steps, characters seen, the run's own seconds)."""
-
-    step: list[int] = field(default_factory=list)
-    chars: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    val_step: list[int] = field(default_factory=list)
-    val_chars: list[int] = field(default_factory=list)
-    val_seconds: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
 
 
 def model_label(name: str, options: dict, train: dict | None = None) -> str:
@@ -94,7 +80,7 @@ class RunRecord:
     corpus_chars: int
     n_train: int  # characters in the training part (the split: the held-out end is the rest)
     seed: int
-    curve: Curve = field(default_factory=Curve)
+    curve: History = field(default_factory=History)  # the window of the model's History its runs added
     steps: int = 0
     chars_seen: int = 0
     seconds: float = 0.0  # the runs' own training time (their clock)
@@ -113,6 +99,9 @@ class RunRecord:
     _next_frame: int = field(default=0, repr=False, compare=False)
     _last_ev: TrainEvent | None = field(default=None, repr=False, compare=False)
     _segment: int = field(default=0, repr=False, compare=False)
+    _history: History | None = field(default=None, repr=False, compare=False)  # the model's, being followed
+    _marks: tuple[int, int, int] = field(default=(0, 0, 0), repr=False, compare=False)  # copied up to; val from
+    _shift: float = field(default=0.0, repr=False, compare=False)  # the model's seconds → the record's
 
     @classmethod
     def begin(cls, plan, bundle: Bundle, run_id: int, corpus: str, index: CopyIndex | None = None,
@@ -140,27 +129,35 @@ class RunRecord:
         resumed = self.bundle.run_seconds if plan.resume and self.bundle is not None else 0.0
         self._offset = self.seconds - resumed
         self._next_frame, self._last_ev = 0, None
+        if self.bundle is not None:  # from here on, what the trainer adds to the model's History is this record's
+            h = self._history = self.bundle.history
+            self._marks = (len(h.step), len(h.val_step), len(h.val_step))
+            self._shift = self.seconds - self.bundle.seconds  # the record's seconds go on where they stopped
+
+    def _follow(self) -> None:
+        """Copy the points the run added to its model's History since the last look (the last validation
+        point again: a final estimate may have replaced it); non-finite validation losses stay off the curve."""
+        h, c = self._history, self.curve
+        if h is None:
+            return
+        done, val_done, val_start = self._marks
+        for i in range(done, len(h.step)):
+            step, chars, seconds, loss = h.point(i)
+            c.add(step, chars, seconds + self._shift, loss)
+        for i in range(max(val_start, val_done - 1), len(h.val_step)):
+            step, chars, seconds, loss = h.val_point(i)
+            if math.isfinite(loss):
+                c.add_val(step, chars, seconds + self._shift, loss)
+                self.best_val = loss if self.best_val is None else min(self.best_val, loss)
+        self._marks = (len(h.step), len(h.val_step), val_start)
 
     def observe(self, ev: TrainEvent) -> None:
-        """Take one training event: a point on the curves, and a film frame when the budget passes one."""
-        c = self.curve
+        """Take one training event: the curves follow the model's History, and a film frame is made when the
+        budget passes one."""
+        self._follow()
+        if ev.done and ev.val_loss is not None and math.isfinite(ev.val_loss):
+            self.final_val = ev.val_loss
         seconds = self._offset + ev.elapsed
-        if not ev.done:
-            c.step.append(ev.step)
-            c.chars.append(ev.chars_seen)
-            c.seconds.append(seconds)
-            c.train_loss.append(ev.train_loss)
-        if ev.val_loss is not None and math.isfinite(ev.val_loss):
-            if c.val_step and c.val_step[-1] == ev.step:  # the final, full estimate replaces a partial one
-                c.val_loss[-1] = ev.val_loss
-            else:
-                c.val_step.append(ev.step)
-                c.val_chars.append(ev.chars_seen)
-                c.val_seconds.append(seconds)
-                c.val_loss.append(ev.val_loss)
-            self.best_val = ev.val_loss if self.best_val is None else min(self.best_val, ev.val_loss)
-            if ev.done:
-                self.final_val = ev.val_loss
         self.steps, self.chars_seen, self.seconds = ev.step, ev.chars_seen, max(self.seconds, seconds)
         self._last_ev = ev
         if self.bundle is not None and self._config is not None and not ev.done:
@@ -173,14 +170,14 @@ class RunRecord:
         """The run ended (its budget used, or stopped): final numbers and the last frame. `val_loss`: a
         validation loss measured at the stop (a stopped run skips the trainer's final pass)."""
         self.stopped = stopped
-        if val_loss is not None and math.isfinite(val_loss) and not (self.curve.val_step
-                                                                      and self.curve.val_step[-1] == self.steps):
-            c = self.curve
-            c.val_step.append(self.steps)
-            c.val_chars.append(self.chars_seen)
-            c.val_seconds.append(self.seconds)
-            c.val_loss.append(val_loss)
-            self.best_val = val_loss if self.best_val is None else min(self.best_val, val_loss)
+        c = self.curve
+        if val_loss is not None and math.isfinite(val_loss) and not (c.val_step and c.val_step[-1] == self.steps):
+            if self._history is not None:  # measured at the stop: on the model's own record, which the curve follows
+                self._history.add_val(self.steps, self.chars_seen, self.seconds - self._shift, val_loss)
+            else:
+                c.add_val(self.steps, self.chars_seen, self.seconds, val_loss)
+                self.best_val = val_loss if self.best_val is None else min(self.best_val, val_loss)
+        self._follow()
         if self.final_val is None or stopped:
             self.final_val = self.curve.val_loss[-1] if self.curve.val_loss else self.final_val
         if self.bundle is None:
@@ -218,7 +215,7 @@ class RunRecord:
 
     def drop_weights(self) -> None:
         """Free the model and the text; the curves, numbers and film strip stay."""
-        self.bundle = self.text = self.index = None
+        self.bundle = self.text = self.index = self._history = None
 
     @property
     def sample(self) -> str:

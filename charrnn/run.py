@@ -1,6 +1,6 @@
 """The one door for every run: what a user asked for → a checked, complete plan → training.
 
-    plan_run(text, model, settings, time_budget=…, max_steps=…, continue_from=…, limits=…, out=…)
+    plan_run(corpus, model, settings, time_budget=…, max_steps=…, continue_from=…, limits=…, out=…)
         ─► RunPlan: model config, train config, vocabulary, data split, device, output, parameter count
     bundle = plan.build()              the model (new, or the one being continued)
     for event in plan.train(bundle):   charrnn.train with the plan's data and config
@@ -25,12 +25,15 @@ from pathlib import Path
 
 import torch
 
-from .bundle import Bundle
+from .adjust import fit_seq_len, fit_validation
+from .bundle import Bundle, Split
 from .corpus import VAL_FRACTION, CorpusError, Vocab, split
 from .estimate import Estimate, estimate
+from .limits import NO_LIMITS, Limits, check_cost
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
-from .options import MODEL_OPTIONS, OPTIONS, RUN_OPTIONS, TRAIN_OPTIONS, SettingError, check
+from .options import MODEL_OPTIONS, OPTIONS, TRAIN_OPTIONS, SettingError, check
 from .presets import preset
+from .textstore import Corpus, LazyText
 from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
 
 DEFAULT_MODEL = "lstm"  # the classic char-rnn
@@ -44,32 +47,30 @@ _BUDGET_SETTINGS = {"time_budget", "max_steps", "eval_every", "eval_chars"}
 _MACHINE = {"device", "threads"}
 
 
-@dataclass(frozen=True)
-class Limits:
-    """A server's bounds on one run (None: no bound). Checked by `plan_run` before anything is built."""
-
-    max_seconds: float | None = None  # the longest time budget
-    max_params: int | None = None  # the largest model
-    max_run_mb: float | None = None  # the most memory one run may take (estimate.py), MB of 1024²
-    max_step_seconds: float | None = None  # the longest one training step may take (Stop answers after it)
-    # Validation on a shared server: the held-out text's first N characters (the same N for every run, so
-    # runs compare), fewer where the model is too slow to read them in about a second.
-    final_eval_chars: int | None = None
-
-
 @dataclass
 class Data:
-    """The run's text as ids, split into a training part and the held-out end.
+    """The run's corpus as ids, split into a training part and the held-out end.
 
-    ids: (N,) int64 over `vocab`; `train` and `val` are views of it (no copy). The text itself is kept
-    so that views that read it (copied spans, prediction strips) need not decode it again. A later
-    memory-mapped corpus fills the same slots with a tensor from `torch.from_file`.
+    ids: (N,) uint8 or int32 over `vocab` (memory-mapped from a cache file for a large corpus:
+    `charrnn.textstore`); `train` and `val` are views of it (no copy), cast to int64 a batch at a time.
+    `text` is the text itself where it is in memory anyway (the page, `read_text`), else a `LazyText` that
+    decodes the slice asked for: nothing holds a large corpus's whole text.
     """
 
-    text: str
-    vocab: Vocab
-    ids: torch.Tensor
+    corpus: Corpus
     n_train: int
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.corpus.vocab
+
+    @property
+    def ids(self) -> torch.Tensor:  # (N,)
+        return self.corpus.ids
+
+    @property
+    def text(self) -> str | LazyText:
+        return self.corpus.text
 
     @property
     def train(self) -> torch.Tensor:  # (n_train,)
@@ -80,12 +81,12 @@ class Data:
         return self.ids[self.n_train:]
 
     @property
-    def train_text(self) -> str:
-        return self.text[: self.n_train]
+    def train_text(self) -> str | LazyText:
+        return self.corpus.text_span(0, self.n_train)
 
     @property
-    def val_text(self) -> str:
-        return self.text[self.n_train:]
+    def val_text(self) -> str | LazyText:
+        return self.corpus.text_span(self.n_train)
 
 
 @dataclass
@@ -95,9 +96,11 @@ class Resolved:
     model_name: str
     model_options: dict  # every field of the model's Config
     train_config: TrainConfig
-    sources: dict[str, str]  # setting → "you" | "preset" | "saved run"
+    sources: dict[str, str]  # setting → "you" | "preset" | "saved run": where its value came from
     ignored: list[str] = field(default_factory=list)  # given, but the model has no such setting
     resume: bool = False  # an exact resume of an interrupted run
+    val_fraction: float = VAL_FRACTION  # the held-out share at the end of the text
+    reasons: dict[str, str] = field(default_factory=dict)  # setting → why the plan changed its source's value
 
 
 @dataclass
@@ -117,10 +120,30 @@ class RunPlan:
     resume: bool = False
     out: Path | None = None
     cost: Estimate | None = None  # estimated memory and step time (estimate.py)
+    reasons: dict[str, str] = field(default_factory=dict)  # setting → why the plan changed its source's value
 
     @property
     def vocab(self) -> Vocab:
         return self.data.vocab
+
+    @property
+    def split(self) -> Split:
+        return Split(self.val_fraction, self.data.n_train, len(self.data.ids))
+
+    def val_figure(self, final: bool = True) -> tuple[int, str]:
+        """How much held-out text a validation figure of this run covers: (characters, "full" or "first N
+        characters"). final: the final pass (`final_eval_chars`), else a periodic estimate (`eval_chars`)."""
+        held_out = len(self.data.val) - 1  # the characters predicted: each from the ones before it
+        limit = self.train_config.final_eval_chars if final else self.train_config.eval_chars
+        chars = held_out if limit is None else min(held_out, limit)
+        return chars, "full" if chars >= held_out else f"first {chars:,} characters"
+
+    def val_coverage(self, final: bool = True) -> str:
+        """`val_figure` in words: "the whole held-out text (111,538 characters)" or "the held-out text's first
+        200,000 characters (of 10,596,242)" — what the CLI's last line and the page's status say."""
+        chars, kind = self.val_figure(final)
+        return (f"the whole held-out text ({chars:,} characters)" if kind == "full" else
+                f"the held-out text's first {chars:,} characters (of {len(self.data.val) - 1:,})")
 
     def build(self) -> Bundle:
         """The bundle this run trains: the one continued, or a new model seeded by train_config.seed."""
@@ -130,16 +153,19 @@ class RunPlan:
         return Bundle(model, self.vocab, self.model_name)
 
     def train(self, bundle: Bundle) -> Iterator[TrainEvent]:
-        """`charrnn.train` on this plan's split with this plan's config (a generator of TrainEvents)."""
+        """`charrnn.train` on this plan's split with this plan's config (a generator of TrainEvents); the
+        bundle keeps the split, so that an exact resume validates on the same text."""
+        bundle.split = self.split
         return train(bundle, self.data.train, self.data.val, self.train_config, resume=self.resume)
 
 
 def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping | None = None, *,
             time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
-            limits: Limits = Limits(), default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
+            limits: Limits = NO_LIMITS, default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
     """Fill the user's choices (`settings`, None = unset) from the preset for this corpus and budget, or
-    from the saved run when continuing. Cheap (no ids, no weights): the page calls it to show what an
-    empty field will mean. Raises SettingError / TrainingError."""
+    from the saved run when continuing, then fit them to the text, the model's speed and the server
+    (`charrnn.adjust`, each change with its reason). Cheap (no ids, no weights): the page calls it to show
+    what an empty field will mean. Raises SettingError / TrainingError."""
     given = {k: v for k, v in (settings or {}).items() if v is not None}
     for k in given:
         if k not in OPTIONS:
@@ -150,19 +176,30 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
     given = {k: check(k, v) for k, v in given.items() if k not in ignored}
     time_budget = check("time_budget", time_budget, TRAIN_OPTIONS["time_budget"])
     max_steps = check("max_steps", max_steps, TRAIN_OPTIONS["max_steps"])
+    r = _fill(name, n_chars, vocab_size, given, have, time_budget, max_steps, continue_from, limits,
+              default_time_budget)
+    r.ignored = ignored
+    r.val_fraction = _val_fraction(r, given.get("val_fraction"), continue_from)
+    shape = _shape_only(name, vocab_size, make_config(name, **r.model_options))  # raises for impossible sizes
+    r.train_config, why = fit_seq_len(r.train_config, r.sources, shape.max_seq_len, n_chars, r.val_fraction,
+                                      r.resume)
+    r.reasons.update(why)
+    cost = estimate(name, make_config(name, **r.model_options), vocab_size, r.train_config.batch_size,
+                    r.train_config.seq_len, n_chars)
+    r.train_config, why = fit_validation(r.train_config, r.sources, cost, limits)
+    r.reasons.update(why)
+    return r
+
+
+def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time_budget: float | None,
+          max_steps: int | None, continue_from: Bundle | None, limits: Limits, default_time_budget: float
+          ) -> Resolved:
+    """Every setting's value and source: yours, else the saved run's (continuing), else the preset's."""
     saved = continue_from.train_config if continue_from is not None else None
     resume = (saved is not None and time_budget is None and max_steps is None
               and run_progress(saved, continue_from.run_step, continue_from.run_seconds) < 1)
-    if time_budget is None and not resume:
-        time_budget = None if max_steps else default_time_budget
-    if limits.max_seconds is not None:
-        if time_budget is not None and time_budget > limits.max_seconds:
-            raise SettingError("time_budget", f"time_budget {time_budget:g} s is over this server's limit of "
-                               f"{limits.max_seconds:g} s per run; choose {limits.max_seconds:g} or less",
-                               time_budget)
-        if time_budget is None and not resume:
-            time_budget = limits.max_seconds  # a step limit, and the server's clock as well
-
+    budget_source = "you" if time_budget is not None or max_steps is not None else "preset"
+    time_budget, reasons = _time_budget(time_budget, max_steps, resume, limits, default_time_budget)
     mine = {k: v for k, v in given.items() if k in have}
     train_given = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
     options, config = preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size)
@@ -187,6 +224,7 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
                                         "time budget or step limit: that starts a new run from the saved weights "
                                         "with your settings")
                 config = replace(saved, **{k: getattr(config, k) for k in _MACHINE})
+                kept = {k: v for k, v in asdict(saved).items() if k not in _MACHINE}  # its budget too
             else:
                 config = replace(config, **{k: v for k, v in kept.items() if k in TRAIN_OPTIONS})
             sources.update(dict.fromkeys(kept, "saved run"))
@@ -196,52 +234,86 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
     options.update(mine)
     if not resume:
         config = replace(config, time_budget=time_budget, max_steps=max_steps)
+        sources.update(time_budget=budget_source, max_steps=budget_source)
     config = replace(config, **train_given)
     sources.update(dict.fromkeys(list(mine) + list(train_given), "you"))
     sources.update({k: "preset" for k in asdict(config) if k not in sources})
-    return Resolved(name, options, config, sources, ignored, resume)
+    return Resolved(name, options, config, sources, resume=resume, reasons=reasons)
 
 
-def plan_run(text: str, model: str | None = None, settings: Mapping | None = None, *,
+def _time_budget(time_budget: float | None, max_steps: int | None, resume: bool, limits: Limits,
+                 default_time_budget: float) -> tuple[float | None, dict[str, str]]:
+    """The run's time budget (None: only its step limit, or the saved run's when resuming) and, where the server
+    set it, why. Raises SettingError over the server's limit."""
+    if time_budget is None and not resume:
+        time_budget = None if max_steps else default_time_budget
+    if limits.max_seconds is None:
+        return time_budget, {}
+    if time_budget is not None and time_budget > limits.max_seconds:
+        raise SettingError("time_budget", f"time_budget {time_budget:g} s is over this server's limit of "
+                           f"{limits.max_seconds:g} s per run; choose {limits.max_seconds:g} or less", time_budget)
+    if time_budget is None and not resume:  # a step limit, and the server's clock as well
+        return limits.max_seconds, {"time_budget": "this server's limit per run, which bounds a step limit too"}
+    return time_budget, {}
+
+
+def _val_fraction(r: Resolved, given: float | None, continue_from: Bundle | None) -> float:
+    """Yours, else the saved run's (continuing), else VAL_FRACTION. An exact resume keeps the saved split: a
+    different fraction would move text it trained on into the validation part, or the other way round."""
+    split = continue_from.split if continue_from is not None else None
+    saved = split.val_fraction if split is not None else VAL_FRACTION
+    if given is not None:
+        value, r.sources["val_fraction"] = given, "you"
+    elif split is not None:
+        value, r.sources["val_fraction"] = saved, "saved run"
+    else:
+        value, r.sources["val_fraction"] = VAL_FRACTION, "preset"
+        if continue_from is not None:
+            r.reasons["val_fraction"] = (f"the default {VAL_FRACTION:g}: this checkpoint was saved before "
+                                         "checkpoints kept their split")
+    if r.resume and value != saved:
+        old = "the saved run's" if split is not None else "the default, as this older checkpoint does not say"
+        raise TrainingError(f"an exact resume continues the saved run on the same split, so val_fraction cannot "
+                            f"change ({value:g} given; {old} is {saved:g}). Leave it out, or give a new time "
+                            "budget or step limit: that starts a new run from the saved weights")
+    return value
+
+
+def plan_run(corpus: str | Corpus, model: str | None = None, settings: Mapping | None = None, *,
              time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
-             limits: Limits = Limits(), out: str | Path | None = None, default_out: str | None = None,
+             limits: Limits = NO_LIMITS, out: str | Path | None = None, default_out: str | None = None,
              default_time_budget: float = DEFAULT_TIME_BUDGET, same_text: Data | None = None) -> RunPlan:
-    """The complete, checked plan for training `model` on `text` (a str, already read and cleaned).
+    """The complete, checked plan for training `model` on `corpus`.
 
+    corpus: the text (a str, already read and cleaned: `read_text`), or a `Corpus` (`open_corpus`: the
+        ids of a file of any size, memory-mapped, or `Corpus.from_text`).
     settings: the user's explicit choices by name (model options, TrainConfig fields, `val_fraction`);
         None or absent means "the preset's value" (or the saved run's, when continuing).
     time_budget / max_steps: the run's budget; neither = `default_time_budget` seconds (when
-        continuing an interrupted run, neither = resume it exactly where it stopped).
+        continuing an interrupted run, neither = resume it exactly where it stopped, on its saved split).
     continue_from: a trained Bundle to train further (its vocabulary must cover the text).
     limits: the server's bounds. out / default_out: a checkpoint path to check writable now (a folder
         means `default_out` inside it); None = no output.
     same_text: the `data` of another plan of this very text (a race plans one text for several models):
-        its vocabulary and ids are reused instead of encoding the text again (~0.3 s per MB).
+        its vocabulary and ids are reused instead of encoding the text again.
     Raises SettingError, TrainingError, CorpusError (ValueErrors) or OSError for an unwritable output.
     """
-    if not text.strip():
-        raise CorpusError("the text is empty (or only white space). Give the model some text to learn from.")
+    if isinstance(corpus, str):
+        if not corpus.strip():
+            raise CorpusError("the text is empty (or only white space). Give the model some text to learn from.")
+        reuse = same_text is not None and same_text.text is corpus
+        corpus = same_text.corpus if reuse else Corpus.from_text(corpus)
     if continue_from is not None:
         vocab = continue_from.vocab
-        unknown = vocab.unknown(text)
+        unknown = [c for c in corpus.vocab.chars if c not in vocab.stoi]
         if unknown:
             raise CorpusError("the text has characters the model being continued never saw: "
                               f"{''.join(unknown[:10])!r}; continue it on text with the same characters, or "
                               "start a new model")
-    elif same_text is not None and same_text.text is text:
-        vocab = same_text.vocab
-    else:
-        vocab = Vocab.from_text(text)
-    settings = dict(settings or {})
-    val_fraction = settings.pop("val_fraction", None)
-    val_fraction = VAL_FRACTION if val_fraction is None else check("val_fraction", val_fraction,
-                                                                   RUN_OPTIONS["val_fraction"])
-    r = resolve(model, len(text), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
+        corpus = corpus.over(vocab)  # its ids over the model's vocabulary
+    vocab = corpus.vocab
+    r = resolve(model, len(corpus), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
                 continue_from=continue_from, limits=limits, default_time_budget=default_time_budget)
-    if r.resume and val_fraction != VAL_FRACTION:
-        raise TrainingError(f"an exact resume continues the saved run on the same split, so val_fraction cannot "
-                            f"change ({val_fraction:g} given). Leave it out, or give a new time budget or step "
-                            "limit: that starts a new run from the saved weights")
     config = make_config(r.model_name, **r.model_options)
     shape = _shape_only(r.model_name, len(vocab), config)  # raises for sizes that cannot build
     n_params = shape.num_params() if continue_from is None else continue_from.model.num_params()
@@ -249,57 +321,25 @@ def plan_run(text: str, model: str | None = None, settings: Mapping | None = Non
         raise SettingError("n_hidden", f"this model would have {n_params:,} parameters; this server allows at "
                            f"most {limits.max_params:,}. Use a smaller hidden size, embedding or fewer layers",
                            n_params)
-    train_config = _fit_seq_len(r, shape, len(text), val_fraction)
-    reuse = same_text is not None and same_text.text is text and same_text.vocab is vocab
-    ids = same_text.ids if reuse else vocab.encode(text)  # (N,) int64: bounded by the text's own limit
-    train_ids, val_ids = split(ids, val_fraction, seq_len=train_config.seq_len)
+    train_config = r.train_config
+    train_ids, val_ids = split(corpus.ids, r.val_fraction, seq_len=train_config.seq_len)
+    if r.resume:
+        _check_same_split(continue_from.split, len(train_ids), len(corpus))
     check_config(train_config, shape, len(train_ids), len(val_ids))
-    cost = check_cost(r.model_name, config, len(vocab), train_config, len(text), limits)  # before any weight
-    train_config = _fit_validation(train_config, cost, limits, r.sources)
+    cost = check_cost(r.model_name, config, len(vocab), train_config, len(corpus), limits)  # before any weight
     device = pick_device(train_config.device)
     path = prepare_output(out, default_out) if (out is not None or default_out is not None) else None
-    return RunPlan(r.model_name, config, train_config, Data(text, vocab, ids, len(train_ids)), device, n_params,
-                   val_fraction, r.sources, r.ignored, continue_from, r.resume, path, cost)
+    return RunPlan(r.model_name, config, train_config, Data(corpus, len(train_ids)), device, n_params,
+                   r.val_fraction, r.sources, r.ignored, continue_from, r.resume, path, cost, r.reasons)
 
 
-# What to lower, by the part of a run that costs most: (setting, where it lives: model config or train config)
-_LOWER = {"logits": [("batch_size", "t"), ("seq_len", "t")], "attention": [("seq_len", "t"), ("batch_size", "t")],
-          "activations": [("batch_size", "t"), ("seq_len", "t"), ("n_hidden", "m"), ("n_layer", "m")],
-          "parameters": [("n_hidden", "m"), ("n_embd", "m"), ("n_layer", "m")]}
-
-
-def check_cost(name: str, config: ModelConfig, vocab_size: int, train_config: TrainConfig, n_chars: int,
-               limits: Limits) -> Estimate:
-    """The run's estimated memory and step time (`estimate.py`) within the server's limits, or a
-    SettingError that names the setting to lower and a value that fits."""
-    def cost(cfg, tc):
-        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars)
-
-    est = cost(config, train_config)
-    for over, what in ((limits.max_run_mb is not None and est.total_mb > limits.max_run_mb, "memory"),
-                       (limits.max_step_seconds is not None and est.step_seconds > limits.max_step_seconds, "time")):
-        if not over:
-            continue
-        def fits(e, what=what):
-            return e.total_mb <= limits.max_run_mb if what == "memory" else e.step_seconds <= limits.max_step_seconds
-        advice = []
-        for setting, where in _LOWER[est.largest() if what == "memory" else "activations"]:
-            obj = train_config if where == "t" else config
-            value = getattr(obj, setting, None)
-            while isinstance(value, int) and value > 1:
-                value //= 2
-                changed = replace(obj, **{setting: value})
-                if fits(cost(changed, train_config) if where == "m" else cost(config, changed)):
-                    advice.append(f"{setting} to {value} (now {getattr(obj, setting)})")
-                    break
-        need = (f"about {est.total_mb:,.0f} MB of memory, mostly for its {est.largest()}" if what == "memory" else
-                f"about {est.step_seconds:.1f} s per training step")
-        allowed = (f"{limits.max_run_mb:,.0f} MB per run" if what == "memory" else
-                   f"{limits.max_step_seconds:g} s per step, so that Stop and the time budget answer in time")
-        raise SettingError(advice[0].split()[0] if advice else "n_hidden",
-                           f"this run would need {need}; this server allows {allowed}. Lower "
-                           + (", or ".join(advice[:2]) if advice else "the model's size"), None)
-    return est
+def _check_same_split(saved: Split | None, n_train: int, n_chars: int) -> None:
+    """An exact resume trains on the very characters the saved run did (unknown for older checkpoints)."""
+    if saved is not None and (saved.n_train, saved.n_chars) != (n_train, n_chars):
+        raise TrainingError(f"an exact resume continues the saved run on the same split: it trained on the first "
+                            f"{saved.n_train:,} of {saved.n_chars:,} characters, and this text has {n_chars:,}. "
+                            "Resume it on the same text, or give a new time budget or step limit: that starts a "
+                            "new run from the saved weights on this text")
 
 
 def _model_name(model: str | None, continue_from: Bundle | None) -> str:
@@ -323,33 +363,6 @@ def _shape_only(name: str, vocab_size: int, config: ModelConfig):
         return cls(vocab_size, config)
 
 
-def _fit_seq_len(r: Resolved, model, n_chars: int, val_fraction: float) -> TrainConfig:
-    """A preset sequence length shortened to what the model reads at once and the text allows;
-    a length the user chose is kept (and refused later with the reason if it cannot work)."""
-    config = r.train_config
-    if r.sources.get("seq_len") == "you" or r.resume:
-        return config
-    longest = min(config.seq_len, model.max_seq_len or config.seq_len,
-                  int(n_chars * val_fraction) - 1, n_chars - int(n_chars * val_fraction) - 2)
-    return replace(config, seq_len=max(1, longest)) if longest < config.seq_len else config
-
-
-def _fit_validation(config: TrainConfig, cost: Estimate, limits: Limits, sources: dict) -> TrainConfig:
-    """Validation passes that end on time, from the model's estimated forward speed: periodic estimates
-    take about 0.3 s and the final pass about 1 s on a server (within its fixed sample), 10 s elsewhere —
-    where a default run's whole held-out text usually fits (tinyshakespeare's 111,000 characters do).
-    Settings the user chose stay."""
-    speed = cost.eval_chars_per_second or math.inf  # characters a second, forward only
-    final_seconds = 1.0 if limits.max_step_seconds is not None else 10.0
-    changes = {}
-    if sources.get("eval_chars") != "you":
-        changes["eval_chars"] = max(100, min(config.eval_chars, int(min(0.3 * speed, 10**12))))
-    if sources.get("final_eval_chars") != "you":
-        fixed = limits.final_eval_chars or config.final_eval_chars or 10**12
-        changes["final_eval_chars"] = max(500, min(fixed, int(min(final_seconds * speed, 10**12))))
-    return replace(config, **changes)
-
-
 def prepare_output(out: str | Path | None, default_name: str | None, what: str = "the checkpoint") -> Path:
     """Where a checkpoint will go, checked before training: parent folders are created, an existing
     folder means `default_name` inside it, and the folder must be writable (probed with a temporary
@@ -368,12 +381,22 @@ def prepare_output(out: str | Path | None, default_name: str | None, what: str =
     return path
 
 
-def describe_sources(r: Resolved | RunPlan, names: list[str] | None = None) -> str:
-    """One line: the values a run will use and where each came from ("n_hidden 192 (preset)")."""
+def plan_rows(r: Resolved | RunPlan) -> list[tuple[str, object, str, str]]:
+    """Every value a run will use: (setting, value, source, reason) — the model's options, the training
+    settings and `val_fraction`; source "you" | "preset" | "saved run"; reason: why the plan changed the
+    value its source gave ("" where it did not)."""
     values = {**(r.model_options if isinstance(r, Resolved) else r.model_config.to_dict()),
-              **asdict(r.train_config)}
-    names = names or [k for k in values if k in r.sources]
-    return ", ".join(f"{k} {_short(values[k])} ({r.sources.get(k, 'preset')})" for k in names if k in values)
+              **asdict(r.train_config), "val_fraction": r.val_fraction}
+    return [(k, v, r.sources.get(k, "preset"), r.reasons.get(k, "")) for k, v in values.items()]
+
+
+def describe_sources(r: Resolved | RunPlan, names: list[str] | None = None) -> str:
+    """One line: the values a run will use, where each came from and why the plan changed it
+    ("n_hidden 192 (preset), seq_len 7 (preset; shortened from 64: the held-out text has 8 characters)")."""
+    rows = {k: (v, source, why) for k, v, source, why in plan_rows(r)}
+    names = names or [k for k in rows if k in r.sources]
+    return ", ".join(f"{k} {_short(rows[k][0])} ({rows[k][1]}{'; ' + rows[k][2] if rows[k][2] else ''})"
+                     for k in names if k in rows)
 
 
 def _short(v) -> str:
@@ -381,4 +404,4 @@ def _short(v) -> str:
 
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TIME_BUDGET", "VAL_FRACTION", "Data", "Limits", "Resolved", "RunPlan",
-           "describe_sources", "plan_run", "prepare_output", "resolve"]
+           "describe_sources", "plan_rows", "plan_run", "prepare_output", "resolve"]

@@ -1,10 +1,12 @@
 """Writing text with a trained model: one character at a time, state carried along.
 
     generate(model, vocab, prompt, length, temperature, top_k, seed) ─► text
+    resolve_seed(None) ─► a fresh seed per request: show it, and the same seed writes the same text again
 """
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
 from collections.abc import Iterator
 
@@ -12,6 +14,13 @@ import torch
 
 from .corpus import Vocab, normalize_text
 from .models.base import CharModel, State
+
+# What a user is shown unless they choose otherwise — the one home of these defaults (the CLI's `sample`,
+# the page's Write tab, the live and final samples of a run, the film strip of the Compare tab):
+TEMPERATURE = 0.8  # a little sharper than as learned (1): fewer misspellings, still varied
+LIVE_LENGTH = 240  # characters of the sample shown while a model trains and when it is done
+LIVE_PROMPT = ""  # the same for every model: an empty prompt is in every vocabulary
+LIVE_SEED = 0  # the same seed at every point of a run: samples differ only by what the model learned
 
 
 def fit_prompt(vocab: Vocab, prompt: str) -> str:
@@ -29,6 +38,18 @@ def fit_prompt(vocab: Vocab, prompt: str) -> str:
         if not vocab.unknown(form):
             return form
     return nfc
+
+
+SEEDS = 2**32  # seeds are 0 … 2^32 - 1 (`charrnn.options.SAMPLE_OPTIONS["seed"]`)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed a sampling request uses: `seed` itself, or for None ("random", the page's -1) a fresh one
+    from the operating system's randomness (`secrets`), so that every request is drawn anew whatever
+    else in the process seeded torch's global generator (a training run does, for its dropout masks).
+    Call it before `generate` / `stream` and show the result: the same seed writes the same text again.
+    """
+    return secrets.randbelow(SEEDS) if seed is None else seed
 
 
 def scale_logits(logits: torch.Tensor, temperature: float, top_k: int | None = None) -> torch.Tensor:
@@ -74,27 +95,29 @@ def _prime(model: CharModel, vocab: Vocab, prompt: str) -> tuple[torch.Tensor, S
     prompt = fit_prompt(vocab, prompt)
     if not prompt:
         prompt = "\n" if "\n" in vocab.stoi else vocab.chars[0]
-    ids = vocab.encode(prompt).to(device)[None]  # (1, P)
-    state = None
+    ids = vocab.encode(prompt).to(device)  # (P,)
     if model.recurrent:
-        logits, state = model(ids, state)  # the whole prompt in one call: fused kernels are fast
-    else:
-        for t in range(ids.shape[1]):  # windowed models keep their context in the state
-            logits, state = model(ids[:, t:t + 1], state)
-    return logits[0, -1], state
+        logits, state = model(ids[None], None)  # the whole prompt in one call: fused kernels are fast
+        return logits[0, -1], state
+    state = None
+    for t in range(len(ids)):  # windowed models keep their context in the state
+        logits, state = model.step(ids[t:t + 1], state)  # (1, V)
+    return logits[0], state
 
 
 @torch.no_grad()
 def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, temperature: float = 1.0,
            top_k: int | None = None, seed: int | None = None) -> Iterator[str]:
-    """Yield `length` new characters one by one. Same seed, same text.
+    """Yield `length` new characters one by one. Same seed, same text; seed None draws a fresh one
+    (`resolve_seed`; call it yourself to know which), never from torch's global generator.
 
-    Each step feeds only the last character and the carried state — never the whole text so far.
-    The prompt goes through `fit_prompt`; raises CorpusError if it has characters the model never saw.
+    Each step feeds only the last character and the carried state to `model.step` — never the whole
+    text so far. The prompt goes through `fit_prompt`; raises CorpusError if it has characters the
+    model never saw.
     """
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    generator = torch.Generator().manual_seed(resolve_seed(seed))  # this request's own random numbers
     was_training = model.training
-    logits, state = _prime(model, vocab, prompt)
+    logits, state = _prime(model, vocab, prompt)  # (V,)
     device = logits.device
     try:
         for _ in range(length):
@@ -105,14 +128,15 @@ def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, 
                 i = int(torch.multinomial(probs, 1, generator=generator))
             yield vocab.chars[i]
             with torch.no_grad():
-                logits, state = model(torch.tensor([[i]], device=device), state)
-            logits = logits[0, -1]
+                logits, state = model.step(torch.tensor([i], device=device), state)  # (1, V)
+            logits = logits[0]
     finally:
         model.train(was_training)
 
 
 def generate(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, temperature: float = 1.0,
              top_k: int | None = None, seed: int | None = None) -> str:
-    """The prompt (as `fit_prompt` spells it) followed by `length` sampled characters."""
+    """The prompt (as `fit_prompt` spells it) followed by `length` sampled characters; seed None: a fresh
+    seed for this call (`resolve_seed`)."""
     prompt = fit_prompt(vocab, prompt)
     return prompt + "".join(stream(model, vocab, prompt, length, temperature, top_k, seed))

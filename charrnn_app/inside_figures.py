@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from charrnn.inspect.diagnose import param_groups
 
-from .plots import PALETTE, _layout
+from .plots import PALETTE, styled
 
 BLUE, ORANGE, GREEN = PALETTE[0], PALETTE[1], PALETTE[2]
 
@@ -30,7 +30,8 @@ def escape(text: str) -> str:
     return html.escape(text).replace("{", "&#123;").replace("}", "&#125;").replace("$", "&#36;")
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
+def rgba(hex_color: str, alpha: float) -> str:
+    """`hex_color` ("#RRGGBB") as a CSS rgba() with opacity `alpha` (clipped to 0..1)."""
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{max(0.0, min(1.0, alpha)):.2f})"
 
@@ -43,7 +44,7 @@ def strip(text: str, alphas: list[float | None], titles: list[str], colors: list
     spans = []
     for i, c in enumerate(text):
         a = alphas[i]
-        style = f"background:{_rgba((colors or [ORANGE] * len(text))[i], a)};" if a is not None else ""
+        style = f"background:{rgba((colors or [ORANGE] * len(text))[i], a)};" if a is not None else ""
         if i == marked:
             style += "outline:2px solid #000;"
         shown = "⏎\n" if c == "\n" else c
@@ -59,11 +60,9 @@ def legend(items: list[tuple[str, str]]) -> str:
     return '<div class="strip-legend">' + " ".join(swatches) + "</div>"
 
 
-def graph_figure(graph) -> go.Figure:
-    """Nodes in rows by depth (longest path from x or a weight), edges as lines, shapes on hover.
-
-    Operations are circles, weights small grey squares, the input and outputs diamonds; an edge's
-    tensor (its named dimensions) shows when hovering over its middle."""
+def _layered(graph) -> tuple[dict[int, tuple[float, int]], int]:
+    """({node id: (x, y)}, number of rows): each node in the row of its depth (the longest path to it from
+    the input or a weight), the row centred on x = 0."""
     into: dict[int, list[int]] = {}
     for e in graph.edges:
         into.setdefault(e.dst, []).append(e.src)
@@ -73,10 +72,16 @@ def graph_figure(graph) -> go.Figure:
     rows: dict[int, list[int]] = {}
     for n in graph.nodes:
         rows.setdefault(depth[n.id], []).append(n.id)
-    pos = {}
-    for d, ids in rows.items():
-        for k, i in enumerate(ids):
-            pos[i] = (k - (len(ids) - 1) / 2, -d)
+    pos = {i: (k - (len(ids) - 1) / 2, -d) for d, ids in rows.items() for k, i in enumerate(ids)}
+    return pos, len(rows)
+
+
+def graph_figure(graph) -> go.Figure:
+    """Nodes in rows by depth (longest path from x or a weight), edges as lines, shapes on hover.
+
+    Operations are circles, weights small grey squares, the input and outputs diamonds; an edge's
+    tensor (its named dimensions) shows when hovering over its middle."""
+    pos, n_rows = _layered(graph)
     ex, ey, mx, my, mt = [], [], [], [], []
     for e in graph.edges:
         (x0, y0), (x1, y1) = pos[e.src], pos[e.dst]
@@ -103,8 +108,8 @@ def graph_figure(graph) -> go.Figure:
             text=[n.label for n in nodes], textposition="middle right", textfont=dict(size=10),
             customdata=[[n.dims, n.module or "(top)"] for n in nodes],
             hovertemplate="%{text} → %{customdata[0]}<br>in %{customdata[1]}<extra></extra>")
-    height = max(300, 28 * (len(rows) + 1))
-    return _layout(fig, title=dict(text=f"{graph.model}: the operations of one forward pass "
+    height = max(300, 28 * (n_rows + 1))
+    return styled(fig, title=dict(text=f"{graph.model}: the operations of one forward pass "
                                    f"(T={graph.dims.get('T')} steps)", x=0.01, font=dict(size=14)),
                    height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), hovermode="closest")
 
@@ -114,7 +119,7 @@ def embedding_figure(emb) -> go.Figure:
     fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=emb.labels, textposition="top center",
                     textfont=dict(size=14), marker=dict(color=BLUE, size=7), name="characters",
                     hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
-    return _layout(fig, title=dict(text="Character embeddings, projected on their 2 main directions (PCA)",
+    return styled(fig, title=dict(text="Character embeddings, projected on their 2 main directions (PCA)",
                                    x=0.01, font=dict(size=14)),
                    xaxis=dict(title=f"direction 1 ({emb.explained[0]:.0%} of the variance)"),
                    yaxis=dict(title=f"direction 2 ({emb.explained[1]:.0%})"), showlegend=False)
@@ -125,7 +130,7 @@ def bigram_figure(table) -> go.Figure:
                                hovertemplate="%{y} then %{x}: %{z} times<extra></extra>"))
     fig.update_xaxes(type="category", title="next character", side="top")
     fig.update_yaxes(type="category", title="character", autorange="reversed")
-    return _layout(fig, title=dict(text="How often each character followed each other one (the n-gram's counts)",
+    return styled(fig, title=dict(text="How often each character followed each other one (the n-gram's counts)",
                                    x=0.01, y=0.99, font=dict(size=14)), margin=dict(l=60, r=20, t=80, b=20))
 
 
@@ -143,7 +148,7 @@ def attention_figure(maps) -> go.Figure:
                           row=l + 1, col=h + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    return _layout(fig, title=dict(text="Attention: row = the position writing, column = the earlier position "
+    return styled(fig, title=dict(text="Attention: row = the position writing, column = the earlier position "
                                    "it took from", x=0.01, font=dict(size=14)), height=260 * L + 60)
 
 
@@ -153,7 +158,7 @@ def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:
     series: dict[str, tuple[list, list]] = {}
     for s in grad_stats:
         values = s.get(key, {})
-        groups = param_groups(list(values))
+        groups = param_groups(list(values), s.get("layer"))  # the model's own grouping
         if key == "grad_norm":
             sums: dict[str, float] = {}
             for name, v in values.items():
@@ -176,6 +181,6 @@ def grad_figure(grad_stats: list[dict], key: str) -> go.Figure:
     title = ("Gradient norm per layer" if key == "grad_norm" else "Update size ÷ weight size, per weight matrix")
     if not series:
         title += " — no gradient statistics sampled in this model's runs"
-    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), xaxis=dict(title="training step"),
+    return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)), xaxis=dict(title="training step"),
                    yaxis=dict(type="log", exponentformat="power",
                                                    title="‖grad‖" if key == "grad_norm" else "‖Δw‖ / ‖w‖"))

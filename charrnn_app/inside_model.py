@@ -8,10 +8,9 @@ when a run ends.
 
 from __future__ import annotations
 
-import copy
 import math
 import statistics
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import plotly.graph_objects as go
 
@@ -21,8 +20,9 @@ from charrnn.inspect.diagnose import group_norms
 
 from . import inside_figures as figs
 from . import texts, user_error
-from .inside_text import _md_char, _model, _note, view_text
-from .plots import _layout
+from .inside_text import md_char, model_to_read, note, view_text
+from .plots import styled
+from .runner import snapshot
 from .session import Session
 
 SHAPE_HEADERS = ["module", "tensor", "shape (named)", "sizes", "dtype", "what it holds"]
@@ -31,7 +31,7 @@ GRAPH_STEPS = 3  # time steps the recorded graph unrolls (fewer when a deep mode
 
 def _blank(title: str) -> go.Figure:
     """A small empty chart whose title says why there is nothing to draw."""
-    return _layout(go.Figure(), title=dict(text=title, x=0.01, font=dict(size=14)), height=120,
+    return styled(go.Figure(), title=dict(text=title, x=0.01, font=dict(size=14)), height=120,
                    xaxis=dict(visible=False), yaxis=dict(visible=False))
 
 
@@ -39,13 +39,13 @@ def _blank(title: str) -> go.Figure:
 
 def shapes_view(session, text=None):
     """(table rows, summary, graph figure, Graphviz text, data) for one (B, T) batch of the text."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     try:
         shapes = inspect.batch_shapes(model, vocab, text)
     except InspectError as e:
-        return [], _note(str(e)), _blank(str(e)), "", {"note": str(e)}
-    rows = [["  " * r.depth + (r.path or r.module) + (f" ×{r.calls}" if r.calls > 1 else ""), r.name, r.dims,
+        return [], note(str(e)), _blank(str(e)), "", {"note": str(e)}
+    rows = [["  " * r.depth + (r.module_path or r.module) + (f" ×{r.calls}" if r.calls > 1 else ""), r.name, r.dims,
              " × ".join(map(str, r.sizes)) or "scalar", r.dtype, r.what] for r in shapes.tensors]
     dims = ", ".join(f"{k} = {v}" for k, v in shapes.dims.items())
     summary = (f"One batch of your text through {shapes.model}: **{dims}**. Read it top to bottom: the batch x "
@@ -73,18 +73,18 @@ def shapes_view(session, text=None):
 
 def map_view(session):
     """(figure, summary, data): the embedding map (PCA), or the bigram table of an n-gram."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     try:
         emb = inspect.embedding_map(model, vocab)
     except InspectError as e:
         try:
             table = inspect.bigram_table(model, vocab)
         except InspectError:
-            return _blank(str(e)), _note(str(e)), {"note": str(e)}
+            return _blank(str(e)), note(str(e)), {"note": str(e)}
         pairs = sorted(((n, a, b) for a, row in zip(table.chars, table.counts, strict=True)
                         for b, n in zip(table.chars, row, strict=True)), reverse=True)[:8]
         summary = (f"The n-gram's counts of one character following another ({table.total:,} pairs). Most "
-                   "common: " + ", ".join(f"{_md_char(a)}→{_md_char(b)} {n:,}" for n, a, b in pairs) + ".")
+                   "common: " + ", ".join(f"{md_char(a)}→{md_char(b)} {n:,}" for n, a, b in pairs) + ".")
         return figs.bigram_figure(table), summary, asdict(table)
     nearest = []
     for i, a in enumerate(emb.chars):
@@ -94,18 +94,18 @@ def map_view(session):
     summary = (f"Each character's learned vector ({emb.source}), projected on the two directions where the "
                f"vectors differ most ({emb.explained[0]:.0%} and {emb.explained[1]:.0%} of their variance). "
                "Characters the model treats alike sit close; closest pairs here: "
-               + ", ".join(f"{_md_char(a)} {_md_char(b)}" for _, a, b in close) + ".")
+               + ", ".join(f"{md_char(a)} {md_char(b)}" for _, a, b in close) + ".")
     return figs.embedding_figure(emb), summary, asdict(emb)
 
 
 def attention_view(session, text=None):
     """(figure, summary, data): every head's attention weights over (the start of) the text."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     try:
         maps = inspect.attention_maps(model, vocab, text, max_chars=48)
     except InspectError as e:
-        return _blank(str(e)), _note(str(e)), {"note": str(e)}
+        return _blank(str(e)), note(str(e)), {"note": str(e)}
     lines = []
     for li, layer in enumerate(maps.weights):
         for hi, head in enumerate(layer):
@@ -136,9 +136,7 @@ def run_findings(session: Session, max_chars: int = 500):
     """The diagnosis of the tab's model (`charrnn.inspect.diagnose_run`) with the run's text; tanh
     saturation is measured over its first `max_chars` characters (one forward pass)."""
     text = (session.train_text or "") + (session.val_text or "")
-    bundle = session.bundle
-    if session.running:  # measuring saturation switches the model to eval mode: not under the training thread
-        bundle = replace(bundle, model=copy.deepcopy(bundle.model), grad_stats=list(bundle.grad_stats))
+    bundle = snapshot(session, session.bundle)  # measuring saturation switches the model to eval mode
     return inspect.diagnose_run(bundle, text or None, stop_reason=getattr(session, "stop_reason", None),
                                 max_chars=max_chars)
 

@@ -11,8 +11,6 @@ passes on a shared server, `concurrency_limit` bounds how many run at once).
 
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import asdict
 
 import gradio as gr
@@ -22,6 +20,7 @@ from charrnn.inspect import InspectError
 
 from . import inside_figures as figs
 from . import texts, user_error
+from .runner import snapshot
 from .session import Session
 
 MAX_CHARS = inspect.MAX_CHARS  # characters a view analyses at most (the core's bound)
@@ -44,10 +43,11 @@ def _bundle(session):
     return session.bundle
 
 
-def _model(session):
-    """The model to look at: a copy while this tab trains (the weights change under the training thread)."""
-    bundle = _bundle(session)
-    return copy.deepcopy(bundle.model) if session.running else bundle.model, bundle.vocab
+def model_to_read(session):
+    """(model, vocab) of the tab's model to look at (`runner.snapshot`: a copy while the tab trains);
+    gr.Error if the tab has none yet."""
+    bundle = snapshot(session, _bundle(session))
+    return bundle.model, bundle.vocab
 
 
 def excerpt(val_text: str, n: int = EXCERPT) -> str:
@@ -71,11 +71,11 @@ def view_text(session, text) -> str:
     raise user_error("Type a text to look at: this model came from a file, which holds no text.")
 
 
-def _note(message: str) -> str:
+def note(message: str) -> str:
     return f"*{figs.escape(message)}*"
 
 
-def _md_char(text: str) -> str:
+def md_char(text: str) -> str:
     """Characters as inline code, space/newline/tab made visible (so a newline cannot break the line)."""
     return "`" + "".join(inspect.common.readable(c) for c in text).replace("`", "ˋ") + "`"
 
@@ -84,27 +84,27 @@ def _md_char(text: str) -> str:
 
 def predictions_view(session, text=None):
     """(strip HTML, summary, data): each character coloured by −ln p, its top-5 guesses on hover."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     try:
         p = inspect.predictions(model, vocab, text)
     except InspectError as e:
-        return _note(str(e)), str(e), {"note": str(e)}
-    full = math.log(len(vocab))  # as surprised as a uniform guess: full colour
+        return note(str(e)), str(e), {"note": str(e)}
+    full = p.uniform_loss  # as surprised as a uniform guess: full colour
     alphas, titles = [None], ["the model starts reading here: no prediction"]
     for c in p.chars:
-        alphas.append(min(c.loss / full, 1.0) if math.isfinite(c.loss) else 1.0)
+        alphas.append(c.surprise)
         guesses = ", ".join(f"{inspect.common.char_name(g)} {q:.0%}" for g, q in c.top)
         titles.append(f"{inspect.common.char_name(c.char)}: p = {c.prob:.3f}, −ln p = {c.loss:.2f} nats · "
                       f"guesses: {guesses}")
-    strip = figs.legend([(figs._rgba(figs.ORANGE, 1), f"−ln p ≥ ln V = {full:.2f} (no better than guessing)"),
-                         (figs._rgba(figs.ORANGE, 0.3), "somewhat surprised"), ("#FFFFFF", "expected")]) \
+    strip = figs.legend([(figs.rgba(figs.ORANGE, 1), f"−ln p ≥ ln V = {full:.2f} (no better than guessing)"),
+                         (figs.rgba(figs.ORANGE, 0.3), "somewhat surprised"), ("#FFFFFF", "expected")]) \
         + figs.strip(p.text, alphas, titles)
     hardest = sorted(p.chars, key=lambda c: -c.loss)[:5]
     summary = (f"Loss over these {len(p.chars):,} predictions: **{p.mean_loss:.3f} nats** "
                f"({p.mean_bits:.3f} bits) per character"
                + (f" (the text was cut to its first {MAX_CHARS:,} characters)" if p.truncated else "")
-               + ". Hardest: " + ", ".join(f"{_md_char(c.char)} at {c.position} ({c.loss:.2f})" for c in hardest)
+               + ". Hardest: " + ", ".join(f"{md_char(c.char)} at {c.position} ({c.loss:.2f})" for c in hardest)
                + ". Hover over a character for the model's top 5 guesses; click one to see its loss worked out.")
     return strip, summary, {"text": p.text, "truncated": p.truncated, "mean_loss": p.mean_loss,
                             "mean_bits": p.mean_bits, "chars": [asdict(c) for c in p.chars]}
@@ -112,19 +112,19 @@ def predictions_view(session, text=None):
 
 def worked_loss_view(session, text=None, position=1):
     """(explanation, data): the loss at `position` by hand — −ln softmax — and by F.cross_entropy."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     try:
         w = inspect.worked_loss(model, vocab, text, int(position or 1))
     except InspectError as e:
-        return _note(str(e)), {"note": str(e)}
+        return note(str(e)), {"note": str(e)}
     z = sorted(zip(w.chars, w.logits, w.probs, strict=True), key=lambda r: -r[1])[:5]
-    rows = "\n".join(f"| {_md_char(c)} | {lg:+.3f} | {pr:.3f} |" for c, lg, pr in z)
+    rows = "\n".join(f"| {md_char(c)} | {lg:+.3f} | {pr:.3f} |" for c, lg, pr in z)
     context = w.context[-30:]
-    md = (f"**Position {w.position}:** after …{_md_char(context) if context else '(nothing)'} the next "
-          f"character was {_md_char(w.char)}.\n\n"
+    md = (f"**Position {w.position}:** after …{md_char(context) if context else '(nothing)'} the next "
+          f"character was {md_char(w.char)}.\n\n"
           f"| the model's top scores | logit z | softmax p |\n|---|---|---|\n{rows}\n\n"
-          f"1. its score for {_md_char(w.char)}: z = **{w.logit_true:+.3f}**\n"
+          f"1. its score for {md_char(w.char)}: z = **{w.logit_true:+.3f}**\n"
           f"2. ln Σ exp(z) over all {len(w.chars)} characters = **{w.logsumexp:.3f}**\n"
           f"3. loss = −ln p = ln Σ exp(z) − z = {w.logsumexp:.3f} − ({w.logit_true:+.3f}) = "
           f"**{w.loss:.4f} nats** ({w.bits:.3f} bits); p = e^−loss = {w.prob_true:.4f}\n"
@@ -142,7 +142,7 @@ def strip_clicked(session, text, evt: gr.EventData):
 # ---- 2. neurons over text, and units that track a property -----------------------------------------
 
 def layer_choices(session) -> list[str]:
-    model, _ = _model(session)
+    model, _ = model_to_read(session)
     try:
         return [f"{layer.name}" for layer in inspect.layers(model)]
     except InspectError:
@@ -151,7 +151,7 @@ def layer_choices(session) -> list[str]:
 
 def neuron_view(session, text=None, layer=None, unit=0):
     """(layer dropdown update, strip HTML, summary, data): the text coloured by one unit's activation."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     names: list[str] = []
     try:
@@ -160,7 +160,7 @@ def neuron_view(session, text=None, layer=None, unit=0):
         layer = layer if layer in names else names[0]
         t = inspect.neuron(model, vocab, text, layer, int(unit or 0))
     except InspectError as e:  # an n-gram (no layers), a unit out of range, a character never seen
-        return (gr.update(choices=names, value=layer if names else None), _note(str(e)), str(e),
+        return (gr.update(choices=names, value=layer if names else None), note(str(e)), str(e),
                 {"note": str(e)})
     scale = max(abs(t.low), abs(t.high)) or 1.0
     alphas = [abs(v) / scale for v in t.values]
@@ -181,7 +181,7 @@ PROPERTIES = ["inside quotes", "inside brackets", "position in line", "start of 
 
 def find_units_view(session, text=None, prop="all", span=""):
     """(table, data): the units that best track `prop` (or every property, or the selected `span`)."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     spans = _parse_span(span) if prop == "selected span" else None
     try:
@@ -190,9 +190,9 @@ def find_units_view(session, text=None, prop="all", span=""):
         props = None if prop in (None, "", "all", "selected span") else [prop]
         matches = inspect.find_units(model, vocab, text, properties=[] if spans else props, spans=spans)
     except InspectError as e:
-        return _note(str(e)), {"note": str(e)}
+        return note(str(e)), {"note": str(e)}
     if not matches:
-        return _note("none of these properties changes over this text (e.g. no quotes in it): "
+        return note("none of these properties changes over this text (e.g. no quotes in it): "
                      "type a text that has them"), {"matches": []}
     rows = "\n".join(f"| {m.property} | {m.layer} | {m.unit} | {m.correlation:+.2f} |" for m in matches)
     md = ("| property | layer | unit | correlation r |\n|---|---|---|---|\n" + rows +
@@ -220,7 +220,7 @@ def span_selected(evt: gr.SelectData) -> str:
 def saliency_view(session, text=None, position=-1):
     """(strip HTML, summary, data): how much the prediction after `position` depends on each earlier
     character (−1: the last character)."""
-    model, vocab = _model(session)
+    model, vocab = model_to_read(session)
     text = view_text(session, text)
     position = int(position if position not in (None, "") else -1)
     n = min(len(text), MAX_CHARS)
@@ -228,7 +228,7 @@ def saliency_view(session, text=None, position=-1):
     try:
         s = inspect.saliency(model, vocab, text, position)
     except InspectError as e:
-        return _note(str(e)), str(e), {"note": str(e)}
+        return note(str(e)), str(e), {"note": str(e)}
     shown = s.text[:position + 2]  # up to the character being predicted
     alphas = s.weight + [None] * (len(shown) - len(s.weight))
     titles = [f"{inspect.common.char_name(c)}: {w:.0%} of the strongest"
@@ -237,8 +237,8 @@ def saliency_view(session, text=None, position=-1):
     strip = figs.legend([(figs.GREEN, "the prediction depends on it strongly"), ("#FFFFFF", "not at all")]) \
         + figs.strip(shown, alphas, titles, [figs.GREEN] * len(shown), marked=position)
     far = [k for k, w in enumerate(reversed(s.weight)) if w >= 0.1]
-    summary = (f"After reading up to position {position} ({_md_char(s.text[position])}) the model guesses "
-               f"{_md_char(s.target)} (p = {s.target_prob:.2f}). It depends on characters up to "
+    summary = (f"After reading up to position {position} ({md_char(s.text[position])}) the model guesses "
+               f"{md_char(s.target)} (p = {s.target_prob:.2f}). It depends on characters up to "
                f"{max(far) if far else 0} back by at least 10 % of the strongest. "
                "Click a character to look from there.")
     data = asdict(s)
@@ -264,9 +264,8 @@ def compared_saliency(session, text: str, position: int, most: int = 4) -> list:
         b = record.bundle
         if b is None or b is current or len(out) >= most or b.vocab.unknown(text):
             continue
-        model = copy.deepcopy(b.model) if session.running else b.model
         try:
-            out.append((record.name, inspect.saliency(model, b.vocab, text, position)))
+            out.append((record.name, inspect.saliency(snapshot(session, b).model, b.vocab, text, position)))
         except InspectError:  # a model without inputs to differentiate (the n-gram): nothing to compare
             continue
     return out

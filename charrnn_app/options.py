@@ -15,6 +15,7 @@ import torch
 from charrnn import MODELS, make_config
 from charrnn.models import build_model
 from charrnn.options import MODEL_OPTIONS, TRAIN_OPTIONS, Option
+from charrnn.run import DEFAULT_MODEL
 
 # Training settings every model has, shown on the page (from TrainConfig); empty = the preset's value.
 TRAIN_SPECS: tuple[Option, ...] = tuple(TRAIN_OPTIONS[n] for n in ("lr", "batch_size", "seq_len", "weight_decay"))
@@ -54,8 +55,9 @@ def shown_value(value) -> str:
 
 
 def default_model() -> str:
-    """The model a new user starts with: the LSTM if registered (the classic char-rnn), else the first."""
-    return "lstm" if "lstm" in MODELS else next(iter(MODELS))
+    """The model a new user starts with: the CLI's default (`charrnn.run.DEFAULT_MODEL`) if registered,
+    else the first."""
+    return DEFAULT_MODEL if DEFAULT_MODEL in MODELS else next(iter(MODELS))
 
 
 def model_choices() -> list[tuple[str, str]]:

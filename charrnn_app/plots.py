@@ -24,7 +24,9 @@ PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 TRAIN_COLOR, VAL_COLOR, UNIFORM_COLOR, UNIGRAM_COLOR = "#56B4E9", "#D55E00", "#7F7F7F", "#009E73"
 
 
-def _layout(fig: go.Figure, **kw) -> go.Figure:
+def styled(fig: go.Figure, **kw) -> go.Figure:
+    """`fig` in the app's style (fonts, margins, legend and tool bar placed for a phone and a projector),
+    with `kw` laid over it; every chart of the app goes through here."""
     # No fixed height: the page's CSS gives the chart's box its height (smaller in presentation mode).
     # The legend goes under the x axis: on a phone it wraps to several rows, and above the plot it would
     # cover the title.
@@ -92,7 +94,7 @@ def loss_figure(history: History | None, uniform: float | None = None, unigram: 
     last = max(h.step[-1] if h.step else 0, 10)
     top = reference_lines(fig, uniform, unigram, units, last, max(h.train_loss[:50]) if h.train_loss else None)
     title = "Loss while training (lower is better)" if h.step else "Loss — press Train and the curve appears here"
-    return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+    return styled(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title="training step", rangemode="tozero"),
                    yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
 
@@ -118,7 +120,7 @@ def probs_figure(probs: list[tuple[str, float]] | None, temperature: float = 1.0
     else:
         title = note or "Next-character probabilities appear here once there is a model"
     fig.update_xaxes(type="category", tickangle=0)
-    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)),
+    return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)),
                    margin=dict(l=60, r=20, t=50, b=50),
                    yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"), showlegend=False)
 
@@ -172,7 +174,7 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None)
     title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
              else "Runs — start a lesson or a race and every model's curve appears here")
-    return _layout(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+    return styled(fig, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title=title_x, rangemode="tozero"),
                    yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
 
@@ -195,6 +197,6 @@ def next_char_figure(chart) -> go.Figure:
     if rest > 0.005:
         title += f" (characters not shown share {rest:.0%})"
     fig.update_xaxes(type="category", tickangle=0, tickfont=dict(size=15))
-    return _layout(fig, title=dict(text=title, x=0.01, font=dict(size=14)), barmode="overlay",
+    return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)), barmode="overlay",
                    margin=dict(l=60, r=20, t=50, b=50), showlegend=chart.temperature != 1,
                    yaxis=dict(title="probability", range=[0, 1.1], tickformat=".0%"))

@@ -1,11 +1,9 @@
 """Steps 4 and 5 of the page: write with the tab's model, show its next-character probabilities, and
-load a model from a checkpoint file (downloading is the file `training.train_model` writes).
+load a model from a checkpoint file (downloading is the file a Train run writes: `training.finish`).
 """
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 from pathlib import Path
 
@@ -14,10 +12,11 @@ import gradio as gr
 import charrnn
 from charrnn import MODELS, Bundle, CheckpointError, inspect
 from charrnn.options import SettingError, check_sampling
-from charrnn.sample import fit_prompt
+from charrnn.sample import TEMPERATURE, fit_prompt
 
-from . import plots, texts, training, user_error
+from . import options, plots, texts, training, user_error
 from .corpus_view import chars
+from .runner import adopt, snapshot
 from .session import Session, ensure_session
 from .training import model_figure
 
@@ -41,7 +40,7 @@ def _check_prompt(bundle: Bundle, prompt: str) -> None:
                        "Remove them: it can only read and write characters from its training text.")
 
 
-def sample_text(session, prompt=None, length=500, temperature=0.8, top_k=0, seed=None):
+def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k=0, seed=None):
     """Stream `length` characters written after `prompt` (the prompt included), then the session."""
     bundle = _model_for_sampling(session)
     prompt = prompt or ""
@@ -52,8 +51,7 @@ def sample_text(session, prompt=None, length=500, temperature=0.8, top_k=0, seed
     except SettingError as e:
         raise user_error(str(e)) from None
     length = max(1, min(length or 1, MAX_SAMPLE_LENGTH))
-    # While this tab trains, write with a snapshot: the weights change under the training thread.
-    model = copy.deepcopy(bundle.model) if session.running else bundle.model
+    model = snapshot(session, bundle).model  # while this tab trains, a copy
     out, last = prompt, time.perf_counter()
     for ch in charrnn.stream(model, bundle.vocab, prompt, length, temperature, top_k, seed):
         out += ch
@@ -84,7 +82,7 @@ def _next_char(session, prompt, temperature, top_k):
     unknown = bundle.vocab.unknown(fit_prompt(bundle.vocab, prompt))
     if unknown:
         return None, f"The model never saw {' '.join(plots.shown(c) for c in unknown[:5])}"
-    model = copy.deepcopy(bundle.model) if session.running else bundle.model
+    model = snapshot(session, bundle).model
     return inspect.next_char_chart(model, bundle.vocab, prompt, temperature, top_k=top_k or None), None
 
 
@@ -119,7 +117,7 @@ def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
     *field updates, download, session); a bad file raises gr.Error and changes nothing."""
     session = ensure_session(session)
     if not file:
-        return [gr.skip()] * (4 + len(training.options.option_specs()) + len(training.options.TRAIN_SPECS)) + [session]
+        return [gr.skip()] * (4 + len(options.option_specs()) + len(options.TRAIN_SPECS)) + [session]
     session.claim(file)  # first: removed with this tab even if refused now
     if session.running:
         raise user_error("This tab is training: press Stop before loading a checkpoint.")
@@ -127,8 +125,7 @@ def load_checkpoint(file, session, *, max_bytes, max_params=None) -> list:
         bundle = charrnn.load(file, max_bytes=max_bytes, max_params=max_params)
     except CheckpointError as e:
         raise user_error(f"{e}. Upload a .safetensors file downloaded from this app (the Keep tab).") from None
-    session.bundle, session.train_text, session.val_text = bundle, None, None  # the file holds no text
-    session.uniform, session.unigram = math.log(len(bundle.vocab)), None
+    adopt(session, bundle)  # the file holds no text: no split, no unigram line
     # Train now continues this model: every field is emptied, and empty means "as the checkpoint has it".
     resolved = training.resolve_for_page(bundle.model_name, None, None, None, False, session)
     fields = [{**update, "value": None} for update in training.field_updates(bundle.model_name, resolved)]

@@ -1,78 +1,24 @@
 """What one browser tab keeps between clicks. Lives in `gr.State`, one per tab, never in a global.
 
 The running training and the Stop button share this object: Stop sets `stop`, the training loop
-checks it between steps, ends the run cleanly and keeps the model.
+checks it between steps, ends the run cleanly and keeps the model. The run's lifecycle (who may take
+the tab's one training slot, when the tab's model changes) is `runner.py`'s; this object only holds it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
-import math
-import os
 import shutil
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from charrnn import Bundle, corpus_stats, save
+from charrnn import Bundle, save
 from charrnn.copying import CopyIndex
 from charrnn.options import SettingError
 from charrnn.record import COPY_MIN_LEN, RunRecord
 
+from .server import Uploads, release_memory, sweep_empty_uploads
+
 KEEP_WEIGHTS = 5  # runs whose weights a tab keeps (a whole five-model race); older runs keep curves and numbers
-
-
-class Uploads:
-    """Which tabs use which uploaded files (Gradio keeps one file per content, shared by every tab that
-    uploads the same bytes): a file is removed when the last tab that used it closes or expires. One per
-    app; deep copies of a Session (Gradio makes one per tab) share it.
-
-    Another tab may upload the same bytes before it tells the ledger (its upload event, or its Train, comes
-    after the file is written): Gradio then renames a fresh file over the same path. So the ledger notes
-    which file (inode and change time) its tabs used, and leaves a file that has been uploaded again since —
-    its new owner registers it, or Gradio's own cache cleanup takes it."""
-
-    def __init__(self):
-        self._users: dict[str, set[int]] = {}
-        self._seen: dict[str, tuple[int, int, int]] = {}  # path → the file its users registered
-        self._lock = threading.Lock()  # tabs close on several threads at once (unload handlers, expiry)
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def use(self, session, path: str | None) -> None:
-        if not path:
-            return
-        with self._lock:
-            self._users.setdefault(str(path), set()).add(id(session))
-            if (ident := _identity(path)) is not None:
-                self._seen[str(path)] = ident
-
-    def release(self, session) -> None:
-        with self._lock:
-            gone = []
-            for path, users in list(self._users.items()):
-                users.discard(id(session))
-                if not users:
-                    del self._users[path]
-                    if _identity(path) == self._seen.pop(path, None):  # not uploaded again since
-                        gone.append(path)
-        for path in gone:
-            Path(path).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # Gradio's folder for it (named by the content's hash)
-                Path(path).parent.rmdir()
-
-
-def _identity(path: str) -> tuple[int, int, int] | None:
-    """(device, inode, change time in ns) of the file at `path`; None if there is none."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 class Session:
@@ -82,9 +28,11 @@ class Session:
         self.root = root
         self.uploads = uploads  # the app's ledger of uploaded files (None: not served by an app)
         self.bundle: Bundle | None = None  # the model, its vocabulary and loss history
-        self.running = False  # a training run of this tab is under way
+        self.running = False  # the tab's one training slot is taken: a run is planning, training or finishing
         self.stop = False  # set by Stop; the running loop ends at its next step
-        self.pending = False  # Train was clicked and its run has not started yet (queued)
+        self.pending = False  # Train was clicked and its run has not started yet (queued, or planning)
+        self.run_sent: float | None = None  # when the running (or last) run joined the queue (monotonic s)…
+        self.run_ended: float | None = None  # …and when it let go of the slot (None while it holds it)
         self.units = "nats"  # the loss chart's unit, switchable while training
         self.uniform: float | None = None  # reference levels of the last training text, for the chart
         self.unigram: float | None = None
@@ -129,15 +77,6 @@ class Session:
         stopped, self.pending = self.pending and self.stop, False
         self.stop = False
         return stopped
-
-    def start(self, bundle: Bundle, plan) -> None:
-        """A checked run begins: the tab's model is now `bundle`; reference levels from the plan's text."""
-        self.bundle, self.running, self.stop, self.pending = bundle, True, False, False
-        self.run_started, self.run_budget = time.monotonic(), plan.train_config.time_budget
-        self.uniform = math.log(len(bundle.vocab))
-        self.unigram = corpus_stats(plan.data.text).unigram_entropy
-        # The run's text, kept with its model for the views that read it (prediction strip, copied spans)
-        self.train_text, self.val_text = plan.data.train_text, plan.data.val_text
 
     def copy_index(self, train_text: str) -> CopyIndex:
         """The copied-span index of `train_text`, built once and reused while the text stays the same."""
@@ -214,60 +153,6 @@ class Session:
             sweep_empty_uploads(Path(self.root).parent)
         if had_model:
             release_memory()
-
-
-def sweep_empty_uploads(cache: str | Path, age: float = 60.0) -> int:
-    """Remove the empty `tmp…` files Gradio 6.31's upload route leaves in its cache folder (one per upload:
-    the multipart parser's temporary file, emptied when the upload is moved into place), older than `age`
-    seconds. Returns how many were removed."""
-    removed, now = 0, time.time()
-    try:
-        entries = list(Path(cache).iterdir())
-    except OSError:
-        return 0
-    for p in entries:
-        try:
-            if p.name.startswith("tmp") and p.is_file() and p.stat().st_size == 0 and now - p.stat().st_mtime > age:
-                p.unlink()
-                removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def keep_sweeping_empty_uploads(cache: str | Path, every: float = 60.0) -> threading.Event:
-    """Run `sweep_empty_uploads(cache)` every `every` seconds on a daemon thread, until the returned Event
-    is set. The sweeps on tab events (load, close, Train) miss the leftover of an upload made in the last
-    minute before the class's last tab goes; this one does not."""
-    stop = threading.Event()
-
-    def sweep() -> None:
-        while not stop.wait(every):
-            sweep_empty_uploads(cache)
-
-    threading.Thread(target=sweep, name="charrnn-sweep-uploads", daemon=True).start()
-    return stop
-
-
-def release_memory() -> None:
-    """Give freed memory back to the operating system: glibc keeps freed blocks for reuse, so without
-    this a shared server's memory stays at its peak after the tabs that used it are gone (Linux only)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Ask glibc for at most `arenas` malloc arenas (M_ARENA_MAX, as MALLOC_ARENA_MAX=2 would). Gradio runs
-    handlers on up to 40 worker threads and glibc gives threads their own arenas (up to 8 a core): freed
-    memory scattered over many arenas stays resident after the tabs that used it are gone. Call before
-    the server starts its threads. Returns False where this is not glibc."""
-    try:
-        return ctypes.CDLL("libc.so.6").mallopt(-8, arenas) == 1  # M_ARENA_MAX is -8 in malloc.h
-    except (OSError, AttributeError):
-        return False
 
 
 def ensure_session(session) -> Session:

@@ -1,5 +1,7 @@
 """What the page says: the short explanations beside each panel (Markdown)."""
 
+from charrnn.sample import TEMPERATURE
+
 INTRO = """\
 # charrnn — watch a language model learn to write
 A **character-level language model** reads text one character at a time and learns to guess the next
@@ -25,9 +27,9 @@ bits, 1 nat = 1.44 bits). Lower is better; 0 would mean always certain and alway
   which the model never trains on. If validation stops falling while train keeps falling, the model
   is memorising its training text rather than learning the language."""
 
-LIVE_SAMPLE = """\
+LIVE_SAMPLE = f"""\
 **What the model writes now**: every few seconds the model writes a few lines on its own
-(temperature 0.8). Watch random characters turn into letter-like soup, then words, then phrases."""
+(temperature {TEMPERATURE:g}). Watch random characters turn into letter-like soup, then words, then phrases."""
 
 SAMPLE = """\
 The model writes one character at a time: it gives every possible next character a probability, one
@@ -58,7 +60,7 @@ def takeaway(checkpoint_name: str | None, server_url: str | None) -> str:
 ```python
 from charrnn import generate, load
 bundle = load("{name}")  # weights, vocabulary and settings: all in the one file
-print(generate(bundle.model, bundle.vocab, "The ", 300, temperature=0.8, seed=0))
+print(generate(bundle.model, bundle.vocab, "The ", 300, temperature={TEMPERATURE:g}, seed=0))
 ```
 
 Or let this server write with it, from any Python with `pip install gradio_client`:
@@ -67,5 +69,5 @@ Or let this server write with it, from any Python with `pip install gradio_clien
 from gradio_client import Client, handle_file
 client = Client("{url}", verbose=False)  # one Client is one tab, with its own model
 client.predict(file=handle_file("{name}"), api_name="/load_checkpoint")
-print(client.predict(prompt="The ", length=300, temperature=0.8, seed=0, api_name="/sample"))
+print(client.predict(prompt="The ", length=300, temperature={TEMPERATURE:g}, seed=0, api_name="/sample"))
 ```"""

@@ -1,8 +1,8 @@
 """Steps 2 and 3 of the page: the model's settings and card, and training it while the chart moves.
 
-    Train ─► train_model(...): plan (charrnn.run.plan_run, the door the CLI uses too), stream, finish
-             ─ yields TrainUpdates about three times a second, whatever the step rate; Stop sets a flag
-             the loop checks each step. `train_handler` turns them into Gradio's output tuple.
+    Train ─► train_handler: a TrainRun through the run lifecycle (`runner.Runner.run`: claim, plan,
+             stream, stop, adopt, finish), planned by `plan_for_page` (charrnn.run.plan_run, the door the
+             CLI uses too); updates about three times a second, whatever the step rate.
 
 Handlers are plain functions: values in, values out. A failure a user can cause is a `gr.Error` that
 says what to do, and never replaces or damages the model the tab has already trained.
@@ -11,9 +11,6 @@ says what to do, and never replaces or damages the model the tab has already tra
 from __future__ import annotations
 
 import inspect
-import logging
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -25,15 +22,16 @@ from charrnn import MODELS, Bundle, run
 from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
+from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
 from .corpus_view import load_corpus
-from .session import Session, ensure_session, sweep_empty_uploads
+from .runner import Runner, adopt
+from .session import Session, ensure_session
 from .settings import PAGE_TIME_BUDGET, Settings
 
-UPDATE_EVERY = 0.35  # seconds between chart updates while training (~3 per second)
 SAMPLE_EVERY = 3.0  # seconds between "what the model writes now" samples
-LIVE_SAMPLE_LENGTH = 240
+LIVE_SAMPLE_LENGTH = LIVE_LENGTH  # one home: charrnn.sample
 TYPICAL_CHARS = 100_000  # corpus size assumed for the preview before any text is chosen
 SKIP = gr.skip()
 
@@ -164,7 +162,8 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
     shown += [] if counted else list(options.TRAIN_SPECS)
     values = {**r.model_options, **asdict(r.train_config)}
     parts = [(f"**{s.label} {options.shown_value(values[s.name])}**" if r.sources.get(s.name) == "you"
-              else f"{s.label} {options.shown_value(values[s.name])}") for s in shown]
+              else f"{s.label} {options.shown_value(values[s.name])}")
+             + (f" ({r.reasons[s.name]})" if s.name in r.reasons else "") for s in shown]  # why the plan changed it
     budget = r.train_config.time_budget
     where = ("the trained model's settings, continuing it" if _continuing(session, model, reset) is not None
              else f"the preset for {'this text' if info else 'a typical text'} and "
@@ -172,18 +171,22 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
     return card, f"**Train will use** ({where}; **bold** = yours): " + " · ".join(parts)
 
 
-def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, model, time_budget, max_steps,
-                  reset, choices: dict, *, settings: Settings, examples) -> tuple[RunPlan, str]:
-    """(the run plan, where the text came from) for a Train press, or gr.Error with what to do."""
+def plan_for_page(session: Session, fields: dict, choices: dict, *, settings: Settings, examples
+                  ) -> tuple[RunPlan, str]:
+    """(the run plan, where the text came from) for a Train press, or gr.Error with what to do. `fields`:
+    the page's corpus, text, example, ascii_fold, latin1, model, time_budget, max_steps and reset;
+    `choices`: the settings' fields by name (empty = the preset's)."""
+    f = fields
     # Another model than the tab's starts a new run (the earlier one stays in the runs table); the same model
     # continues unless "Start a new model" is ticked.
-    continuing = _continuing(session, model or None, reset)
+    continuing = _continuing(session, f["model"] or None, f["reset"])
     try:
-        corpus_text, source = load_corpus(corpus, text, example, bool(ascii_fold), examples=examples,
-                                          max_bytes=settings.max_upload_bytes, latin1=latin1)
-        budget, steps = page_budget(time_budget, max_steps)
-        plan = run.plan_run(corpus_text, model or None, page_choices(choices), time_budget=budget, max_steps=steps,
-                            continue_from=continuing, limits=settings.limits, default_time_budget=PAGE_TIME_BUDGET)
+        corpus_text, source = load_corpus(f["corpus"], f["text"], f["example"], bool(f["ascii_fold"]),
+                                          examples=examples, max_bytes=settings.max_upload_bytes, latin1=f["latin1"])
+        budget, steps = page_budget(f["time_budget"], f["max_steps"])
+        plan = run.plan_run(corpus_text, f["model"] or None, page_choices(choices), time_budget=budget,
+                            max_steps=steps, continue_from=continuing, limits=settings.limits,
+                            default_time_budget=PAGE_TIME_BUDGET)
         if plan.continue_from is None:
             session.check_room(12 * plan.n_params + len(corpus_text), settings.max_tab_mb)
         return plan, source
@@ -193,69 +196,64 @@ def plan_for_page(session: Session, corpus, text, example, ascii_fold, latin1, m
         raise user_error(f"{str(e).rstrip('.')}.{way_out}") from None
 
 
-def train_model(session, corpus=None, text=None, example=None, ascii_fold=False, latin1=False, model=None,
-                time_budget=None, max_steps=None, reset=False, *, settings, examples, **choices):
-    """Train (or continue training) this tab's model: plan, stream, finish. Yields TrainUpdates about
-    three times a second, whatever the step rate; Stop sets a flag the loop checks each step."""
-    session = ensure_session(session)
-    session.claim(corpus)  # first (a run cancelled in the queue too): removed with the last tab that used it
-    if session.running:
-        raise user_error("This tab is already training: press Stop first.")
-    if session.take_queued_stop():
-        yield TrainUpdate("**Cancelled** while waiting for a free training slot.")
-        return
-    if session.root:
-        sweep_empty_uploads(Path(session.root).parent)  # Gradio's leftover upload files (see session.py)
-    session.pending = True  # reading the text and planning: a Stop now still cancels this run
-    try:
-        plan, source = plan_for_page(session, corpus, text, example, ascii_fold, latin1, model, time_budget,
-                                     max_steps, reset, choices, settings=settings, examples=examples)
-    except gr.Error as e:  # the status line says what is true now, not "Waiting…"; the chart stays
-        session.pending = False
-        yield TrainUpdate(f"**Not started:** {e.message} The tab's model is as it was.")
-        raise
-    if session.take_queued_stop():
-        yield TrainUpdate("**Cancelled** before it started.")
-        return
-    plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
-    bundle = plan.build()
-    session.start(bundle, plan)  # everything checked: from here on the tab's model is this bundle
-    record = session.record_run(plan, bundle, source, corpus_checker(corpus, text, example))  # the runs table
-    verb = "Continuing" if plan.continue_from is not None else "Starting"
-    yield TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {source} ({len(plan.data.text):,} "
-                      "characters)…", model_figure(session), reset=False)
-    ev = yield from stream(plan, bundle, session, record)
-    if not session.closed:  # a closed tab's run just ends: nobody reads its status, nothing is written
-        yield finish(session, ev)
+class TrainRun:
+    """A Train press as a job of the run lifecycle (`runner.Job`): the page's fields planned through
+    `plan_for_page`, one model built (or the tab's continued) and adopted into the tab as it begins, its
+    record in the runs table, TrainUpdates as Gradio's output tuple (…, session)."""
 
+    kind = "train"
 
-def stream(plan: RunPlan, bundle: Bundle, session: Session, record) -> Iterator[TrainUpdate]:
-    """Train, yielding a TrainUpdate about three times a second (and with every live sample) until the
-    budget is spent or Stop is pressed; returns the last TrainEvent (None if none came). A model that
-    fails mid-run keeps its weights: the status says why, then gr.Error."""
-    ev, error, last = None, None, 0.0
-    events = plan.train(bundle)
-    try:
-        for ev in events:
-            record.observe(ev)
-            if session.stop or ev.done:
-                break
-            if time.perf_counter() - last >= UPDATE_EVERY or ev.sample is not None:  # throttled
-                yield TrainUpdate(status_line(ev, bundle, session.units), model_figure(session),
-                                  ev.sample if ev.sample is not None else SKIP)
-                last = time.perf_counter()
-    except Exception as e:
-        logging.getLogger(__name__).exception("training failed")
-        error = (f"Training stopped with an error: {str(e).splitlines()[0]}. The model keeps the weights it "
-                 "had; try smaller settings or a lower learning rate.")
-    finally:
-        events.close()  # the core keeps the optimizer state and the recurrent state for continuing
-        session.running = False
-        record.close(stopped=ev is None or not ev.done)
-    if error:
-        yield TrainUpdate(f"**Stopped.** {error}", model_figure(session))
-        raise user_error(error)
-    return ev
+    def __init__(self, fields: dict, choices: dict, *, settings: Settings, examples):
+        self.fields, self.choices, self.settings, self.examples = fields, choices, settings, examples
+        self.upload = fields["corpus"]
+        self.run_plan: RunPlan | None = None
+        self.source, self.bundle, self.budget, self.records = None, None, None, []
+
+    def say(self, session, status: str) -> tuple:
+        return (*TrainUpdate(status), session)
+
+    def plan(self, session) -> None:
+        plan, self.source = plan_for_page(session, self.fields, self.choices, settings=self.settings,
+                                          examples=self.examples)
+        plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
+        self.run_plan, self.budget = plan, plan.train_config.time_budget
+
+    def begin(self, session) -> tuple:
+        plan = self.run_plan
+        self.bundle = plan.build()
+        # Everything checked: from here on the tab's model is this bundle (the Write tab samples it as it learns).
+        adopt(session, self.bundle, text=plan.data.text, train_text=plan.data.train_text, val_text=plan.data.val_text)
+        f = self.fields
+        checker = corpus_checker(f["corpus"], f["text"], f["example"])
+        self.records = [session.record_run(plan, self.bundle, self.source, checker)]  # the runs table
+        verb = "Continuing" if plan.continue_from is not None else "Starting"
+        return (*TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {self.source} ({len(plan.data.text):,} "
+                             "characters)…", model_figure(session), reset=False), session)
+
+    def events(self, session):
+        return self.run_plan.train(self.bundle)
+
+    def observe(self, session, ev) -> bool:
+        self.records[0].observe(ev)
+        return ev.sample is not None  # a live sample is shown at once
+
+    def ended(self, session, ev) -> bool:
+        return ev.done or session.stop
+
+    def show(self, session, ev) -> tuple:
+        return (*TrainUpdate(status_line(ev, self.bundle, session.units), model_figure(session),
+                             ev.sample if ev.sample is not None else SKIP), session)
+
+    def end(self, session, ev) -> None:
+        if self.records:
+            self.records[0].close(stopped=ev is None or not ev.done)
+
+    def finish(self, session, ev) -> tuple:
+        covered = self.run_plan.val_coverage(final=ev is not None and ev.done)
+        return (*finish(session, ev, self.records[0].sample, covered), session)
+
+    def failed(self, session, error: str) -> tuple:
+        return (*TrainUpdate(f"**Stopped.** {error}", model_figure(session)), session)
 
 
 def corpus_checker(corpus, text, example):
@@ -263,8 +261,10 @@ def corpus_checker(corpus, text, example):
     return None if corpus or (text and text.strip()) else CHECKERS.get(example)
 
 
-def finish(session: Session, ev) -> TrainUpdate:
-    """The last update of a run: what happened, the final chart and sample, the checkpoint to download."""
+def finish(session: Session, ev, latest: str, covered: str = "") -> TrainUpdate:
+    """The last update of a run: what happened, the final chart and sample (`latest`: the run record's last
+    film frame, the same prompt, length, temperature and seed), the checkpoint to download. covered: the
+    held-out text the validation loss was measured on (`RunPlan.val_coverage`)."""
     bundle = session.bundle
     if ev is None or session.stop:
         label, note = "Stopped", (" The model is kept as it is." if ev is not None else "")
@@ -275,11 +275,11 @@ def finish(session: Session, ev) -> TrainUpdate:
         if ev.message:
             gr.Warning(ev.message)
     note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
-    status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**") + reference_text(session)
+    status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**")
+    status += (f" on {covered}" if covered and bundle.val_loss is not None else "") + reference_text(session)
     status += "." + note
     session.stop_reason = None if ev is None or session.stop else ev.stop_reason
     status = inside_model.after_run(session, status)  # why the loss is flat or wild, with what to try
-    latest = charrnn.generate(bundle.model, bundle.vocab, "", LIVE_SAMPLE_LENGTH, 0.8, seed=0)
     try:
         checkpoint = str(session.write_checkpoint())
     except OSError as e:  # e.g. a full disk: the model itself is fine, only the download is missing
@@ -288,23 +288,27 @@ def finish(session: Session, ev) -> TrainUpdate:
     return TrainUpdate(status, model_figure(session), latest, checkpoint, False)
 
 
-def train_handler(settings, examples):
-    """The /train handler for this server: `train_model` with the settings bound, its TrainUpdates as
-    Gradio's output tuple (status, figure, live sample, checkpoint, reset, session), and one explicit
-    keyword parameter per setting (default None = the preset's value), so that the API lists every
-    option by name and marks it optional."""
+def train_handler(settings, examples, runner: Runner | None = None):
+    """The /train handler for this server: a `TrainRun` through `runner` (its hooks; a plain Runner when
+    none is given), yielding Gradio's output tuple (status, figure, live sample, checkpoint, reset,
+    session), with one explicit keyword parameter per setting (default None = the preset's value), so
+    that the API lists every option by name and marks it optional."""
+    runner = runner or Runner()
 
-    def train(session, *args, **kwargs):
+    def train(session, request: gr.Request = None, corpus=None, text=None, example=None, ascii_fold=False,
+              latin1=False, model=None, time_budget=None, max_steps=None, reset=False, **choices):
+        """Train (or continue training) this tab's model: plan, stream, finish. Yields updates about three
+        times a second, whatever the step rate; Stop sets a flag the loop checks each step."""
+        fields = dict(corpus=corpus, text=text, example=example, ascii_fold=ascii_fold, latin1=latin1,
+                      model=model, time_budget=time_budget, max_steps=max_steps, reset=reset)
         session = ensure_session(session)
-        for update in train_model(session, *args, settings=settings, examples=examples, **kwargs):
-            yield (*update, session)
+        yield from runner.run(session, TrainRun(fields, choices, settings=settings, examples=examples), request)
 
-    sig = inspect.signature(train_model)
+    sig = inspect.signature(train)
     params = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     params += [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None)
                for s in [*options.option_specs(), *options.TRAIN_SPECS]]
     train.__signature__ = sig.replace(parameters=params)
-    train.__doc__ = train_model.__doc__
     return train
 
 
@@ -313,48 +317,6 @@ def show_takeaway(checkpoint, request: gr.Request):
     name = Path(checkpoint).name if isinstance(checkpoint, str) and checkpoint else None
     url = str(request.base_url) if request is not None and getattr(request, "base_url", None) else None
     return texts.takeaway(name, url)
-
-
-def mark_pending(session, time_budget=None):
-    """Train was clicked (answered at once, before the queue): a Stop from now on applies to this run,
-    even while it waits for a free training slot. Returns the status to show while it waits and starts
-    the timer that keeps its place in line up to date (`waiting.py`)."""
-    if not isinstance(session, Session) or session.running:
-        return gr.skip(), gr.skip()
-    session.pending, session.stop = True, False
-    session.pending_budget = page_budget(time_budget, None)[0] if isinstance(time_budget, int | float) else None
-    return ("**Waiting** for a free training slot: the server trains a few models at a time, each for at "
-            "most its time budget. Your run starts by itself; Stop cancels it."), gr.Timer(active=True)
-
-
-def stop_training(session, queued: bool = False):
-    """Ask this tab's training to stop after its current step (the model is kept), or, if its Train waits
-    in the queue (`queued`, or marked by the page's click), to be cancelled when it starts. Returns the
-    status to show now."""
-    if not isinstance(session, Session):
-        return gr.skip()
-    session.stop = True
-    if session.running:
-        return "**Stopping** after the current step…"
-    if session.pending or queued:
-        session.pending = True
-        return "**Cancelled** while waiting for a free training slot."
-    return gr.skip()
-
-
-def stop_handler(demo: gr.Blocks):
-    """The /stop handler: `stop_training`, also for a /train of this tab that an API client queued (the
-    page marks its own queued runs on click; an API call has no click, so Gradio's queue is looked at)."""
-
-    def stop(session, request: gr.Request):
-        queue = getattr(demo, "_queue", None)
-        waiting = getattr(queue, "event_queue_per_concurrency_id", {}).get("train")
-        mine = request is not None and waiting is not None and any(
-            e.session_hash == request.session_hash for e in list(waiting.queue))
-        return stop_training(session, queued=mine)
-
-    stop.__doc__ = stop_training.__doc__
-    return stop
 
 
 def corpus_chart(info, session):

@@ -1,4 +1,6 @@
 """Where a queued Train stands: its place in the line and when it should start, updated while it waits.
+(Races wait in the same line — one concurrency group, "train" — and count in it; `runner.mark_pending` marks
+both. The line is read through `server.Server.waiting`.)
 
 Gradio's own display ("queue: 3/5 | 12.1s") gives the place but no start time until it has timed earlier
 jobs; this server knows better — every run has a time budget. The estimate plays the queue forward: each
@@ -12,6 +14,7 @@ import time
 
 import gradio as gr
 
+from .server import Server
 from .session import Registry, Session
 
 POLL_SECONDS = 2.0
@@ -27,28 +30,26 @@ def start_estimate(remaining: list[float], ahead: list[float], slots: int) -> fl
     return free[0]
 
 
-def queue_status(demo: gr.Blocks, registry: Registry, slots: int, default_budget: float):
+def queue_status(server: Server, registry: Registry, slots: int, default_budget: float):
     """The timer's handler: (status, timer) while this tab's Train waits; stops the timer once it runs."""
 
     def poll(session, request: gr.Request):
         if not isinstance(session, Session) or session.running or not session.pending or session.stop:
             return gr.skip(), gr.Timer(active=False)  # started, refused, or cancelled: the status says so
-        waiting = getattr(getattr(demo, "_queue", None), "event_queue_per_concurrency_id", {}).get("train")
         tabs = dict(registry.items())
         cancelled = {h for h, s in tabs.items() if s.pending and s.stop}  # they leave the line when reached
-        queued = list(waiting.queue) if waiting is not None else []  # a copy: the event loop changes it
-        events = [e for e in queued if e.session_hash not in cancelled]
-        mine = next((i for i, e in enumerate(events) if e.session_hash == request.session_hash), None)
+        line = [h for h in server.waiting("train") if h not in cancelled]
+        mine = next((i for i, h in enumerate(line) if h == request.session_hash), None)
         if mine is None:  # between the click and the queue, or just started
             return gr.skip(), gr.Timer(active=True)
         now = time.monotonic()
         remaining = [max(0.0, s.run_budget - (now - s.run_started)) for s in tabs.values()
                      if s.running and s.run_budget is not None and s.run_started is not None]
         budget_of = {h: (s.pending_budget or default_budget) for h, s in tabs.items()}
-        ahead = [budget_of.get(e.session_hash, default_budget) for e in events[:mine]]
+        ahead = [budget_of.get(h, default_budget) for h in line[:mine]]
         seconds = start_estimate(remaining, ahead, slots)
         return (f"**Waiting** for a free training slot: you are **{_ordinal(mine + 1)}** in line "
-                f"({len(events)} waiting, {slots} training at a time); your run should start in about "
+                f"({len(line)} waiting, {slots} training at a time); your run should start in about "
                 f"**{_duration(seconds)}**. It starts by itself; Stop cancels it."), gr.Timer(active=True)
 
     return poll

@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 import app
 import charrnn
 from charrnn import MODELS, CorpusError
-from charrnn_app import corpus_view, options, plots, sampling, texts, training
+from charrnn_app import corpus_view, options, plots, runner, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import Settings, example_notes, list_examples
 
@@ -60,7 +60,7 @@ def train(session, settings, *, stop_after=None, **kw) -> list:
     for out in handler(session, **{"time_budget": 10, **SMALL, **kw}):
         outs.append(out)
         if stop_after is not None and len(outs) == stop_after:
-            training.stop_training(session)
+            runner.stop_training(session)
     return outs
 
 
@@ -208,8 +208,8 @@ def test_train_streams_stops_continues_and_protects_the_model(files, settings):
 
 def test_stop_while_waiting_in_the_queue_cancels_the_run_and_units_switch_live(files, settings):
     s = Session()
-    training.mark_pending(s)  # Train clicked...
-    training.stop_training(s)  # ...and Stop clicked before a training slot was free
+    runner.mark_pending(s)  # Train clicked...
+    runner.stop_training(s)  # ...and Stop clicked before a training slot was free
     outs = train(s, settings, corpus=str(files["abc"]), model="mlp")
     assert len(outs) == 1 and "Cancelled" in outs[0][0] and s.bundle is None and not s.stop
     train(s, settings, corpus=str(files["abc"]), model="mlp", max_steps=2)  # a Stop never pressed: trains
@@ -387,3 +387,10 @@ def test_an_upload_the_server_has_since_removed_asks_for_it_again(tmp_path):
     gone = tmp_path / "3f2a" / "cats.txt"
     with pytest.raises(CorpusError, match="cats.txt is no longer on the server .* upload it again"):
         corpus_view.load_corpus(str(gone), None, None, False, examples={}, max_bytes=10**6)
+
+
+def test_the_final_status_says_which_held_out_text_the_loss_covered(files, settings):
+    s = Session()
+    outs = train(s, settings, corpus=str(files["abc"]), model="gru", max_steps=3)
+    held_out = len(s.val_text) - 1  # each held-out character but the first is predicted
+    assert f"nats/char on the whole held-out text ({held_out:,} characters)" in outs[-1][0]

@@ -364,7 +364,8 @@ def test_a_tab_keeps_no_more_than_its_budget(tmp_path):
 def test_an_upload_goes_with_the_last_tab_that_used_it(tmp_path):
     """Gradio keeps one file per content, shared by tabs that upload the same bytes: closing one tab must
     not take a file another tab (or its queued run) still needs; the last one takes it."""
-    from charrnn_app.session import Session, Uploads
+    from charrnn_app.server import Uploads
+    from charrnn_app.session import Session
 
     ledger = Uploads()
     shared, own = tmp_path / "abc123" / "text.txt", tmp_path / "def456" / "mine.txt"
@@ -387,7 +388,8 @@ def _uploaded_twice(tmp_path):
     the second tab told the ledger. Returns (path, first, second)."""
     import os
 
-    from charrnn_app.session import Session, Uploads
+    from charrnn_app.server import Uploads
+    from charrnn_app.session import Session
 
     ledger = Uploads()
     path = tmp_path / "abc123" / "cats.txt"
@@ -443,7 +445,8 @@ def test_a_tab_closed_on_several_threads_at_once_frees_its_files_once(tmp_path):
 def _close_concurrently(tmp_path, errors):
     import threading
 
-    from charrnn_app.session import Session, Uploads
+    from charrnn_app.server import Uploads
+    from charrnn_app.session import Session
 
     for round_ in range(40):
         ledger = Uploads()
@@ -475,7 +478,7 @@ def test_gradios_empty_upload_leftovers_are_swept_without_any_tab_event(tmp_path
     clock too: the class's last upload is otherwise left behind (found by benchmarks/classroom.py)."""
     import os
 
-    from charrnn_app.session import keep_sweeping_empty_uploads
+    from charrnn_app.server import keep_sweeping_empty_uploads
 
     old, young, upload = tmp_path / "tmpold123", tmp_path / "tmpnew456", tmp_path / "abc" / "text.txt"
     upload.parent.mkdir()
@@ -497,7 +500,8 @@ def test_a_tab_closed_while_training_ends_its_run_quietly(tmp_path, settings):
     """Closing a tab frees its model at once, also mid-run: the run ends at its next step without an
     error and writes no checkpoint into the closed tab's (removed) folder."""
     from charrnn_app import training
-    from charrnn_app.session import Session, Uploads
+    from charrnn_app.server import Uploads
+    from charrnn_app.session import Session
 
     root = tmp_path / "server"
     session = Session(root=str(root), uploads=Uploads())

@@ -21,7 +21,7 @@ from charrnn.copying import CopyIndex
 from charrnn.lessons import LESSONS
 from charrnn.race import plan_race
 from charrnn.record import model_label
-from charrnn_app import compare_view, links, training
+from charrnn_app import compare_view, links, racing, runner, training
 from charrnn_app.session import KEEP_WEIGHTS, Session
 from charrnn_app.settings import Settings, list_examples
 
@@ -40,7 +40,7 @@ def settings(tmp_path_factory) -> Settings:
 
 
 def race(session, settings, **kw) -> list:
-    handler = compare_view.race_handler(settings, list_examples(settings.examples_dir))
+    handler = racing.race_handler(settings, list_examples(settings.examples_dir))
     return list(handler(session, **{"example": "tiny", "time_budget": 1, **kw}))
 
 
@@ -100,12 +100,12 @@ def test_a_race_of_three_models_yields_three_rows_with_samples_on_one_split_and_
 
 def test_stop_ends_a_race_and_keeps_every_model_with_a_validation_loss(settings):
     s = Session()
-    handler = compare_view.race_handler(settings, list_examples(settings.examples_dir))
+    handler = racing.race_handler(settings, list_examples(settings.examples_dir))
     outs = []
     for out in handler(s, example="tiny", models=["mlp", "gru"], time_budget=10):
         outs.append(out)
         if len(outs) == 4:
-            training.stop_training(s)
+            runner.stop_training(s)
     assert "Stopped" in outs[-1][0] and not s.running and all(r.stopped for r in s.runs)
     assert all(r.final_val is not None and r.film[-1].label.startswith("stopped at") for r in s.runs)
     assert all(r.seconds < 5 for r in s.runs)

@@ -76,7 +76,8 @@ def test_advice_names_only_what_the_model_lacks():
     assert {n for n, f in facts.items() if f.gated} == {"gru", "lstm", "gru-scratch", "lstm-scratch"}
     assert {n for n, f in facts.items() if f.counted} == {"ngram"}
     vanishing = [{"step": s, "lr": 1e-3, "grad_norm": {"rnn.weight_hh_l0": 1e-6, "rnn.weight_hh_l1": 0.1},
-                  "update_ratio": {"rnn.weight_hh_l0": 1e-3}} for s in (10, 20, 30)]
+                  "update_ratio": {"rnn.weight_hh_l0": 1e-3},
+                  "layer": {"rnn.weight_hh_l0": "layer 1", "rnn.weight_hh_l1": "layer 2"}} for s in (10, 20, 30)]
     for name in ("gru", "lstm", "rnn", "rnn-scratch"):
         found = diagnose(learning_history(), uniform=math.log(30), unigram=2.9, grad_stats=vanishing,
                          model=facts[name])

@@ -279,7 +279,7 @@ def test_listed_shapes_are_the_shapes_the_model_produces(name):
     check_shapes(r)  # every named-dims string reads back as its sizes
     B, T = r.dims["B"], r.dims["T"]
     assert len({B, T} | {v for k, v in r.dims.items() if k not in "BT"}) == len(r.dims) - _ties(r.dims)
-    rows = {(t.path, t.name): t for t in r.tensors}
+    rows = {(t.module_path, t.name): t for t in r.tensors}
     x = rows[("", "x")]
     assert x.sizes == [B, T] and x.dims == "(B, T)" and x.dtype == "int64"
     # our own hooks, independent of the listing: the first output of every module that ran
@@ -290,7 +290,7 @@ def test_listed_shapes_are_the_shapes_the_model_produces(name):
         logits, state = model(xb, None)
     for h in hooks:
         h.remove()
-    listed = {t.path for t in r.tensors if t.path and t.module != "attention"}
+    listed = {t.module_path for t in r.tensors if t.module_path and t.module != "attention"}
     assert listed == set(seen)
     for path, out in seen.items():
         first = out if isinstance(out, torch.Tensor) else out[0]
@@ -444,7 +444,9 @@ def test_diagnose_gradient_findings():
     ok = history([UNIFORM * math.exp(-i / 60) + 0.5 for i in range(200)])
     vanishing = [{"step": s, "grad_norm": {"cells.0.weight_hh": 1e-6, "cells.1.weight_hh": 1e-5,
                                            "cells.2.weight_hh": 0.1, "head.weight": 0.5},
-                  "update_ratio": {"cells.0.weight_hh": 1e-3}} for s in (10, 20, 30)]
+                  "update_ratio": {"cells.0.weight_hh": 1e-3},
+                  "layer": {"cells.0.weight_hh": "layer 1", "cells.1.weight_hh": "layer 2",  # the model's grouping
+                            "cells.2.weight_hh": "layer 3", "head.weight": "output"}} for s in (10, 20, 30)]
     found = diagnose(ok, uniform=UNIFORM, unigram=UNIGRAM, grad_stats=vanishing)
     assert kinds(found) == ["vanishing_gradients"] and "layer 1" in found[0].message
     profile = [1.0] + [0.5 ** k for k in range(1, 30)]
@@ -464,9 +466,11 @@ def test_diagnose_gradient_findings():
 def test_grad_stats_now_measures_what_it_says():
     model = small("lstm")
     for name in MODELS:  # every parameter of every model has a group, bottom to top
-        groups = param_groups([n for n, _ in small(name).named_parameters()])
+        m = small(name)
+        groups = param_groups([n for n, _ in m.named_parameters()], m.param_layers())
         assert "other" not in groups.values(), name
-    assert param_groups(["rnn.weight_ih_l0", "rnn.weight_ih_l1", "input.embedding.weight", "head.bias"]) == {
+    assert param_groups(["rnn.weight_ih_l0", "rnn.weight_ih_l1", "input.embedding.weight", "head.bias"],
+                        model.param_layers()) == {
         "rnn.weight_ih_l0": "layer 1", "rnn.weight_ih_l1": "layer 2", "input.embedding.weight": "input",
         "head.bias": "output"}
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from charrnn.bundle import History
 from charrnn.checkers import CHECKERS
 from charrnn.claims import Claim, ends_below, faster, near_at_equal
 from charrnn.lessons import LESSONS
 from charrnn.race import race
-from charrnn.record import Curve
 from charrnn.run import plan_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def test_every_lesson_judges_every_claim_on_every_example_text(key):
 
 
 def record(label, final, speed, val_chars=(), val_loss=(), stopped=False):
-    curve = Curve(val_chars=list(val_chars), val_step=list(val_chars), val_loss=list(val_loss))
+    curve = History(val_chars=list(val_chars), val_step=list(val_chars), val_loss=list(val_loss))
     return SimpleNamespace(label=label, final_val=final, stopped=stopped, chars_per_sec=speed, curve=curve,
                            score=None, copied_share=None)
 

@@ -67,3 +67,43 @@ def test_one_step_path_equals_the_fused_layer(name):
             out, state = m(x[:, t:t + 1], state)  # the hand-written one-step path
             steps.append(out)
     torch.testing.assert_close(torch.cat(steps, 1), whole, atol=1e-5, rtol=1e-5)
+
+
+# Written by the sampler before models had a `step` (commit 745ceaf): a model's sampling step must not
+# change a seeded sample by a single character.
+BEFORE_STEP = {
+    'ngram': ('the mcat.\nthe san to the san the dog rat', 'the cat.\nthe sun.\nthe cat.\nthe cat sun.\nthe s'),
+    'mlp': ('s\na.mcaocroahrsangcgs\nrgh omecmdtutam.gt', 'the ca\ngeme.s.t dadnua.scug\necdusscegc.\ng.sgs'),
+    'rnn-scratch': ('s\nd.rcaocroahrsangcgs\nrgh onecmdtutam.g ', 'the crn\nrnnrnnrrrsnnchn trrnnchn \ndn\nhh\nsrosa'),
+    'gru-scratch': ('s\na.mcaocromhosangcgs\nrgh omecmdtuham.g ', 'the cgom  oas mosm   ag omoooo os o s hmmhs  '),
+    'lstm-scratch': ('s\na..caocroahrsangcgs\nrgh onecmdtutam.gt', 'the c.anann.n.ch.a.n.acahnhnn..cncn.cc..a.ana'),
+    'rnn': ('s\nd.rcaocroahrsangcgs\nrgh onecmdtutam.g ', 'the crn\nrnnrnnrrrsnnchn trrnnchn \ndn\nhh\nsrosa'),
+    'gru': ('s\na.mcaocromhosangcgs\nrgh omecmdtuham.g ', 'the cgom  oas mosm   ag omoooo os o s hmmhs  '),
+    'lstm': ('s\na..caocroahrsangcgs\nrgh onecmdtutam.gt', 'the c.anann.n.ch.a.n.acahnhnn..cncn.cc..a.ana'),
+    'transformer': ('s\na.ucaocroahrsangcgs\nrgh omecmdtutam.g ', 'the c.\n\n  t.a.oomeuauacohuuht.cuscoesc.st.sru'),
+}
+GOLDEN_TEXT = "the cat sat on the mat.\nthe dog ran to the sun.\n" * 4
+
+
+@pytest.mark.parametrize("name", list(BEFORE_STEP))
+def test_seeded_samples_are_what_they_were_before_models_had_a_step(name):
+    vocab = Vocab.from_text(GOLDEN_TEXT)
+    m = build_model(name, len(vocab), make_config(name, n_hidden=16, n_layer=2, n_embd=8, n_head=2, block_size=16,
+                                                  context=4, order=3), seed=11)
+    if m.fitted_by_counting:
+        m.fit_counts(vocab.encode(GOLDEN_TEXT))
+    assert (generate(m, vocab, "", 40, 1.0, None, 7), generate(m, vocab, "the c", 40, 0.8, 5, 8)) == BEFORE_STEP[name]
+
+
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
+def test_step_is_the_fused_layer_one_character_at_a_time(name):
+    """`step` (plain matmuls on the layer's weights, what sampling calls) against nn.RNN/GRU/LSTM."""
+    m = build_model(name, len(VOCAB), make_config(name, n_hidden=12, n_layer=2), seed=0).eval()
+    x = VOCAB.encode("abc defg\nha")
+    with torch.no_grad():
+        whole, _ = m(x[None])
+        state, steps = None, []
+        for t in range(len(x)):
+            logits, state = m.step(x[t:t + 1], state)  # (1, V)
+            steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), whole, atol=1e-5, rtol=1e-5)

@@ -158,3 +158,9 @@ def test_gradient_statistics_are_sampled_every_n_steps():
     assert [s["step"] for s in stats] == [4, 8, 12] and bundle.grad_stats == stats
     names = {n for n, p in bundle.model.named_parameters()}
     assert set(stats[0]["grad_norm"]) == names and all(0 < r < 1 for r in stats[0]["update_ratio"].values())
+
+
+def test_a_counted_model_stopped_by_its_step_limit_says_so():
+    bundle, tr, va = setup("ngram", order=3)
+    events = list(train(bundle, tr, va, config(max_steps=2, batch_size=1, seq_len=8)))
+    assert bundle.step == 2 and events[-1].stop_reason == "max_steps"  # once reported as "time_budget"

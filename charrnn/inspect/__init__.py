@@ -6,7 +6,7 @@ Tensors in, plain data out (dataclasses of lists, floats and strings), one idea 
     neurons.py      hidden units over a text; units that track quotes, brackets, line position …
     saliency.py     which earlier characters a prediction depended on (input gradients)
     shapes.py       every tensor of one real (B, T) batch, recorded with forward hooks
-    maps.py         character embeddings by PCA, the n-gram's bigram table, attention weights
+    maps.py         character embeddings by PCA, a counted model's bigram table, attention weights
     diagnose.py     why a loss is flat or wild, in words; gradient statistics for the trainer
     findings.py     the diagnosis's symptoms read from the loss curves, and what advice fits a model
     nextchar.py     the next-character chart's data, and a prompt worth looking at
@@ -14,8 +14,12 @@ Tensors in, plain data out (dataclasses of lists, floats and strings), one idea 
 
 Every function takes the model, its vocabulary and a text with an explicit bound (`max_chars`,
 default 2,000 characters: longer text is cut and the result says `truncated`), and raises
-`InspectError` with one plain sentence where a view does not apply to a model (an n-gram has no
-neurons). None of them changes the model or its training path.
+`InspectError` with one plain sentence where a view does not apply to a model (a table of counts has
+no neurons). None of them changes the model or its training path.
+
+What a view needs to know about a model it asks the model (`charrnn.models.base.CharModel`: its input
+layer, probes, attention layers, parameter layers, named sizes); no view branches on a model's name or
+looks for its attributes, so a model added to the registry gets every view that applies to it.
 """
 
 from .common import MAX_CHARS, InspectError

@@ -21,8 +21,8 @@ MAX_CHARS = 2_000  # characters one view analyses at most, unless the caller pas
 
 
 class InspectError(ValueError):
-    """A view that does not apply to this model or input; the message is one plain sentence
-    (e.g. "an n-gram has no neurons: it is a table of counts")."""
+    """A view that does not apply to this model or input; the message is one plain sentence naming
+    the model by its `noun` (e.g. "… has no neurons: it is a table of counts")."""
 
 
 def encode_bounded(vocab: Vocab, text: str, max_chars: int = MAX_CHARS, *, min_len: int = 1
@@ -57,13 +57,10 @@ def eval_mode(model: CharModel) -> Iterator[CharModel]:
 
 
 def window_len(model: CharModel) -> int | None:
-    """How many characters a windowed-attention model reads when writing one more (None: the model
+    """How many characters a model that re-reads a window reads when writing one more (None: the model
     carries its context in its state, so one forward pass over the text gives every position its
-    context)."""
-    if model.max_seq_len is None:
-        return None
-    wl = getattr(model, "window_len", None)
-    return wl(1) if wl is not None else model.max_seq_len
+    context). The model says (`CharModel.window_len`)."""
+    return model.window_len(1)
 
 
 def sliding_windows(ids: torch.Tensor, W: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,9 +80,9 @@ def position_logits(model: CharModel, ids: torch.Tensor, batch: int = 256) -> to
     """ids (T,) long → logits (T, V) float32: row t is the model's guess for the character after
     ids[t], having read ids[:t+1] from a fresh state (as when writing after a prompt).
 
-    Models whose state carries their context (recurrent, n-gram, MLP) read the text in one call.
-    The transformer reads at most W characters at once, so each position gets its own window of the
-    last W characters (batched `batch` windows at a time), exactly what sampling would show it.
+    Models whose state carries their context read the text in one call. A model that re-reads a
+    window of at most W characters (`window_len`) gets, at each position, its own window of the last
+    W characters (batched `batch` windows at a time), exactly what sampling would show it.
     """
     ids = ids.to(model.device)
     with eval_mode(model):

@@ -29,7 +29,6 @@ what this model lacks (`ModelFacts`): a GRU is never told to use a gated cell.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 
 from ..bundle import History
@@ -49,35 +48,21 @@ from .findings import (
 
 # ---- the trainer's side: sampling gradient statistics ----------------------------------------------
 
-def param_groups(names: list[str]) -> dict[str, str]:
-    """Parameter name → "input", "layer 1" … "layer L" (bottom to top), "output" or "other".
+def param_groups(names: list[str], layers: dict[str, str] | None = None) -> dict[str, str]:
+    """Parameter name → "input", "layer 1" … "layer L" (bottom to top), "output", or "other" for a name
+    the model did not place.
 
-    Read from the names every model here uses: cells.0 / blocks.0 / hidden.0 / rnn.weight_ih_l0 are
-    layers (numbered in order), embeddings and input.* are the input, head.* and ln_f.* the output.
+    `layers` is the model's own grouping (`CharModel.param_layers()`), which `grad_stats_now` records in
+    every sample under "layer"; without it every name is "other" (nothing is guessed from the names).
     """
-    def index(name: str) -> int | None:
-        m = re.search(r"(?:^|\.)(?:cells|blocks|hidden)\.(\d+)\.", name) or re.search(r"_l(\d+)(?:_reverse)?$", name)
-        return int(m.group(1)) if m else None
-
-    found = {index(n) for n in names} - {None}
-    ranks = {i: r + 1 for r, i in enumerate(sorted(found))}
-    groups = {}
-    for n in names:
-        i = index(n)
-        if i is not None:
-            groups[n] = f"layer {ranks[i]}"
-        elif n.startswith(("input.", "embedding", "tok_emb", "pos_emb")):
-            groups[n] = "input"
-        elif n.startswith(("head", "ln_f")):
-            groups[n] = "output"
-        else:
-            groups[n] = "other"
-    return groups
+    layers = layers or {}
+    return {n: layers.get(n, "other") for n in names}
 
 
 def group_norms(sample: dict) -> dict[str, float]:
-    """One grad_stats sample → ‖grad‖₂ of each group of `param_groups` (root of summed squares)."""
-    groups = param_groups(list(sample["grad_norm"]))
+    """One grad_stats sample → ‖grad‖₂ of each group of `param_groups` (root of summed squares), grouped
+    as the sample's model declared ("layer")."""
+    groups = param_groups(list(sample["grad_norm"]), sample.get("layer"))
     out: dict[str, float] = {}
     for name, g in sample["grad_norm"].items():
         out[groups[name]] = out.get(groups[name], 0.0) + g * g
@@ -88,14 +73,14 @@ def group_norms(sample: dict) -> dict[str, float]:
 
 def model_facts(model) -> ModelFacts:
     """The facts of a `CharModel`: its declared `recurrent` and `fitted_by_counting` flags and config
-    fields, its layers from `param_groups`, and gating from its recurrent weights: a hidden-to-hidden
+    fields, its layers from its own `param_layers`, and gating from its recurrent weights: a hidden-to-hidden
     matrix (`weight_hh…`, the layout PyTorch's layers and the hand-written cells share) with 3H (GRU) or
     4H (LSTM) rows for H columns holds gates; an Elman cell's is H × H. (When the models declare these
     themselves, issue 16, this reads the declaration instead.)"""
     params = dict(model.named_parameters())
     gated = any(p.dim() == 2 and p.shape[0] in (3 * p.shape[1], 4 * p.shape[1])
                 for name, p in params.items() if "weight_hh" in name)
-    layers = {g for g in param_groups(list(params)).values() if g.startswith("layer ")}
+    layers = {g for g in model.param_layers().values() if g.startswith("layer ")}
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else {}
     return ModelFacts(gated, bool(model.recurrent), bool(model.fitted_by_counting), max(1, len(layers)),
                       frozenset(config), bool(config.get("identity_init")))
@@ -123,7 +108,7 @@ def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = N
     if text:
         try:
             shares = saturation(bundle.model, bundle.vocab, text, max_chars=max_chars)
-        except InspectError:  # no tanh units (n-gram, transformer), or diverged weights: nothing to add
+        except InspectError:  # no tanh units, or diverged weights: nothing to add
             shares = None
     config = bundle.train_config
     return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
@@ -165,6 +150,9 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     train = [x for x in history.train_loss if math.isfinite(x)]
     nonfinite = len(train) < len(history.train_loss) or any(not math.isfinite(v) for v in history.val_loss)
     update = update_size(grad_stats)
+    infinite = _infinite_loss(history, train, stop_reason)
+    if infinite is not None:
+        return [infinite]
     if stop_reason == "diverged" or nonfinite:
         return [Finding(
             "diverged", "The loss exploded or became NaN, so training stopped"
@@ -231,6 +219,21 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
         symptom.advice = cause.advice
         cause.severity = "problem"
     return findings + causes
+
+
+def _infinite_loss(history: History, train: list[float], stop_reason: str | None) -> Finding | None:
+    """+∞ (not NaN) on held-out text while training ran on: a character the model gives probability exactly 0."""
+    impossible = sum(v == math.inf for v in history.val_loss)
+    if stop_reason == "diverged" or len(train) < len(history.train_loss) or not impossible \
+            or any(math.isnan(v) for v in history.val_loss):
+        return None
+    return Finding(
+        "infinite_loss", "The validation loss is infinite: the model gives probability 0 to a character of "
+        "the held-out text after its context, and −ln 0 = ∞. Nothing went wrong in training: counts with no "
+        "smoothing (an n-gram with k = 0) say exactly this of every combination they never saw.",
+        {"infinite_estimates": impossible},
+        "Give unseen combinations a little probability: add-k smoothing above 0 (e.g. 0.1-1), or "
+        "interpolation (back off to shorter contexts).")
 
 
 _EXPLAINABLE = ("unstable", "worse_than_uniform", "stuck_uniform", "stuck_unigram", "slow")

@@ -21,7 +21,7 @@ RAISE_LR = "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for
 class Finding:
     kind: str  # symptoms: "diverged" | "unstable" | "worse_than_uniform" | "stuck_uniform" | "stuck_unigram" |
     #            "slow" | "too_early" | "memorising" | "text_too_short"; causes: "updates_too_small" |
-    #            "updates_too_large" | "vanishing_gradients" | "saturated"
+    #            "updates_too_large" | "vanishing_gradients" | "saturated"; "infinite_loss" (probability 0 given)
     message: str  # what is happening, in plain words, with the numbers
     evidence: dict[str, float] = field(default_factory=dict)  # the numbers the message rests on
     advice: str = ""  # what to try

@@ -1,7 +1,8 @@
 """The computational graph of a real forward pass, unrolled over a few steps, with shapes on its edges.
 
     x (B, T) ─► every torch operation the model really ran, recorded as it ran ─► logits, state
-           nodes: operations (matmul, sigmoid, lstm, scaled_dot_product_attention …), parameters, x
+           nodes: operations (matmul, sigmoid, a fused recurrent layer, scaled_dot_product_attention …),
+                  parameters, x
            edges: the tensor that flowed, with its named dimensions, e.g. "(B, 4H)"
 
 Symbolic tracing (torch.fx) cannot follow our models' Python loops over time; torchview records a
@@ -10,9 +11,9 @@ with a TorchFunctionMode (every torch function call, in order, with the tensors 
 forward hooks (which module each call ran in), and returns plain data; `to_dot` writes the Graphviz
 text for whoever has Graphviz, and a view can lay the nodes out itself.
 
-What it shows, per family: the hand-written cells unroll into one matmul/add/sigmoid/tanh chain per
-character, so the loop of an RNN and the gates of an LSTM are visible; nn.LSTM is one fused `lstm`
-node; the transformer shows its attention as `scaled_dot_product_attention` per block. Reshapes,
+What it shows: hand-written cells unroll into one matmul/add/sigmoid/tanh chain per character, so the
+loop over time and the gates are visible; a fused recurrent layer (nn.LSTM …) is one node; attention
+shows as `scaled_dot_product_attention` per block. Reshapes,
 slices and views (.T, chunk, view, transpose …) move no numbers and are folded into the edges.
 """
 
@@ -26,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 from ..corpus import Vocab
 from ..models.base import CharModel
 from .common import MAX_CHARS, InspectError, encode_bounded, eval_mode
-from .shapes import _pick, config_dims, name_dims
+from .shapes import _pick, name_dims
 
 # Operations that only re-label or slice numbers: the graph draws them as part of the edge.
 PASS_THROUGH = {"__get__", "__getitem__", "view", "reshape", "transpose", "t", "chunk", "split", "unbind",
@@ -40,7 +41,7 @@ SHAPE_ONLY = {"new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "o
 class Node:
     id: int
     kind: str  # "input" (x) | "param" | "op" | "output" (logits, state)
-    label: str  # the operation ("matmul", "lstm"), the parameter's name, "x", "logits", "state"
+    label: str  # the operation ("matmul", "sigmoid"), the parameter's name, "x", "logits", "state"
     module: str  # the module it ran in ("cells.0", "blocks.1.attn"); "" at the top
     dims: str  # its (first) output's named dimensions
     sizes: list[int]
@@ -107,12 +108,13 @@ def record_graph(model: CharModel, vocab: Vocab, text: str, *, steps: int = 3, b
     than `max_nodes` (a deep model over many steps) raises InspectError: draw fewer steps.
     """
     ids, _, _ = encode_bounded(vocab, text, MAX_CHARS, min_len=2)
-    dims = config_dims(model)
+    dims = model.named_sizes()
     hi = min(len(ids) - 1, model.max_seq_len or len(ids))
     T = _pick(min(steps, hi), set(dims.values()), hi)
     B = _pick(batch_size, set(dims.values()) | {T}, max(batch_size, 8))
     dims = {"B": B, "T": T, **dims}
-    x = torch.stack([ids[i:i + T] for i in range(B)]).to(model.device)  # (B, T)
+    # row i starts at character i, or as late as a whole window fits (a 2-character text: every row the same)
+    x = torch.stack([ids[s:s + T] for s in (min(i, len(ids) - T) for i in range(B))]).to(model.device)  # (B, T)
 
     graph = Graph(type(model).__name__, dims)
     producers: dict[int, int] = {}

@@ -1,8 +1,11 @@
-"""Maps of what a model learned: character embeddings in 2-D, the n-gram's bigram table, attention.
+"""Maps of what a model learned: character embeddings in 2-D, a counted model's bigram table, attention.
 
-    embedding_map(model, vocab)           (V, D) vectors ─PCA─► (V, 2) points labelled by character
-    bigram_table(ngram, vocab)            its counts ─► (V, V): how often each character followed each
-    attention_maps(transformer, vocab, t) (n_layer, n_head, T, T) attention weights over a text
+    embedding_map(model, vocab)       (V, D) vectors ─PCA─► (V, 2) points labelled by character
+    bigram_table(model, vocab)        a counted model's counts ─► (V, V): how often each character followed each
+    attention_maps(model, vocab, t)   (n_layer, n_head, T, T) attention weights over a text
+
+Each model says where its character vectors are (`input_layer`) and which modules attend
+(`attention_layers`); a view that does not apply raises InspectError naming the model.
 
 Embedding maps as in the makemore lectures (part 2: the 2-D embedding of characters, Bengio et al.
 2003); the bigram table as in makemore part 1; attention per head as in the Transformer Explainer
@@ -11,14 +14,12 @@ Embedding maps as in the makemore lectures (part 2: the 2-D embedding of charact
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..corpus import Vocab
-from ..models.base import CharModel
+from ..models import MODELS, CharModel, blueprint
 from .common import InspectError, encode_bounded, eval_mode, readable, window_len
 
 
@@ -33,29 +34,17 @@ class EmbeddingMap:
 
 
 def character_vectors(model: CharModel) -> tuple[torch.Tensor, str]:
-    """(V, D) one learned vector per character, and where it comes from.
+    """(V, D) one learned vector per character, and where it comes from (`CharModel.input_layer`).
 
     An embedding table's rows; for one-hot inputs the columns of the first weight matrix, since
     W_ih · onehot(c) is column c of W_ih: that column is the character's embedding.
     """
-    V = model.vocab_size
-    inp = getattr(model, "input", None)
-    if isinstance(inp, nn.Module) and not inp.onehot:
-        return inp.embedding.weight, "input.embedding.weight (V, E)"
-    if isinstance(inp, nn.Module):  # one-hot recurrent models
-        rnn = getattr(model, "rnn", None)
-        if isinstance(rnn, nn.RNNBase):
-            return rnn.weight_ih_l0.T, "rnn.weight_ih_l0 columns (one-hot input)"
-        cell = model.cells[0]
-        w = cell.weight_ih if hasattr(cell, "weight_ih") else cell.weight[:, :V]  # concat: W = [W_ih W_hh]
-        return w.T, "cells.0 input weight columns (one-hot input)"
-    if isinstance(getattr(model, "tok_emb", None), nn.Embedding):
-        return model.tok_emb.weight, "tok_emb.weight (V, E)"
-    if isinstance(getattr(model, "embedding", None), nn.Embedding):
-        return model.embedding.weight[:V], "embedding.weight (V, E), without the pad row"
-    if model.fitted_by_counting:
-        raise InspectError("an n-gram has no embedding: it is a table of counts (see its bigram table)")
-    raise InspectError(f"no character embedding found in {type(model).__name__}")
+    spec = model.input_layer()
+    if spec is None:
+        if model.fitted_by_counting:
+            raise InspectError(f"{model.noun} has no embedding: it is a table of counts (see its bigram table)")
+        raise InspectError(f"{model.noun} has no embedding: it reads no character vectors")
+    return spec.table, spec.source
 
 
 @torch.no_grad()
@@ -92,25 +81,16 @@ class BigramTable:
 
 @torch.no_grad()
 def bigram_table(model: CharModel, vocab: Vocab) -> BigramTable:
-    """How often each character followed each other one, read from an n-gram's counts.
-
-    For order 2 these are the model's counts; for a longer order, its one-character-context counts
-    (the order-2 marginal: all contexts that end in the same character, added up).
+    """How often each character followed each other one, read from a counted model's table
+    (`CharModel.pair_counts`): for a longer context, the one-character-context counts (all contexts
+    that end in the same character, added up).
     """
     if not model.fitted_by_counting:
-        raise InspectError("only the n-gram has a count table; the neural models learn weights instead "
-                           "(see their embedding map)")
-    V, n1 = model.vocab_size, model.context
-    if n1 < 1:
+        raise InspectError(f"{model.noun} learns weights, not counts: only a model fitted by counting has a count "
+                           "table (see its embedding map)")
+    if not model.context:
         raise InspectError("a 1-gram counts single characters, not pairs: there is no bigram table")
-    ctx, nxt = model.keys // V, model.keys % V
-    last = ctx % (V + 1)  # the context's newest character (V: pad, i.e. no character)
-    keep = last != model.pad
-    if model.config.interpolate:  # shorter contexts are stored too: take the one-character ones
-        pads = model.pad * int(model.place[:-1].sum())  # the id of n-2 pads before the last character
-        keep &= (ctx - last) == pads
-    table = torch.zeros(V, V, dtype=torch.long)
-    table.index_put_((last[keep].cpu(), nxt[keep].cpu()), model.counts[keep].cpu(), accumulate=True)
+    table = model.pair_counts().cpu()  # (V, V)
     chars = list(vocab.chars)
     return BigramTable(chars, [readable(c) for c in chars], table.tolist(), int(table.sum()))
 
@@ -123,23 +103,21 @@ class AttentionMaps:
     weights: list[list[list[list[float]]]]  # (n_layer, n_head, T, T): weights[l][h][t][s], s ≤ t; rows sum to 1
 
 
-def _attention_modules(model: CharModel) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(getattr(m, "qkv", None), nn.Linear) and hasattr(m, "n_head")]
+def attention_weights(attn, x: torch.Tensor) -> torch.Tensor:
+    """softmax(q kᵀ / √hd + causal mask) of one of a model's `attention_layers`, recomputed from its own
+    weights: x (B, T, C), what the module receives → (B, n_head, T, T). Training uses a fused kernel that
+    never forms this matrix; this leaves the training path untouched."""
+    return attn.attention_weights(x)
 
 
-def attention_weights(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """softmax(q kᵀ / √hd + causal mask) from the module's own qkv weights.
-
-    x (B, T, C): what the attention module receives. Returns (B, n_head, T, T). Training uses a fused
-    kernel that never forms this matrix; this recomputes it, leaving the training path untouched.
-    """
-    B, T, C = x.shape
-    q, k, _ = attn.qkv(x).split(C, dim=2)  # (B, T, C) each
-    hd = C // attn.n_head
-    q, k = (t.view(B, T, attn.n_head, hd).transpose(1, 2) for t in (q, k))  # (B, nh, T, hd)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(hd)  # (B, nh, T, T)
-    mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # True above the diagonal: the future
-    return torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+def _no_attention(model: CharModel) -> InspectError:
+    others = ["the " + cls.noun.partition(" ")[2] for cls in MODELS.values()
+              if blueprint(cls, 2).attention_layers()]
+    how = "read the past through a carried state or a fixed window"
+    if not others:
+        return InspectError(f"{model.noun} has no attention: the models here {how}")
+    has = "has" if len(others) == 1 else "have"
+    return InspectError(f"only {' and '.join(others)} {has} attention: the other models {how}")
 
 
 @torch.no_grad()
@@ -148,10 +126,9 @@ def attention_maps(model: CharModel, vocab: Vocab, text: str, *, max_chars: int 
 
     Row t of a head's matrix says how much position t took from each position s ≤ t.
     """
-    modules = _attention_modules(model)
+    modules = model.attention_layers()
     if not modules:
-        raise InspectError("only the transformer has attention: the other models read the past through a "
-                           "carried state or a fixed window")
+        raise _no_attention(model)
     W = window_len(model) or len(text)
     ids, text, truncated = encode_bounded(vocab, text, min(W, max_chars or W))
     inputs: dict[int, torch.Tensor] = {}
@@ -163,5 +140,5 @@ def attention_maps(model: CharModel, vocab: Vocab, text: str, *, max_chars: int 
     finally:
         for h in handles:
             h.remove()
-    weights = [attention_weights(m, inputs[i])[0].float().cpu().tolist() for i, m in enumerate(modules)]
+    weights = [m.attention_weights(inputs[i])[0].float().cpu().tolist() for i, m in enumerate(modules)]
     return AttentionMaps(text, truncated, [readable(c) for c in text], weights)

@@ -8,29 +8,26 @@ that track quotes, line length and bracket depth this way; Karpathy 2015, "The U
 Effectiveness of Recurrent Neural Networks" colours text by one neuron; Strobelt et al. 2018,
 "LSTMVis", ranks units by how well they stay on through a span the user selects.
 
-Which activations, per family (every layer of every step, not only what forward returns):
-    scratch RNN / GRU / LSTM   h of each layer (and c for the LSTM), from hooks on the cells
-    nn.RNN / GRU / LSTM        the fused layers return only the top layer, so the text is re-run one
-                               step at a time through the model's own `_step` (the same weights and
-                               numbers as sampling), which yields every layer's state
-    MLP                        each tanh hidden layer, from hooks
-    transformer                each block's output (the residual stream) and its MLP hidden (GELU),
-                               from hooks, with each position's own window as in sampling
-    n-gram                     none: InspectError
+Which activations: the ones the model names (`CharModel.probes`), every layer at every step, not only
+what forward returns. A probe reads either
+    the carried state      (a fused recurrent layer's h and c of each layer, which its forward pass does
+                           not return): the text is read one character at a time with the model's
+                           sampling `step`, the same numbers as sampling
+    a module's output      (a tanh hidden layer, an attention block, …): forward hooks while the model
+                           reads the text in one call, or window by window for a model that re-reads a
+                           window (`window_len`), each position with its own window as in sampling
+A model with no probes (a table of counts) has no neurons: InspectError.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..corpus import Vocab
-from ..models.base import CharModel
-from ..models.rnn_scratch import ElmanCell, LSTMCell
+from ..models import CharModel, Probe
 from .common import MAX_CHARS, InspectError, encode_bounded, eval_mode, sliding_windows, window_len
 
 
@@ -48,16 +45,18 @@ def activations(model: CharModel, ids: torch.Tensor) -> dict[str, tuple[Layer, t
 
     Row t is the layer's value after reading ids[t] (the state that predicts ids[t+1]).
     """
-    if model.fitted_by_counting:
-        raise InspectError("an n-gram has no neurons: it is a table of counts")
+    probes = model.probes()
+    if not probes:
+        if model.fitted_by_counting:
+            raise InspectError(f"{model.noun} has no neurons: it is a table of counts")
+        raise InspectError(f"{model.noun} names no hidden layers to inspect")
     ids = ids.to(model.device)
     with eval_mode(model):
-        if isinstance(getattr(model, "rnn", None), nn.RNNBase):
-            return _stepwise(model, ids)
-        probes = _probes(model)
-        if not probes:
-            raise InspectError(f"no hidden layers found to inspect in {type(model).__name__}")
-        return _hooked(model, ids, probes)
+        if any(p.module is None for p in probes):
+            traces = _stepwise(model, ids, probes)
+        else:
+            traces = _hooked(model, ids, probes)
+    return {p.name: (Layer(p.name, p.size, p.what, p.bounded), traces[p.name]) for p in probes}
 
 
 def layers(model: CharModel) -> list[Layer]:
@@ -65,84 +64,53 @@ def layers(model: CharModel) -> list[Layer]:
     return [layer for layer, _ in activations(model, torch.zeros(1, dtype=torch.long)).values()]
 
 
-Probe = tuple[Layer, nn.Module, Callable]  # (layer, module to hook, output → (…, D) tensor)
-
-
-def _probes(model: CharModel) -> list[Probe]:
-    probes: list[Probe] = []
-    tanh = getattr(model.config, "nonlinearity", "tanh") == "tanh"
-    for i, cell in enumerate(getattr(model, "cells", [])):  # the hand-written cells, one call per step
-        H = model.config.n_hidden
-        bounded = tanh or not isinstance(cell, ElmanCell)  # GRU and LSTM h are in [-1, 1]
-        probes.append((Layer(f"layer {i + 1} h", H, "hidden state h_t of this layer", bounded),
-                       cell, lambda out: out[0] if isinstance(out, tuple) else out))
-        if isinstance(cell, LSTMCell):
-            probes.append((Layer(f"layer {i + 1} c", H, "LSTM cell state c_t (unbounded)", False),
-                           cell, lambda out: out[1]))
-    hidden = getattr(model, "hidden", None)  # the MLP's tanh layers
-    if isinstance(hidden, nn.Sequential):
-        for i, act in enumerate(m for m in hidden if isinstance(m, nn.Tanh)):
-            probes.append((Layer(f"hidden {i + 1}", model.config.n_hidden, "tanh hidden layer", True),
-                           act, lambda out: out))
-    for i, block in enumerate(getattr(model, "blocks", [])):  # the transformer
-        C = model.config.n_embd
-        probes.append((Layer(f"block {i + 1} residual", C, "residual stream after this block", False),
-                       block, lambda out: out))
-        gelu = next(m for m in block.mlp if isinstance(m, nn.GELU))
-        probes.append((Layer(f"block {i + 1} mlp", 4 * C, "the block's MLP hidden layer (GELU)", False),
-                       gelu, lambda out: out))
-    return probes
-
-
-def _hooked(model: CharModel, ids: torch.Tensor, probes: list[Probe]) -> dict[str, tuple[Layer, torch.Tensor]]:
-    calls: dict[str, list[torch.Tensor]] = {layer.name: [] for layer, _, _ in probes}
-    handles = [module.register_forward_hook(
-        lambda _m, _i, out, name=layer.name, pick=pick: calls[name].append(pick(out).detach()))
-        for layer, module, pick in probes]
+def _hooked(model: CharModel, ids: torch.Tensor, probes: list[Probe]) -> dict[str, torch.Tensor]:
+    """Probes on modules: hooks while the model reads the text, in one call or window by window."""
+    calls: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
+    handles = [p.module.register_forward_hook(
+        lambda _m, _i, out, name=p.name, pick=p.pick: calls[name].append(pick(out).detach()))
+        for p in probes]
     W = window_len(model)
     try:
         if W is None:
             model(ids[None], None)  # one pass; cells are called once per step, other layers once
-            windows = None
         else:
             head, tail = sliding_windows(ids, W)
             model(head, None)
             for i in range(0, len(tail), 256):
                 model(tail[i:i + 256], None)
-            windows = True
     finally:
         for h in handles:
             h.remove()
-    result = {}
-    for layer, _, _ in probes:
-        outs = calls[layer.name]
-        if windows:  # first call: every row of the head; later calls: each window's last row
+    traces = {}
+    for p in probes:
+        outs = calls[p.name]
+        if W is not None:  # first call: every row of the head; later calls: each window's last row
             rows = [outs[0][0]] + [o[:, -1] for o in outs[1:]]
         else:  # (1, T, D) once, or (1, D) once per step
             rows = [o[0] if o.dim() == 3 else o for o in outs]
-        result[layer.name] = (layer, torch.cat(rows).float())  # (T, D)
-    return result
+        traces[p.name] = torch.cat(rows).float()  # (T, D)
+    return traces
 
 
-def _stepwise(model: CharModel, ids: torch.Tensor) -> dict[str, tuple[Layer, torch.Tensor]]:
-    """nn.RNN/GRU/LSTM: every layer's state at every step, via the model's one-step path."""
-    emb = model.input(ids[None])  # (1, T, I)
-    state, hs, cs = None, [], []
-    for t in range(emb.shape[1]):
-        _, state = model._step(emb[:, t], state)  # state (L, 1, H), or a pair of those
-        h, c = state if isinstance(state, tuple) else (state, None)
-        hs.append(h[:, 0])  # (L, H)
-        if c is not None:
-            cs.append(c[:, 0])
-    H = model.config.n_hidden
-    result = {}
-    for i, trace in enumerate(torch.stack(hs, 1).float()):  # (L, T, H) → per layer (T, H)
-        layer = Layer(f"layer {i + 1} h", H, "hidden state h_t of this layer", True)
-        result[layer.name] = (layer, trace)
-        if cs:
-            layer = Layer(f"layer {i + 1} c", H, "LSTM cell state c_t (unbounded)", False)
-            result[layer.name] = (layer, torch.stack(cs, 1)[i].float())
-    return result
+def _stepwise(model: CharModel, ids: torch.Tensor, probes: list[Probe]) -> dict[str, torch.Tensor]:
+    """Probes on the state (and any on modules): the text read one character at a time with `step`."""
+    rows: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
+    hooked = [p for p in probes if p.module is not None]
+    handles = [p.module.register_forward_hook(  # a module called once per character: its last row
+        lambda _m, _i, out, name=p.name, pick=p.pick, size=p.size: rows[name].append(pick(out).reshape(-1, size)[-1:]))
+        for p in hooked]
+    state = None
+    try:
+        for t in range(len(ids)):
+            _, state = model.step(ids[t:t + 1], state)
+            for p in probes:
+                if p.module is None:
+                    rows[p.name].append(p.pick(state))  # (1, D)
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: torch.cat(r).float() for name, r in rows.items()}  # (T, D)
 
 
 # ---- one unit over the text --------------------------------------------------------------------
@@ -272,7 +240,7 @@ def saturation(model: CharModel, vocab: Vocab, text: str, *, threshold: float = 
 
     A tanh unit near ±1 passes back almost no gradient (tanh' = 1 − a² ≈ 0.06 at 0.97), so a layer
     whose units sit there most of the time learns slowly (makemore part 3: "Activations & Gradients").
-    Layers with unbounded values (LSTM c, relu, the transformer) are left out.
+    Layers whose values are not bounded (a cell state c, relu, a residual stream) are left out.
     """
     ids, _, _ = encode_bounded(vocab, text, max_chars)
     shares = {name: float((a.abs() > threshold).double().mean())

@@ -41,8 +41,8 @@ def next_char_chart(model: CharModel, vocab: Vocab, prompt: str, temperature: fl
     (nearly) zero probability in both are dropped, so temperature 0 draws one full bar over the
     faint T = 1 bars rather than a row of empty ones. At most `max_bars`, likeliest first.
     Only the prompt's last `max_chars` characters are fed, and for a model that sees a bounded
-    context (n-gram, MLP, transformer) only its last `model.context` ones: the same distribution, as
-    the rest would fall out of view, without feeding thousands of characters one at a time.
+    context only its last `model.context` ones: the same distribution, as the rest would fall out of
+    view, without feeding thousands of characters one at a time.
     """
     keep = min(max_chars, model.context) if model.context else max_chars
     prompt = prompt[-keep:]

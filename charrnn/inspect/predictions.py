@@ -31,6 +31,7 @@ class CharPrediction:
     loss: float  # −ln p(char | text before it), nats; ∞ if the model gave it probability 0
     prob: float  # p(char | text before it)
     top: list[tuple[str, float]]  # the model's top guesses (character, probability), likeliest first
+    surprise: float = 0.0  # loss / ln V capped at 1: 1 = no better than a uniform guess; 0 where V = 1
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Predictions:
     chars: list[CharPrediction] = field(default_factory=list)  # positions 1 … T-1
     mean_loss: float = 0.0  # nats per character over `chars`: what the trainer reports
     mean_bits: float = 0.0  # the same in bits per character (nats / ln 2)
+    uniform_loss: float = 0.0  # ln V, a uniform guess's loss (0 for a one-character vocabulary: no guess to make)
 
 
 @torch.no_grad()
@@ -49,7 +51,7 @@ def predictions(model: CharModel, vocab: Vocab, text: str, *, top_k: int = 5,
 
     Position 0 has no prediction (the model starts reading there). Each later position t is
     predicted from text[:t] only, from a fresh state, carrying the state (recurrent models) or the
-    window (n-gram, MLP, transformer) as when the model writes.
+    window (a model with a bounded context) as when the model writes.
     """
     ids, text, truncated = encode_bounded(vocab, text, max_chars, min_len=2)
     logits = position_logits(model, ids)[:-1]  # (T-1, V): row t-1 predicts ids[t]
@@ -59,11 +61,20 @@ def predictions(model: CharModel, vocab: Vocab, text: str, *, top_k: int = 5,
     k = min(top_k, len(vocab))
     top_p, top_i = logp.exp().topk(k, dim=-1)  # (T-1, k)
     chars = vocab.chars
+    uniform = math.log(len(vocab))
     rows = [CharPrediction(t + 1, text[t + 1], float(loss), math.exp(-float(loss)),
-                           [(chars[i], float(p)) for i, p in zip(ti, tp, strict=True)])
+                           [(chars[i], float(p)) for i, p in zip(ti, tp, strict=True)], _surprise(loss, uniform))
             for t, (loss, ti, tp) in enumerate(zip(nll.tolist(), top_i.tolist(), top_p.tolist(), strict=True))]
     mean = float(nll.mean())
-    return Predictions(text, truncated, rows, mean, mean / math.log(2))
+    return Predictions(text, truncated, rows, mean, mean / math.log(2), uniform)
+
+
+def _surprise(loss: float, uniform: float) -> float:
+    """−ln p as a share of a uniform guess's ln V, at most 1 (∞ too). With one character there is nothing
+    to guess (ln V = 0, and the loss is 0): no surprise."""
+    if uniform <= 0:
+        return 0.0
+    return min(loss / uniform, 1.0) if math.isfinite(loss) else 1.0
 
 
 @dataclass

@@ -12,11 +12,14 @@ vector. The model is not changed: a forward hook on the input layer swaps its ou
 that autograd tracks (a leaf), and one backward pass (`torch.autograd.grad`, which leaves the
 weights' .grad untouched) gives the gradient at every position.
 
-What each family reads, per position t (the same context as when it writes):
-    recurrent models   text[:t+1] from a fresh state, back-propagated through every step
-    MLP                its last `context` characters (earlier ones get exactly 0)
-    transformer        its window of the last W characters (earlier ones get exactly 0)
-    n-gram             no gradient: InspectError
+What a model reads at position t is the context it writes with; the model says which module holds
+its input vectors (`CharModel.input_layer`):
+    kind "embedding" / "onehot"   one vector per character read: text[:t+1] from a fresh state (a model
+                                  carrying its state: back-propagated through every step), or its window
+                                  of the last W characters (`window_len`; earlier ones get exactly 0)
+    kind "window"                 the last `context` characters side by side at every position (earlier
+                                  ones get exactly 0)
+    no input layer                no gradient (a table of counts): InspectError
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..corpus import Vocab
 from ..models.base import CharModel
@@ -50,15 +52,19 @@ def saliency(model: CharModel, vocab: Vocab, text: str, position: int, *, target
     The text is cut to its first max_chars characters; the backward pass runs through at most
     position+1 ≤ max_chars steps.
     """
-    if model.fitted_by_counting:
-        raise InspectError("an n-gram has no gradient: it looks its counts up, and its prediction depends "
-                           "on exactly the last n-1 characters")
+    spec = model.input_layer()
+    if spec is None:
+        said = (f": it looks its counts up, and its prediction depends on exactly the last {model.context} "
+                "characters" if model.fitted_by_counting else ": it reads no character vectors")
+        raise InspectError(f"{model.noun} has no gradient{said}")
     ids, text, _ = encode_bounded(vocab, text, max_chars)
     if not 0 <= position < len(ids):
         raise InspectError(f"position must be between 0 and {len(ids) - 1}, not {position}")
     ids = ids.to(model.device)
+    W = window_len(model)
+    first = 0 if W is None else max(0, position + 1 - W)  # the text index of x's first character
+    x = ids[None, first:position + 1]  # (1, T'): what the model reads to predict after text[position]
     with eval_mode(model), torch.enable_grad():
-        module, x, state, first = _tap(model, ids, position)
         taken: list[torch.Tensor] = []
 
         def swap(_m, _inp, out):  # replace the input vectors by a leaf we can ask the gradient of
@@ -66,9 +72,9 @@ def saliency(model: CharModel, vocab: Vocab, text: str, position: int, *, target
             taken.append(leaf)
             return leaf
 
-        handle = module.register_forward_hook(swap)
+        handle = spec.module.register_forward_hook(swap)
         try:
-            logits, _ = model(x, state)
+            logits, _ = model(x, None)
         finally:
             handle.remove()
         logp = torch.log_softmax(logits[0, -1].float(), dim=-1)  # (V,)
@@ -76,34 +82,19 @@ def saliency(model: CharModel, vocab: Vocab, text: str, position: int, *, target
         # autograd.grad, not backward(): only the input's gradient, nothing left in the weights' .grad
         (grad,) = torch.autograd.grad(logp[c], taken[0])
     logp = logp.detach()
-    grad = grad[0]  # (T', E) or, for the MLP, (1, C, E)
+    grad = grad[0]  # (T', D), or for kind "window" (T', C, D)
     norms = torch.zeros(position + 1, dtype=torch.float64)
-    if grad.dim() == 3:  # MLP: the window of `context` vectors for the last position
+    if spec.kind == "window":  # the last position's window: slot j is character position - C + 1 + j
         per = grad[-1].double().norm(dim=-1)  # (C,)
-        first = position - len(per) + 1  # may be < 0: pads before the text
+        start = position - len(per) + 1  # may be < 0: pads before the text
         for j, v in enumerate(per.tolist()):
-            if first + j >= 0:
-                norms[first + j] = v
+            if start + j >= 0:
+                norms[start + j] = v
     else:
         norms[first:] = grad.double().norm(dim=-1).cpu()
     top = float(norms.max())
     weight = (norms / top if top > 0 else norms).tolist()
     return Saliency(text, position, vocab.chars[c], float(logp[c].exp()), norms.tolist(), weight)
-
-
-def _tap(model: CharModel, ids: torch.Tensor, t: int) -> tuple[nn.Module, torch.Tensor, object, int]:
-    """(module whose output holds the input vectors, x, state, text index of x's first vector)."""
-    if isinstance(getattr(model, "input", None), nn.Module):  # recurrent: embedding or one-hot
-        return model.input, ids[None, :t + 1], None, 0
-    if isinstance(getattr(model, "tok_emb", None), nn.Embedding):  # transformer: its window
-        first = max(0, t + 1 - window_len(model))
-        return model.tok_emb, ids[None, first:t + 1], None, first
-    if isinstance(getattr(model, "embedding", None), nn.Embedding) and model.context:  # MLP window
-        C = model.context
-        before = ids[max(0, t - C):t]
-        state = torch.cat([before.new_full((C - len(before),), model.pad), before])[None]  # (1, C)
-        return model.embedding, ids[None, t:t + 1], state, t
-    raise InspectError(f"no input layer found to take the gradient at in {type(model).__name__}")
 
 
 def _target_id(vocab: Vocab, text: str, position: int, target: str, logp: torch.Tensor) -> int:

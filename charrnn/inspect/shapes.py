@@ -6,12 +6,13 @@
 Nothing here is a hand-written table of what the shapes should be: a forward pre-hook and a forward
 hook on every submodule record what each one really received and returned (PyTorch's
 `register_forward_hook`), and a TorchFunctionMode records the attention call inside the
-transformer's attention module, whose per-head (B, heads, T, hd) tensors are no module's output.
-Each size is then named by matching it against the batch and the model's config:
+attention modules, whose per-head (B, heads, T, hd) tensors are no module's output.
+Each size is then named by matching it against the batch and the sizes the model names
+(`CharModel.named_sizes`), e.g.:
 
     B batch   T time steps   V vocabulary   E n_embd   H n_hidden   L n_layer (recurrent state)
-    3H, 4H (GRU, LSTM gates)   heads n_head   hd n_embd/n_head   3E, 4E (qkv, transformer MLP)
-    C context (MLP)   C·E   n-1 (n-gram)
+    3H, 4H (gates side by side)   heads n_head   hd n_embd/n_head   3E, 4E (qkv, the blocks' MLP)
+    C context (a fixed window)   C·E   n-1 (a counted context)
 
 B and T are nudged off the model's own sizes (e.g. T=15 instead of 16 when n_embd is 16) so that
 each dimension gets one name; two config sizes that are equal (n_embd = n_hidden = 32) are shown
@@ -29,14 +30,15 @@ from torch.overrides import TorchFunctionMode
 
 from ..corpus import Vocab
 from ..models.base import CharModel
-from ..models.rnn_scratch import LSTMCell
 from ..train import lm_loss
 from .common import MAX_CHARS, InspectError, encode_bounded, eval_mode
 
 
 @dataclass
 class TensorInfo:
-    path: str  # module path in the model ("cells.0", "blocks.1.attn.qkv"); "" for the batch and the loss
+    # the module's path in the model ("cells.0", "blocks.1.attn.qkv"); "" for the batch and the loss. Not
+    # "path": a Gradio client takes any {"path": str} in an endpoint's data for a file to download
+    module_path: str
     module: str  # the module's class ("Linear", "LSTM"), or what the row is ("batch", "loss")
     name: str  # which tensor: "output", "h_n", "q", "logits", "state h" …
     dims: str  # named dimensions, e.g. "(B, T, E)"
@@ -73,29 +75,10 @@ WHAT = {  # one line per kind of module: what its output holds
     "GRUCell": "one step of the hand-written cell, called once per character",
     "LSTMCell": "one step of the hand-written cell, called once per character",
     "CausalSelfAttention": "masked self-attention: each position mixes in values from earlier positions",
-    "Block": "transformer block: attention, then an MLP, each added to the residual stream",
+    "Block": "one block: attention, then an MLP, each added to the residual stream",
 }
 NAMES = {"output": "the top layer's h at every step", "h_n": "every layer's last h (the carried state)",
          "c_n": "every layer's last cell state c", "h": "the new hidden state", "c": "the new cell state"}
-
-
-def config_dims(model: CharModel) -> dict[str, int]:
-    """The model's named sizes from its config, in the order names are preferred."""
-    c = model.config
-    dims = {"V": model.vocab_size}
-    for attr, name in (("n_embd", "E"), ("n_hidden", "H")):
-        if hasattr(c, attr):
-            dims[name] = getattr(c, attr)
-    if model.recurrent:
-        dims["L"] = c.n_layer  # only the recurrent state has a layer dimension
-        dims.update({"3H": 3 * c.n_hidden, "4H": 4 * c.n_hidden})  # GRU and LSTM gates, side by side
-    if hasattr(c, "n_head"):
-        dims.update({"heads": c.n_head, "hd": c.n_embd // c.n_head, "3E": 3 * c.n_embd, "4E": 4 * c.n_embd})
-    if hasattr(c, "context"):
-        dims.update({"C": c.context, "C·E": c.context * c.n_embd})
-    if hasattr(c, "order"):
-        dims["n-1"] = c.order - 1
-    return dims
 
 
 def name_dims(sizes, dims: dict[str, int]) -> str:
@@ -139,7 +122,7 @@ def batch_shapes(model: CharModel, vocab: Vocab, text: str, *, batch_size: int =
     q, k, v, the logits, targets and loss, and the state the model carries to the next batch.
     """
     ids, text, _ = encode_bounded(vocab, text, max_chars, min_len=2)
-    dims = config_dims(model)
+    dims = model.named_sizes()  # V, E, H …: the model names its sizes
     taken = set(dims.values())
     hi_T = min(len(ids) - 1, model.max_seq_len or len(ids))
     T = _pick(min(seq_len, hi_T), taken, hi_T)
@@ -173,7 +156,7 @@ def batch_shapes(model: CharModel, vocab: Vocab, text: str, *, batch_size: int =
         i = first[path]
         if calls[path] > 1:
             return  # repeated calls have the same shapes as the first
-        named = _named_outputs(module, out)
+        named = _named_outputs(model, module, out)
         head = rows[i]
         for k, (name, t) in enumerate(named):
             info = TensorInfo(path, head.module, name, name_dims(t.shape, dims), list(t.shape), _dt(t),
@@ -188,7 +171,7 @@ def batch_shapes(model: CharModel, vocab: Vocab, text: str, *, batch_size: int =
 
     def attention(qkv, out):
         path = stack[-1] if stack else ""
-        if any(r.path == path and r.module == "attention" for r in rows):
+        if any(r.module_path == path and r.module == "attention" for r in rows):
             return
         for name, t in zip(("q", "k", "v"), qkv, strict=True):
             rows.append(TensorInfo(path, "attention", name, name_dims(t.shape, dims), list(t.shape), _dt(t),
@@ -205,7 +188,7 @@ def batch_shapes(model: CharModel, vocab: Vocab, text: str, *, batch_size: int =
         for h in handles:
             h.remove()
     for r in rows:
-        r.calls = calls.get(r.path, 1)
+        r.calls = calls.get(r.module_path, 1)
     loss = lm_loss(logits, y)
     rows += [
         TensorInfo("", "model", "logits", name_dims(logits.shape, dims), list(logits.shape), _dt(logits),
@@ -234,13 +217,10 @@ def _flatten(out) -> list[torch.Tensor]:
     return []
 
 
-def _named_outputs(module: nn.Module, out) -> list[tuple[str, torch.Tensor]]:
+def _named_outputs(model: CharModel, module: nn.Module, out) -> list[tuple[str, torch.Tensor]]:
     tensors = _flatten(out)
-    if isinstance(module, nn.RNNBase):
-        names = ["output", "h_n", "c_n"]
-    elif isinstance(module, LSTMCell):
-        names = ["h", "c"]
-    else:
+    names = model.output_names(module)  # the model names what its modules return, where it matters
+    if names is None:
         names = ["output"] if len(tensors) == 1 else [f"output[{i}]" for i in range(len(tensors))]
     return list(zip(names, tensors, strict=False))
 
@@ -258,4 +238,4 @@ def check_shapes(result: BatchShapes) -> None:
         names = r.dims.strip("()").split(", ") if r.dims != "()" else []
         got = [int(n) if n.isdigit() else result.dims[n.split("=")[0]] for n in names]
         if got != r.sizes:
-            raise InspectError(f"{r.path or r.module} {r.name}: {r.dims} does not read as {r.sizes}")
+            raise InspectError(f"{r.module_path or r.module} {r.name}: {r.dims} does not read as {r.sizes}")

@@ -1,7 +1,10 @@
 """The model zoo: one registry, one call signature (see `base.py`).
 
 MODELS maps the name used everywhere — CLI `--model`, the UI dropdown, checkpoint metadata,
-parametrised tests — to the model class. Adding a model is adding one line here.
+parametrised tests — to the model class. Adding a model is writing its class (a forward pass and the
+description `base.CharModel` asks for: input layer, probes, parameter layers, cost per position …) and
+adding one line here; the estimate, the views and the tests then read it from the model. Nothing
+outside this package branches on a model's name.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import torch
 
 from ..options import MODEL_OPTIONS, check
 from .base import CharModel, ModelConfig, State, detach_state
+from .describe import CountingCost, InputSpec, Probe, TrainingCost
 from .mlp import MLP
 from .ngram import NGram
 from .rnn_scratch import ScratchGRU, ScratchLSTM, ScratchRNN
@@ -63,5 +67,16 @@ def build_model(name: str, vocab_size: int, config: ModelConfig | None = None, s
         return cls(vocab_size, config if config is not None else cls.Config())
 
 
-__all__ = ["MODELS", "CharModel", "ModelConfig", "State", "UnknownModel", "build_model", "detach_state",
-           "make_config", "model_class"]
+def blueprint(cls: type[CharModel], vocab_size: int, config: ModelConfig | None = None) -> CharModel:
+    """The model built on PyTorch's "meta" device: shapes only, no memory, no numbers. Enough to count its
+    parameters and read its description (cost, layers) before a real model is allowed to exist."""
+    config = config if config is not None else cls.Config()
+    try:
+        with torch.device("meta"):
+            return cls(vocab_size, config)
+    except (NotImplementedError, RuntimeError):  # a constructor that needs real numbers
+        return cls(vocab_size, config)
+
+
+__all__ = ["MODELS", "CharModel", "CountingCost", "InputSpec", "ModelConfig", "Probe", "State", "TrainingCost",
+           "UnknownModel", "blueprint", "build_model", "detach_state", "make_config", "model_class"]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .base import CharModel, ModelConfig, State
+from .describe import InputSpec, Probe, TrainingCost
 
 
 @dataclass
@@ -34,6 +35,7 @@ class MLP(CharModel):
 
     Config = MLPConfig
     title = "MLP (fixed context)"
+    noun = "an MLP"
     description = (
         "A feed-forward network that reads a fixed window of the previous characters: each is turned "
         "into a learned vector (an embedding), the vectors are concatenated and passed through a tanh "
@@ -73,3 +75,29 @@ class MLP(CharModel):
         emb = self.embedding(windows)  # (B, T, C, n_embd)
         h = self.hidden(emb.flatten(2))  # (B, T, C*n_embd) → (B, T, n_hidden)
         return self.head(h), seq[:, -C:]  # (B, T, V), (B, C)
+
+    # ---- the description -------------------------------------------------------------------------
+
+    def input_layer(self) -> InputSpec:
+        # the embedding's output is (B, T, C, n_embd): the window of C vectors at every position
+        return InputSpec("window", self.embedding, self.embedding.weight[:self.vocab_size],
+                         "embedding.weight (V, E), without the pad row")
+
+    def probes(self) -> list[Probe]:
+        tanhs = [m for m in self.hidden if isinstance(m, nn.Tanh)]
+        return [Probe(f"hidden {i + 1}", self.config.n_hidden, "tanh hidden layer", True, module=act)
+                for i, act in enumerate(tanhs)]
+
+    def param_layers(self) -> dict[str, str]:
+        linears = [m for m in self.hidden if isinstance(m, nn.Linear)]
+        return self.group_params([self.embedding], linears, [self.head])
+
+    def cost(self, seq_len: int) -> TrainingCost:
+        c, V = self.config, self.vocab_size
+        # backward keeps each layer's input, pre-activation and tanh: ≈ 3H; the embedding is a lookup
+        return TrainingCost(self.num_params() - V * c.n_embd, c.context * c.n_embd, 3 * c.n_hidden, c.n_layer,
+                            dropout=bool(c.dropout))
+
+    def named_sizes(self) -> dict[str, int]:
+        c = self.config
+        return {"V": self.vocab_size, "E": c.n_embd, "H": c.n_hidden, "C": c.context, "C·E": c.context * c.n_embd}

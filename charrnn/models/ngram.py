@@ -15,6 +15,7 @@ import torch
 
 from ..options import SettingError
 from .base import CharModel, ModelConfig, State
+from .describe import CountingCost
 
 
 @dataclass
@@ -62,6 +63,7 @@ class NGram(CharModel):
 
     Config = NGramConfig
     title = "n-gram (counted)"
+    noun = "an n-gram"
     description = (
         "A counted character n-gram: the probability of the next character is how often it followed "
         "the previous n-1 characters in the training text, plus a small constant k for every "
@@ -88,6 +90,48 @@ class NGram(CharModel):
     @property
     def context(self) -> int:
         return self.config.order - 1
+
+    @classmethod
+    def largest_options(cls, vocab_size: int) -> dict[str, int]:
+        return {"order": max_order(vocab_size)}
+
+    # ---- the description: a table of counts has no vectors, hidden layers or weights ----------------
+
+    def input_layer(self) -> None:
+        return None
+
+    def probes(self) -> list:
+        return []
+
+    def param_layers(self) -> dict[str, str]:
+        return {}
+
+    def cost(self, seq_len: int) -> CountingCost:
+        # Counting keeps, per context length counted (every one with interpolation, else the longest only),
+        # a key and a count (int64 each) and torch.unique's sort buffer for every position; scoring holds
+        # float64 tables of counts and probabilities for every score, for every order.
+        levels = self.config.order if self.config.interpolate else 1  # contexts counted per position
+        return CountingCost(count_bytes=24 * levels, orders=self.config.order, logit_bytes=36)
+
+    def named_sizes(self) -> dict[str, int]:
+        return {"V": self.vocab_size, "n-1": self.config.order - 1}
+
+    @torch.no_grad()
+    def pair_counts(self) -> torch.Tensor:
+        """(V, V) long: how often character b followed character a in the text counted.
+
+        For order 2 these are the counts; for a longer order, the one-character-context counts (the
+        order-2 marginal: all contexts that end in the same character, added up). Needs order ≥ 2.
+        """
+        V = self.vocab_size
+        ctx, nxt = self.keys // V, self.keys % V
+        last = ctx % (V + 1)  # the context's newest character (V: pad, i.e. no character)
+        keep = last != self.pad
+        if self.config.interpolate:  # shorter contexts are stored too: take the one-character ones
+            pads = self.pad * int(self.place[:-1].sum())  # the id of n-2 pads before the last character
+            keep &= (ctx - last) == pads
+        table = torch.zeros(V, V, dtype=torch.long, device=self.keys.device)
+        return table.index_put_((last[keep], nxt[keep]), self.counts[keep], accumulate=True)
 
     def num_ngrams(self) -> int:
         """How many different n-grams (and shorter ones, for interpolation) have been counted."""

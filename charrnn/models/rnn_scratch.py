@@ -12,12 +12,14 @@ Weight names and gate orders follow PyTorch's (weight_ih, weight_hh, bias_ih, bi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from .base import CharModel, InputLayer, ModelConfig, State
+from .base import InputLayer, ModelConfig, State
+from .describe import Probe
+from .recurrent import RecurrentModel
 
 
 def _uniform(*shape: int, hidden: int) -> nn.Parameter:
@@ -62,6 +64,10 @@ class ElmanCell(nn.Module):
         """The hidden-to-hidden matrix (H, H), whichever way the cell is written."""
         return self.weight_hh if self.combine == "add" else self.weight[:, -self.weight.shape[0]:]
 
+    def w_ih(self) -> torch.Tensor:
+        """The input-to-hidden matrix (H, I), whichever way the cell is written."""
+        return self.weight_ih if self.combine == "add" else self.weight[:, :-self.weight.shape[0]]
+
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:  # (B, I), (B, H) → (B, H)
         if self.combine == "add":
             pre = x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh
@@ -79,6 +85,9 @@ class GRUCell(nn.Module):
         H = hidden_size
         self.weight_ih, self.weight_hh = _uniform(3 * H, input_size, hidden=H), _uniform(3 * H, H, hidden=H)
         self.bias_ih, self.bias_hh = _uniform(3 * H, hidden=H), _uniform(3 * H, hidden=H)
+
+    def w_ih(self) -> torch.Tensor:  # (3H, I)
+        return self.weight_ih
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:  # (B, I), (B, H) → (B, H)
         x_r, x_z, x_n = (x @ self.weight_ih.T + self.bias_ih).chunk(3, dim=1)  # 3 × (B, H)
@@ -98,6 +107,9 @@ class LSTMCell(nn.Module):
         H = hidden_size
         self.weight_ih, self.weight_hh = _uniform(4 * H, input_size, hidden=H), _uniform(4 * H, H, hidden=H)
         self.bias_ih, self.bias_hh = _uniform(4 * H, hidden=H), _uniform(4 * H, hidden=H)
+
+    def w_ih(self) -> torch.Tensor:  # (4H, I)
+        return self.weight_ih
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
                 ) -> tuple[torch.Tensor, torch.Tensor]:  # (B, I), ((B, H), (B, H)) → ((B, H), (B, H))
@@ -129,7 +141,7 @@ class ElmanConfig(ScratchConfig):
     identity_init: bool = False  # W_hh = I at the start (IRNN, Le et al. 2015)
 
 
-class ScratchRNN(CharModel):
+class ScratchRNN(RecurrentModel):
     """Input layer → `n_layer` hand-written cells unrolled over time → linear readout to V logits.
 
     state: (n_layer, B, n_hidden); for the LSTM a pair (h, c) of those — the same layout as the
@@ -137,7 +149,10 @@ class ScratchRNN(CharModel):
     """
 
     Config = ElmanConfig
-    recurrent = True
+    # What autograd saves of each step of the Python loop: f(pre) and the inputs of its products; measured
+    # ≈ 2.6H per position and layer (peak RSS, H 256-512). Plus a fixed overhead per cell call.
+    activation_width = 3
+    loop_calls_per_layer = 1
 
     def __init__(self, vocab_size: int, config: ScratchConfig):
         super().__init__(vocab_size, config)
@@ -181,9 +196,38 @@ class ScratchRNN(CharModel):
     def output(layer_state):
         return layer_state
 
+    # ---- the description (the rest is in RecurrentModel) ---------------------------------------
+
+    def layer_params(self, layer):
+        return self.cells[layer]
+
+    def onehot_table(self):
+        return self.cells[0].w_ih().T, "cells.0 input weight columns (one-hot input)"
+
+    def h_bounded(self):
+        return self.config.nonlinearity == "tanh"  # relu: unbounded
+
+    def probes(self):
+        """Each layer's h (and c) as its cell returns them, once per character: one forward pass over a
+        text shows every layer at every step, so no need to read it a character at a time."""
+        H, probes = self.config.n_hidden, []
+        for k, cell in enumerate(self.cells):
+            h = Probe(f"layer {k + 1} h", H, "hidden state h_t of this layer", self.h_bounded(), module=cell)
+            if self.cell_state:  # the LSTM cell returns (h, c)
+                probes += [replace(h, pick=lambda out: out[0]),
+                           Probe(f"layer {k + 1} c", H, "LSTM cell state c_t (unbounded)", False,
+                                 lambda out: out[1], module=cell)]
+            else:
+                probes.append(h)
+        return probes
+
 
 class ScratchGRU(ScratchRNN):
     Config = ScratchConfig
+    activation_width = 14  # the gates' (B, 3H) products stay alive through their chunks: measured ≈ 13-14H
+
+    def h_bounded(self):
+        return True  # a gated mix of the old h and a tanh candidate
 
     def make_cell(self, input_size, hidden_size):
         return GRUCell(input_size, hidden_size)
@@ -191,6 +235,11 @@ class ScratchGRU(ScratchRNN):
 
 class ScratchLSTM(ScratchRNN):
     Config = ScratchConfig
+    activation_width = 10  # four gates, c, tanh c, h and the products' inputs: measured ≈ 6-8H
+    cell_state = True
+
+    def h_bounded(self):
+        return True  # o · tanh(c)
 
     def make_cell(self, input_size, hidden_size):
         return LSTMCell(input_size, hidden_size)
@@ -209,7 +258,11 @@ class ScratchLSTM(ScratchRNN):
     def output(layer_state):
         return layer_state[0]  # the next layer and the readout see h; c stays inside the cell
 
+    def output_names(self, module):
+        return ["h", "c"] if isinstance(module, LSTMCell) else super().output_names(module)
 
+
+ScratchRNN.noun, ScratchGRU.noun, ScratchLSTM.noun = "a hand-written RNN", "a hand-written GRU", "a hand-written LSTM"
 ScratchRNN.title, ScratchRNN.description = "RNN (from scratch)", (
     "The Elman recurrent network (Elman 1990) written out by hand: at every character the new "
     "hidden state is f(W_ih x_t + W_hh h_{t-1} + b), unrolled over the text in a plain Python loop. "

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import CharModel, InputLayer, ModelConfig, State
+from .base import InputLayer, ModelConfig, State
+from .recurrent import RecurrentModel
 
 
 @dataclass
@@ -23,15 +24,17 @@ class RNNConfig(ModelConfig):
     onehot: bool = False
 
 
-class TorchRNN(CharModel):
+class TorchRNN(RecurrentModel):
     """Embedding → stacked `cell_type` layers → linear readout to V logits.
 
     state: (n_layer, B, n_hidden) for RNN and GRU; a pair (h, c) of those for LSTM.
     """
 
     Config = RNNConfig
-    recurrent = True
     cell_type: type[nn.RNNBase] = nn.RNN
+    # What the fused layer keeps per position and layer for backward, in units of n_hidden (its gates
+    # and the new state: a tanh RNN ≈ 2H, a GRU ≈ 6H, an LSTM ≈ 7H), plus the layer's output.
+    activation_width = 3
 
     def __init__(self, vocab_size: int, config: RNNConfig):
         super().__init__(vocab_size, config)
@@ -42,33 +45,35 @@ class TorchRNN(CharModel):
         self.head = nn.Linear(config.n_hidden, vocab_size)
 
     def forward(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        emb = self.input(x)  # (B, T, n_embd)
         if x.shape[1] == 1 and not torch.is_grad_enabled():
-            out, state = self._step(emb[:, 0], state)  # sampling: one character at a time
-            out = out[:, None]
-        else:
-            out, state = self.rnn(emb, state)  # (B, T, n_hidden)
+            logits, state = self.step(x[:, 0], state)  # one character: the fast one-step path
+            return logits[:, None], state
+        out, state = self.rnn(self.input(x), state)  # (B, T, n_embd) → (B, T, n_hidden)
         return self.head(out), state  # (B, T, V)
 
-    def _step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One time step as plain matrix products on the layer's own weights.
+    def step(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """x (B,) → logits (B, V): one time step as plain matrix products on the layer's own weights.
 
         Same numbers as `self.rnn` on a length-1 sequence, but a call to the fused layer costs
         milliseconds of fixed overhead on a CPU, which would cap sampling at ~150 chars/s; these
         few matmuls cost microseconds.
         """
+        x = self.input(x)  # (B, n_embd)
         B, L, H = x.shape[0], self.config.n_layer, self.config.n_hidden
         if state is None:
             state = self._zeros(B, x)
         new = []
         for layer in range(L):
-            w_ih = getattr(self.rnn, f"weight_ih_l{layer}")
-            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
-            b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
-            b_hh = getattr(self.rnn, f"bias_hh_l{layer}")
-            x, layer_state = self._cell(x, self._layer_state(state, layer), w_ih, w_hh, b_ih, b_hh, H)
+            x, layer_state = self._cell(x, self._layer_state(state, layer), *self.layer_params(layer), H)
             new.append(layer_state)
-        return x, self._stack(new)
+        return self.head(x), self._stack(new)  # (B, V)
+
+    def layer_params(self, layer: int) -> list[nn.Parameter]:
+        """Layer `layer`'s (weight_ih, weight_hh, bias_ih, bias_hh), by PyTorch's names for them."""
+        return [getattr(self.rnn, f"{w}_l{layer}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+    def onehot_table(self) -> tuple[torch.Tensor, str]:
+        return self.rnn.weight_ih_l0.T, "rnn.weight_ih_l0 columns (one-hot input)"
 
     def _zeros(self, B: int, like: torch.Tensor) -> State:
         return like.new_zeros(self.config.n_layer, B, self.config.n_hidden)
@@ -87,6 +92,7 @@ class TorchRNN(CharModel):
 
 class TorchGRU(TorchRNN):
     cell_type = nn.GRU
+    activation_width = 7
 
     @staticmethod
     def _cell(x, h, w_ih, w_hh, b_ih, b_hh, H):
@@ -101,6 +107,8 @@ class TorchGRU(TorchRNN):
 
 class TorchLSTM(TorchRNN):
     cell_type = nn.LSTM
+    activation_width = 8
+    cell_state = True
 
     def _zeros(self, B, like):
         z = like.new_zeros(self.config.n_layer, B, self.config.n_hidden)
@@ -122,6 +130,7 @@ class TorchLSTM(TorchRNN):
         return h, (h, c)
 
 
+TorchRNN.noun, TorchGRU.noun, TorchLSTM.noun = "an RNN", "a GRU", "an LSTM"
 TorchRNN.title, TorchRNN.description = "nn.RNN", (
     "PyTorch's built-in Elman RNN (Elman 1990): h_t = tanh(W_ih x_t + W_hh h_{t-1} + b), stacked in "
     "layers. The same maths as the hand-written RNN, run by a fused kernel. Plain RNNs struggle to "

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..options import SettingError
 from .base import CharModel, ModelConfig, State
+from .describe import InputSpec, Probe, TrainingCost
 
 
 @dataclass
@@ -47,6 +48,20 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_drop(self.proj(y))
 
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """softmax(q kᵀ / √hd + causal mask) from this module's own qkv weights: x (B, T, C) → (B, nh, T, T).
+
+        `forward` uses a fused kernel that never forms this matrix; this recomputes it for the views,
+        leaving the training path untouched.
+        """
+        B, T, C = x.shape
+        q, k, _ = self.qkv(x).split(C, dim=2)  # (B, T, C) each
+        hd = C // self.n_head
+        q, k = (t.view(B, T, self.n_head, hd).transpose(1, 2) for t in (q, k))  # (B, nh, T, hd)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(hd)  # (B, nh, T, T)
+        mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # True above the diagonal: the future
+        return torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+
 
 class Block(nn.Module):
     """Pre-norm transformer block: x + attention(norm(x)), then x + MLP(norm(x)). Normalising
@@ -75,6 +90,7 @@ class Transformer(CharModel):
 
     Config = TransformerConfig
     title = "Transformer"
+    noun = "a transformer"
     description = (
         "A small GPT-style causal transformer (Vaswani et al. 2017; Radford et al. 2019): each "
         "character's embedding plus a position embedding goes through blocks of masked self-attention, "
@@ -133,7 +149,7 @@ class Transformer(CharModel):
         logits = self.head(self.ln_f(h[:, -T:]))  # (B, T, V): only x's positions are asked for
         return logits, seq[:, -(bs - 1):] if bs > 1 else seq[:, :0]  # (B, ≤ block_size-1)
 
-    def window_len(self, T: int) -> int:
+    def window_len(self, T: int = 1) -> int:
         """How many characters to look at when asked about T new ones.
 
         Position embeddings are learned: a model trained on 32-character windows has never used
@@ -143,3 +159,36 @@ class Transformer(CharModel):
         """
         trained = int(self.trained_len) or self.config.block_size  # not trained yet: all alike
         return max(min(trained, self.config.block_size), T)
+
+    # ---- the description -------------------------------------------------------------------------
+
+    def input_layer(self) -> InputSpec:
+        return InputSpec("embedding", self.tok_emb, self.tok_emb.weight, "tok_emb.weight (V, E)")
+
+    def probes(self) -> list[Probe]:
+        C, probes = self.config.n_embd, []
+        for i, block in enumerate(self.blocks):
+            gelu = next(m for m in block.mlp if isinstance(m, nn.GELU))
+            probes += [Probe(f"block {i + 1} residual", C, "residual stream after this block", False, module=block),
+                       Probe(f"block {i + 1} mlp", 4 * C, "the block's MLP hidden layer (GELU)", False, module=gelu)]
+        return probes
+
+    def attention_layers(self) -> list[nn.Module]:
+        return [block.attn for block in self.blocks]
+
+    def param_layers(self) -> dict[str, str]:
+        return self.group_params([self.tok_emb, self.pos_emb], list(self.blocks), [self.ln_f, self.head])
+
+    def cost(self, seq_len: int) -> TrainingCost:
+        c, V, T = self.config, self.vocab_size, seq_len
+        # per position: the token embedding is a lookup; QKᵀ and attention × V add 2·T·C multiply-adds per
+        # layer. Backward keeps ≈ 18C per layer (qkv, attention output, the MLP's 4C twice, two norms …)
+        # and the B·heads·T·T attention scores of every layer.
+        return TrainingCost(self.num_params() - V * c.n_embd + 2 * c.n_layer * T * c.n_embd, c.n_embd,
+                            18 * c.n_embd, c.n_layer, attention=c.n_head * T * T * c.n_layer,
+                            dropout=bool(c.dropout))
+
+    def named_sizes(self) -> dict[str, int]:
+        c = self.config
+        return {"V": self.vocab_size, "E": c.n_embd, "heads": c.n_head, "hd": c.n_embd // c.n_head,
+                "3E": 3 * c.n_embd, "4E": 4 * c.n_embd}
