@@ -154,12 +154,7 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     if infinite is not None:
         return [infinite]
     if stop_reason == "diverged" or nonfinite:
-        return [Finding(
-            "diverged", "The loss exploded or became NaN, so training stopped"
-            + (f" (learning rate {lr:.2g})" if lr else "") + "; the last good weights were kept.",
-            {"last_finite_loss": train[-1] if train else math.nan, **({"lr": lr} if lr else {})},
-            "Lower the learning rate 3-10x, or the gradient clip (e.g. 0.5); a warm-up of a few hundred "
-            "steps also helps a large model start gently.")] + _update_findings(update, stuck=True)
+        return [_diverged(history, train, uniform, lr)] + _update_findings(update, stuck=True)
     findings: list[Finding] = []
     short = short_text_finding(n_chars, min_text)
     if facts.counted and (stop_reason == "exhausted" or len(train) >= min_steps):
@@ -219,6 +214,24 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
         symptom.advice = cause.advice
         cause.severity = "problem"
     return findings + causes
+
+
+def _diverged(history: History, train: list[float], uniform: float, lr: float | None) -> Finding:
+    """The loss exploded: which weights the model holds now, as the loop kept them (`charrnn.loop`): the last
+    with a finite validation loss below ln V, the last point of its curve; where there are none, untrained."""
+    val = history.val_loss[-1] if history.val_loss else math.nan
+    learned = math.isfinite(val) and val < uniform
+    ev = {"last_finite_loss": train[-1] if train else math.nan, "uniform": uniform, **({"lr": lr} if lr else {})}
+    said = "The loss exploded or became NaN, so training stopped" + (f" (learning rate {lr:.2g})." if lr else ".")
+    if learned:
+        ev.update(kept_step=history.val_step[-1], kept_val_loss=val)
+        said += (f" The weights kept are from step {history.val_step[-1]}: the last with a validation loss below "
+                 f"the uniform guess ({val:.2f} < ln V = {uniform:.2f} nats/char).")
+    else:
+        said += (f" No weights had a validation loss below the uniform guess (ln V = {uniform:.2f} nats/char): "
+                 "nothing was learned, and the model holds its untrained starting weights.")
+    return Finding("diverged", said, ev, "Lower the learning rate 3-10x, or the gradient clip (e.g. 0.5); a warm-up "
+                   "of a few hundred steps also helps a large model start gently.")
 
 
 def _infinite_loss(history: History, train: list[float], stop_reason: str | None) -> Finding | None:
