@@ -6,7 +6,9 @@ for either outcome, so that the text on screen follows what happened, never what
 
 `records` are a race's `charrnn.record.RunRecord`s in the order of its entrants; a claim names them by
 index. `held` is None when the race cannot decide it (a model was stopped before its final validation,
-or a curve is too short to compare); the verdict's text then says so instead of guessing.
+or a curve is too short to compare); the verdict's text then says so instead of guessing. A claim about a
+run that diverged is not judged either: the verdict says that run failed (its numbers are those of the
+weights it went back to, not a result).
 
 Each check reads only what the race measured: final validation losses (the whole held-out text),
 validation curves compared at the same number of characters seen or steps taken (interpolated between
@@ -48,11 +50,15 @@ class Claim:
     undecided: str = "This race cannot tell whether {statement} (a model stopped early, or ran too briefly)."
 
     def judge(self, records: Sequence) -> Verdict:
+        names = {key: records[i].label for key, i in zip("abcdefg", self.runs, strict=False) if i < len(records)}
+        failed = [records[i].label for i in self.runs if i < len(records) and records[i].stop_reason == "diverged"]
+        if failed:
+            return Verdict(self.key, self.statement, None, f"{' and '.join(failed)} diverged (the loss exploded), so "
+                           f"this race cannot tell whether {self.statement}.", {})
         try:
             held, figures = self.test(records)
         except (IndexError, ValueError, ZeroDivisionError):
             held, figures = None, {}
-        names = {key: records[i].label for key, i in zip("abcdefg", self.runs, strict=False) if i < len(records)}
         words = self.held if held else self.not_held if held is False else self.undecided
         return Verdict(self.key, self.statement, held,
                        words.format(statement=self.statement, **names, **figures), figures)

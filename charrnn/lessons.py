@@ -55,6 +55,11 @@ class Lesson:
         """Every claim judged on a race of this lesson (`records` in the order of `entrants`)."""
         return [claim.judge(records) for claim in self.claims]
 
+    def conclusions(self, records: Sequence) -> str:
+        """What this race showed, as the page shows it after a lesson's race: one markdown paragraph per claim,
+        the words of its outcome (held, not held, or why the race cannot tell)."""
+        return "\n\n".join(v.text for v in self.verdicts(records))
+
 
 NGRAM_TRAIN_LOSS = (
     "**Why the n-gram's training loss can rise while its validation loss falls:** it learns by counting, one "

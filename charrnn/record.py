@@ -90,6 +90,7 @@ class RunRecord:
     resumed_at: list[int] = field(default_factory=list)  # curve indices where a continued run began
     score: float | None = None  # the example's checker on the last frame (0..1), when it has one
     stopped: bool = False
+    stop_reason: str | None = None  # why its (last) run ended: TrainEvent.stop_reason ("diverged", "time_budget", …)
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
     text: str | None = field(default=None, repr=False, compare=False)  # the run's text (shared, not copied)
     index: CopyIndex | None = field(default=None, repr=False, compare=False)
@@ -117,7 +118,7 @@ class RunRecord:
 
     def begin_segment(self, plan, bundle: Bundle) -> None:
         """The same model continues (a Train press on it again): its curves go on from here."""
-        self.bundle, self.stopped = bundle, False
+        self.bundle, self.stopped, self.stop_reason = bundle, False, None
         self.settings.update(asdict(plan.train_config))
         self.resumed_at.append(len(self.curve.step))
         self._segment += 1
@@ -155,6 +156,8 @@ class RunRecord:
         """Take one training event: the curves follow the model's History, and a film frame is made when the
         budget passes one."""
         self._follow()
+        if ev.done:
+            self.stop_reason = ev.stop_reason
         if ev.done and ev.val_loss is not None and math.isfinite(ev.val_loss):
             self.final_val = ev.val_loss
         seconds = self._offset + ev.elapsed

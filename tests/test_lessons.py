@@ -44,6 +44,8 @@ def test_every_lesson_judges_every_claim_on_every_example_text(key):
         records = run_lesson(lesson, text, budget=min(1.0, max(0.4, 2.0 / len(lesson.entrants))))
         verdicts = lesson.verdicts(records)
         assert [v.claim for v in verdicts] == [c.key for c in lesson.claims]
+        shown = lesson.conclusions(records)  # what the page shows after the race: every verdict's words
+        assert all(v.text in shown for v in verdicts)
         for v in verdicts:
             where = f"{key} on {path.name}: {v.claim}"
             assert v.held is not None, f"{where} was not judged: {v.text}"
@@ -52,10 +54,10 @@ def test_every_lesson_judges_every_claim_on_every_example_text(key):
                 assert v.held, f"{where}: {v.text}"
 
 
-def record(label, final, speed, val_chars=(), val_loss=(), stopped=False):
+def record(label, final, speed, val_chars=(), val_loss=(), stopped=False, stop_reason=None):
     curve = History(val_chars=list(val_chars), val_step=list(val_chars), val_loss=list(val_loss))
     return SimpleNamespace(label=label, final_val=final, stopped=stopped, chars_per_sec=speed, curve=curve,
-                           score=None, copied_share=None)
+                           score=None, copied_share=None, stop_reason=stop_reason)
 
 
 def test_the_words_follow_the_outcome_not_the_expectation():
@@ -67,6 +69,9 @@ def test_the_words_follow_the_outcome_not_the_expectation():
     assert (won.held, won.text) == (True, "LSTM won: 1.20 < 1.50.")
     assert (lost.held, lost.text) == (False, "RNN did as well: 1.50, LSTM 1.60.")
     assert stopped.held is None and "cannot tell" in stopped.text
+    # a run that diverged is a failure, not a result: its restored weights' loss wins nothing
+    diverged = claim.judge([record("LSTM", 1.2, 1), record("RNN", 1.1, 1, stop_reason="diverged")])
+    assert diverged.held is None and diverged.text.startswith("RNN diverged (the loss exploded)")
     speed = Claim("fast", "A is faster", faster(0, 1, 1.5), "{ratio:.1f}x", "only {ratio:.1f}x").judge(
         [record("a", 1, 300.0), record("b", 1, 100.0)])
     assert speed.held and speed.text == "3.0x"
