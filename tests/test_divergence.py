@@ -96,3 +96,13 @@ def test_the_cli_reports_a_diverged_run_as_diverged(tmp_path, capsys):
     assert figures["stop_reason"] == "diverged" and figures["diverged"] and figures["untrained"]
     assert (figures["restored_step"], figures["steps"]) == (0, 0)
     assert checkpoint.load(out).step == 0
+
+
+def test_the_diagnosis_calls_initial_weights_untrained_even_a_hair_below_the_uniform_guess():
+    from charrnn.bundle import History
+    from charrnn.inspect import diagnose
+
+    history = History()
+    history.add_val(0, 0, 0.0, math.log(27) - 1e-4)  # an untrained MLP's first estimate (measured: 3.296 < 3.2958+)
+    found = diagnose(history, uniform=math.log(27), unigram=2.9, lr=1.0, stop_reason="diverged")
+    assert found[0].kind == "diverged" and "nothing was learned" in found[0].message

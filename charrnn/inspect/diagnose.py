@@ -220,7 +220,8 @@ def _diverged(history: History, train: list[float], uniform: float, lr: float | 
     """The loss exploded: which weights the model holds now, as the loop kept them (`charrnn.loop`): the last
     with a finite validation loss below ln V, the last point of its curve; where there are none, untrained."""
     val = history.val_loss[-1] if history.val_loss else math.nan
-    learned = math.isfinite(val) and val < uniform
+    # step 0's weights are the initial ones, whatever they score (a uniform-ish start can sit a hair below ln V)
+    learned = math.isfinite(val) and val < uniform and history.val_step[-1] > 0
     ev = {"last_finite_loss": train[-1] if train else math.nan, "uniform": uniform, **({"lr": lr} if lr else {})}
     said = "The loss exploded or became NaN, so training stopped" + (f" (learning rate {lr:.2g})." if lr else ".")
     if learned:
