@@ -1,6 +1,6 @@
 """Benchmark: the comparison lesson's race (n-gram, hand-written RNN, nn.RNN, GRU, LSTM) on a corpus.
 
-    python benchmarks/race.py ../shared/data/tinyshakespeare.txt [--budget 30] [--lesson compare]
+    python benchmarks/race.py ../shared/data/tinyshakespeare.txt [--budget S] [--lesson compare] [--max-chars N]
     python benchmarks/race.py ../shared/data/tinyshakespeare.txt --browser   # the page, in headless Chromium
 
 Core mode runs `charrnn.race.race` (what the page's /race runs) with one torch thread, as the app gives each
@@ -8,6 +8,8 @@ training, and prints the table a learner gets — validation loss, chars/s, para
 time from the start of the race to the first point of every curve. `--browser` serves the app with the
 corpus as its only example, opens it in headless Chromium (/usr/bin/chromium), presses the lesson's button
 and measures the time until every model's curve has its first point on `#compare-plot`, then presses Stop.
+Core mode also prints the lesson's verdicts: each claim it makes, judged on this race (held or not, and the
+words the learner reads for that outcome).
 The machine's load (/proc/loadavg) is printed before and after: the figures depend on it.
 """
 
@@ -26,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from charrnn import read_text  # noqa: E402
+from charrnn.checkers import CHECKERS  # noqa: E402
 from charrnn.lessons import LESSONS  # noqa: E402
 from charrnn.race import plan_race, race  # noqa: E402
 
@@ -49,8 +52,9 @@ def core(text: str, lesson_key: str, budget: float, seed: int) -> None:
     plan_race(text[:5000], list(lesson.entrants), time_budget=budget, seed=seed, shared=lesson.shared)
     start = time.perf_counter()
     first: dict[int, float] = {}
+    checker = CHECKERS.get(lesson.checker) if lesson.checker else None
     for update in race(text, list(lesson.entrants), time_budget=budget, seed=seed, shared=lesson.shared,
-                       corpus="tinyshakespeare"):
+                       corpus="tinyshakespeare", checker=checker):
         for r in update.records:
             if r.curve.step and r.run_id not in first:
                 first[r.run_id] = time.perf_counter() - start
@@ -64,6 +68,10 @@ def core(text: str, lesson_key: str, budget: float, seed: int) -> None:
     print(f"race wall time {total:.1f} s for {len(update.records)} × {budget:g} s budgets "
           "(losses in nats/char; copied: share of the 240-char sample in spans of ≥ 12 chars found in the "
           "training text)")
+    print("what the lesson concludes from this race (Lesson.verdicts):")
+    for v in lesson.verdicts(update.records):
+        mark = {True: "held    ", False: "NOT HELD", None: "undecided"}[v.held]
+        print(f"  {mark} {v.statement}\n           {v.text}")
     print("last frame of each film strip:")
     for r in update.records:
         print(f"--- {r.name}\n{r.sample[:160]}")
@@ -114,17 +122,22 @@ def browser(corpus: Path, lesson_key: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
-    ap.add_argument("--budget", type=float, default=30.0, help="seconds per model (default 30)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds per model (default: the lesson's own)")
     ap.add_argument("--lesson", default="compare", choices=list(LESSONS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--browser", action="store_true", help="measure lesson → first points in the page")
+    ap.add_argument("--max-chars", type=int, default=None, help="only the corpus's first N characters (default: "
+                    "the lesson's own bound, if it has one)")
     args = ap.parse_args()
     print(f"load before: {loadavg()}  (cores: {torch.get_num_threads()} torch threads available)")
     if args.browser:
         browser(args.corpus, args.lesson)
     else:
         torch.set_num_threads(1)
-        core(read_text(args.corpus), args.lesson, args.budget, args.seed)
+        text = read_text(args.corpus)
+        lesson = LESSONS[args.lesson]
+        core(text[:args.max_chars or lesson.max_chars or len(text)], args.lesson, args.budget or lesson.time_budget,
+             args.seed)
     print(f"load after:  {loadavg()}")
 
 

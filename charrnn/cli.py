@@ -182,16 +182,22 @@ def cmd_train(args) -> int:
     val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on "
                 f"{plan.val_coverage(final)}"
                 if val is not None else "validation loss not measured yet")
-    print(f"{'stopped' if interrupted else 'done'}: {bundle.step} steps, {bundle.chars_seen:,} chars, "
+    diverged = last is not None and last.stop_reason == "diverged"
+    ended = "stopped" if interrupted else "diverged" if diverged else "done"
+    kept = (" (untrained: nothing was learned)" if last.untrained else f" (the weights of step {last.restored_step})"
+            ) if diverged else ""
+    print(f"{ended}: {bundle.step} steps{kept}, {bundle.chars_seen:,} chars, "
           f"{bundle.seconds:.0f} s, {val_text} → {out}")
     for finding in diagnose_run(bundle, plan.data.text, stop_reason=last.stop_reason if last else None):
         _err(f"{finding.severity}: {explain(finding)}")  # why a loss is flat or wild, with what to try
     if metrics is not None:
         figures = _metrics(bundle, config, stats)
         figures.update(val_chars=val_chars if val is not None else None, val_kind=val_kind if val is not None else None,
-                       first_step_seconds=None if first_step is None else round(first_step, 3), world_size=1)
+                       first_step_seconds=None if first_step is None else round(first_step, 3), world_size=1,
+                       stop_reason=None if interrupted or last is None else last.stop_reason, diverged=diverged,
+                       restored_step=last.restored_step if diverged else None, untrained=diverged and last.untrained)
         metrics.write_text(json.dumps(figures, indent=1))
-    return (128 + interrupted) if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
+    return (128 + interrupted) if interrupted else (1 if diverged else 0)
 
 
 def process_seconds() -> float:

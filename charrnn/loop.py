@@ -11,6 +11,11 @@ Everything the phases share lives in one `Loop` (the clock, the good weights, wh
 is due …). Each decision — stop, diverged, evaluate, sample — is one function of plain local values that
 returns a plain answer (a reason or None, a bool), so that several processes can agree on it at exactly
 that point: all-reduce the loss before `guard`, broadcast `should_stop`'s answer, and so on.
+
+Good weights are the last with a finite validation loss below the uniform guess ln V. A divergence rolls
+the model back to them — weights, step count, characters seen and loss curve, so that what is saved says
+what it holds — or, where there are none, to the weights the run started from, and the run says that
+nothing was learned (`TrainEvent.untrained`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,24 @@ class TrainEvent:
     message: str | None = None  # advice when something went wrong
     stats: dict | None = None  # every stats_every steps: {"step", "grad_norm": {param: …}, "update_ratio": {…}}
     phase: str = "training"  # or "final validation 40%" while the last pass over the held-out text runs
+    # A run that diverged (stop_reason "diverged", on its last event): the step whose weights it went back to,
+    # and whether those had never scored below the uniform guess (nothing was learned: initial weights)
+    restored_step: int | None = None
+    untrained: bool = False
+
+
+@dataclass
+class Kept:
+    """Weights kept to go back to after a divergence, and where the model stood when they were kept."""
+
+    weights: dict[str, torch.Tensor]
+    step: int
+    run_step: int
+    chars_seen: int
+    run_seconds: float  # the run's clock
+    n_train: int  # points on the model's History then: training …
+    n_val: int  # … and validation
+    learned: bool  # their validation loss was finite and below ln V (else: the run's starting weights)
 
 
 @dataclass
@@ -65,8 +88,8 @@ class Loop:
     life_seconds: float  # bundle.seconds when it began: the model's training time before this run
     next_eval: float = math.inf  # the clock's reading at which the next validation estimate is due
     next_sample: float = math.inf  # ... and the next live sample (inf: none)
-    good: dict[str, torch.Tensor] | None = None  # the last weights known good, restored if the loss diverges
-    good_step: int = 0
+    uniform: float = math.inf  # ln V: weights are good when their validation loss is below it
+    good: Kept | None = None  # the last weights known good (or the starting ones), restored if the loss diverges
     first_loss: float | None = None  # the run's first training loss: the divergence guard's yardstick
     state: State = None  # recurrent state carried from batch to batch (truncated BPTT)
     stop_reason: str | None = None  # "max_steps" | "time_budget" | "diverged" | "exhausted"
@@ -77,15 +100,22 @@ class Loop:
         """The loop of a run whose clock starts at `offset` seconds (where an exact resume left off)."""
         next_sample = offset + config.sample_every if config.sample_every else math.inf
         return cls(Clock(config.clock, offset), bundle.chars_seen, offset, bundle.seconds,
-                   offset + config.eval_every, next_sample)
+                   offset + config.eval_every, next_sample, uniform=math.log(max(len(bundle.vocab), 1)))
 
     def seconds(self) -> float:
         """The model's own training seconds so far (its earlier runs, and this one on its clock)."""
         return self.life_seconds + self.clock.now() - self.start_seconds
 
-    def keep_good(self, bundle: Bundle) -> None:
-        self.good = {k: v.detach().clone() for k, v in bundle.model.state_dict().items()}
-        self.good_step = bundle.step
+    def is_good(self, val: float | None) -> bool:
+        """A validation loss that says the weights learned something: finite and below ln V."""
+        return val is not None and math.isfinite(val) and val < self.uniform
+
+    def keep_good(self, bundle: Bundle, learned: bool) -> None:
+        """Keep the model's weights as they are now (and where it stands) to go back to if the loss diverges."""
+        h = bundle.history
+        self.good = Kept({k: v.detach().clone() for k, v in bundle.model.state_dict().items()}, bundle.step,
+                         bundle.run_step, bundle.chars_seen, bundle.run_seconds, len(h.step), len(h.val_step),
+                         learned)
 
 
 # ── the phases, in the order they run ──────────────────────────────────────────────────────────────────
@@ -135,15 +165,38 @@ def guard(loss: float, first_loss: float) -> str | None:
 
 
 def restore_good(bundle: Bundle, loop: Loop, how: str, lr: float) -> None:
-    """After a divergence: back to the last good weights, without the saved moments or the state, with advice.
+    """After a divergence: back to the last good weights (else the run's starting weights, "untrained"), and to
+    where the model stood then (`rewind`), without the saved moments or the state, with advice.
     Returns None (the optimizer that is no longer kept)."""
-    bundle.model.load_state_dict(loop.good)
+    kept, failed = loop.good, bundle.step + 1
+    bundle.model.load_state_dict(kept.weights)
     bundle.model.zero_grad(set_to_none=True)  # the diverged step's gradients are not kept
+    rewind(bundle, kept)
     bundle.optimizer_state, loop.state = None, None
     loop.stop_reason = "diverged"
-    loop.message = (f"The loss {how} at step {bundle.step + 1} (learning rate {lr:.2g}). The weights from step "
-                    f"{loop.good_step} were restored. Try a learning rate 3-10x lower or a smaller gradient clip.")
+    advice = "Try a learning rate 3-10x lower or a smaller gradient clip."
+    if kept.learned:
+        val = bundle.history.val_loss[-1]
+        loop.message = (f"The loss {how} at step {failed} (learning rate {lr:.2g}). The weights from step {kept.step} "
+                        f"were restored: the last with a validation loss below the uniform guess ({val:.2f} < ln V "
+                        f"= {loop.uniform:.2f} nats/char). {advice}")
+    else:
+        start = "its initial weights" if kept.step == 0 else f"the weights it started this run with (step {kept.step})"
+        loop.message = (f"The loss {how} at step {failed} (learning rate {lr:.2g}) before any weights scored a "
+                        f"validation loss below the uniform guess (ln V = {loop.uniform:.2f} nats/char): nothing "
+                        f"was learned. {start[0].upper() + start[1:]} were restored, untrained. {advice}")
     return None
+
+
+def rewind(bundle: Bundle, kept: Kept) -> None:
+    """The model's counters and loss curve back to where they stood when `kept` was kept, so that a checkpoint
+    says the step, characters and curve of the weights it holds (the run's record keeps what the run showed)."""
+    bundle.step, bundle.run_step, bundle.chars_seen = kept.step, kept.run_step, kept.chars_seen
+    h = bundle.history
+    for points in (h.step, h.chars, h.seconds, h.train_loss):
+        del points[kept.n_train:]
+    for points in (h.val_step, h.val_chars, h.val_seconds, h.val_loss):
+        del points[kept.n_val:]
 
 
 def stats_due(step: int, config: TrainConfig) -> int | None:
@@ -157,7 +210,7 @@ def optimizer_step(opt: torch.optim.Optimizer, model, lr: float, stats_step: int
         group["lr"] = lr
     before = snapshot(model) if stats_step is not None else None  # sampled: ~1 ms, so the loop stays fast
     opt.step()
-    return grad_stats_now(model, before, step=stats_step) if stats_step is not None else None
+    return grad_stats_now(model, before, step=stats_step, lr=lr) if stats_step is not None else None
 
 
 def advance(bundle: Bundle, loop: Loop, n_chars: int, train_loss: float, stats: dict | None = None) -> None:
@@ -177,12 +230,12 @@ def should_evaluate(loop: Loop, elapsed: float) -> bool:
 
 def validate(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig, loop: Loop, elapsed: float) -> float:
     """The validation loss over the held-out text's first `eval_chars`, put on the curve. The next estimate is
-    due `eval_every` seconds later; weights with a finite loss become the good ones."""
-    val = evaluate(bundle.model, val_data, config.seq_len, config.eval_chars)
+    due `eval_every` seconds later; weights with a finite loss below ln V become the good ones."""
+    val = evaluate(bundle.model, val_data, config.seq_len, config.eval_chars, fresh=config.stateless)
     record_val(bundle, loop, val)
     loop.next_eval = elapsed + config.eval_every
-    if math.isfinite(val):
-        loop.keep_good(bundle)
+    if loop.is_good(val):
+        loop.keep_good(bundle, learned=True)
     return val
 
 
@@ -205,9 +258,11 @@ def emit(bundle: Bundle, config: TrainConfig, loop: Loop, train_loss: float, val
     elapsed = loop.clock.now()
     run_time = max(elapsed - loop.start_seconds, 1e-9)
     remaining = max(0.0, config.time_budget - elapsed) if config.time_budget else None
+    diverged = done and loop.stop_reason == "diverged"
     event = TrainEvent(bundle.step, bundle.chars_seen, train_loss, val_loss, lr, grad_norm,
-                       (bundle.chars_seen - loop.start_chars) / run_time, elapsed, remaining, sample, done,
-                       loop.stop_reason if done else None, loop.message if done else None, stats, phase)
+                       max(bundle.chars_seen - loop.start_chars, 0) / run_time, elapsed, remaining, sample, done,
+                       loop.stop_reason if done else None, loop.message if done else None, stats, phase,
+                       loop.good.step if diverged else None, diverged and not loop.good.learned)
     loop.clock.leave()
     yield event
     loop.clock.back()
@@ -225,7 +280,8 @@ def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_d
     model.train()
     loop = Loop.begin(bundle, config, bundle.run_seconds)
     loop.state = _to_device(bundle.rnn_state, device)  # a run saved on a GPU continues on this device
-    loop.keep_good(bundle)
+    h = bundle.history  # the starting weights are good if their last estimate (at this step) said so
+    loop.keep_good(bundle, learned=bool(h.val_step) and h.val_step[-1] == bundle.step and loop.is_good(h.val_loss[-1]))
     draws = random if draws_at_random(model) else None  # no dropout: nothing to draw, no lock to take
     try:
         while True:
@@ -291,7 +347,8 @@ def next_chunk(train_data: torch.Tensor, done_chars: int, chunk: int, context: i
 def keep_for_resume(bundle: Bundle, loop: Loop, opt: torch.optim.Optimizer | None,
                     random: RunRandom | None = None) -> None:
     """What an exact resume needs: the recurrent state, Adam's moments, the run's random stream, where the
-    clock stood."""
+    clock stood (after a divergence: where it stood at the weights restored). The model's training seconds
+    count the time spent."""
     loop.clock.back()
     bundle.rnn_state = loop.state
     if random is not None:
@@ -299,7 +356,7 @@ def keep_for_resume(bundle: Bundle, loop: Loop, opt: torch.optim.Optimizer | Non
     if opt is not None:
         bundle.optimizer_state = opt.state_dict()
     bundle.seconds += loop.clock.now() - loop.start_seconds
-    bundle.run_seconds = loop.clock.now()
+    bundle.run_seconds = loop.good.run_seconds if loop.stop_reason == "diverged" else loop.clock.now()
 
 
 def final_validation(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig, loop: Loop
@@ -310,7 +367,8 @@ def final_validation(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig
     last, mean = time.perf_counter(), math.nan
     history = bundle.history
     train_loss = history.train_loss[-1] if history.train_loss else math.nan
-    for piece_mean, done in evaluate_pieces(bundle.model, val_data, config.seq_len, config.final_eval_chars):
+    for piece_mean, done in evaluate_pieces(bundle.model, val_data, config.seq_len, config.final_eval_chars,
+                                            fresh=config.stateless):
         mean = piece_mean
         if time.perf_counter() - last >= 0.25 and done < 1:
             yield from emit(bundle, config, loop, train_loss, phase=f"final validation {done:.0%}")

@@ -29,15 +29,16 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: CharModel, data: torch.Tensor, seq_len: int, max_chars: int | None = None,
-             n_streams: int = 16) -> float:
-    """Mean loss (nats/char) over `data` (its first `max_chars`), carrying state across pieces."""
-    pieces = list(evaluate_pieces(model, data, seq_len, max_chars, n_streams))
+             n_streams: int = 16, fresh: bool = False) -> float:
+    """Mean loss (nats/char) over `data` (its first `max_chars`), carrying state across pieces (fresh=True:
+    each seq_len piece from a fresh state, as a model trained with `stateless` windows reads its text)."""
+    pieces = list(evaluate_pieces(model, data, seq_len, max_chars, n_streams, fresh))
     return pieces[-1][0]
 
 
 @torch.no_grad()
 def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_chars: int | None = None,
-                    n_streams: int = 16) -> Iterator[tuple[float, float]]:
+                    n_streams: int = 16, fresh: bool = False) -> Iterator[tuple[float, float]]:
     """`evaluate` one piece at a time: yields (mean loss so far in nats/char, share of the text done) after
     each (n_streams, seq_len) piece, so that a caller can stop a long pass between pieces. data: (N,) ids."""
     was_training = model.training
@@ -51,7 +52,7 @@ def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_char
     total, count, state = 0.0, 0, None
     try:
         for x, y in eval_streams(data, n_streams, seq_len):
-            logits, state = model(x.to(device), state)
+            logits, state = model(x.to(device), None if fresh else state)
             total += float(lm_loss(logits, y.to(device))) * y.numel()
             count += y.numel()
             yield total / count, count / max(len(data) - 1, 1)

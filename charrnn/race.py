@@ -125,5 +125,5 @@ def race(text: str, entrants: list[Entrant], *, time_budget: float, seed: int = 
             runs[i].close()
             config = plans[i].train_config
             records[i].close(stopped=True, val_loss=evaluate(bundles[i].model, plans[i].data.val, config.seq_len,
-                                                             config.eval_chars))
+                                                             config.eval_chars, fresh=config.stateless))
     yield RaceUpdate(records, None, done=True, stopped=stopped, seconds=time.perf_counter() - start)

@@ -196,12 +196,11 @@ def diagnosis_view(session):
     stats = list(session.bundle.grad_stats)
     if stats:
         last = group_norms(stats[-1])
-        ratios = [v for v in stats[-1]["update_ratio"].values() if math.isfinite(v)]
+        size = inspect.update_size(stats)  # the one figure the diagnosis quotes too
         every = f"every {stats[1]['step'] - stats[0]['step']} steps" if len(stats) > 1 else "once"
         summary = (f"{len(stats)} samples of the gradients ({every}). At step {stats[-1]['step']}: gradient norm "
                    + ", ".join(f"{k} {v:.2e}" for k, v in last.items())
-                   + (f"; median update ÷ weight {statistics.median(ratios):.1e} (about 1e-3 is usual)."
-                      if ratios else "."))
+                   + (f"; update ÷ weight {size.describe()} (about 1e-3 is usual)." if size else "."))
     else:
         summary = "No gradient statistics were sampled for this model (a loaded checkpoint, or an n-gram)."
     return (findings_markdown(findings), figs.grad_figure(stats, "grad_norm"),

@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from charrnn import MODELS, cli, plan_run
-from charrnn.inspect import diagnose_run
+from charrnn.inspect import diagnose_run, update_size
 from charrnn.presets import STATS_EVERY
 from charrnn_app import inside_model, inside_text, sampling, training
 from charrnn_app.session import Session
@@ -118,6 +118,8 @@ def test_a_page_run_at_lr_1e_6_ends_saying_the_learning_rate_is_too_low(settings
     findings, grad, ratio, summary, data = inside_model.diagnosis_view(s)
     assert data["findings"][0]["kind"] == "stuck_uniform" and "1e-3" in findings.replace("1e-03", "1e-3")
     assert any(t.name.startswith("≈1e-3") for t in ratio.data) and "update ÷ weight" in summary
+    size = f"{update_size(s.bundle.grad_stats).ratio:.1e}"  # one figure for one quantity: the finding's and the panel's
+    assert size in findings and size in summary, (findings, summary)
 
 
 def test_a_big_model_on_a_tiny_text_is_diagnosed_as_memorising():

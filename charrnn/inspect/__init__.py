@@ -8,6 +8,7 @@ Tensors in, plain data out (dataclasses of lists, floats and strings), one idea 
     shapes.py       every tensor of one real (B, T) batch, recorded with forward hooks
     maps.py         character embeddings by PCA, a counted model's bigram table, attention weights
     diagnose.py     why a loss is flat or wild, in words; gradient statistics for the trainer
+    findings.py     the diagnosis's symptoms read from the loss curves, and what advice fits a model
     nextchar.py     the next-character chart's data, and a prompt worth looking at
     graph.py        the operations of a real forward pass as a graph, shapes on the edges (+ Graphviz text)
 
@@ -22,7 +23,19 @@ looks for its attributes, so a model added to the registry gets every view that 
 """
 
 from .common import MAX_CHARS, InspectError
-from .diagnose import Finding, diagnose, diagnose_run, explain, grad_stats_now, param_groups, snapshot
+from .diagnose import (
+    Finding,
+    ModelFacts,
+    UpdateSize,
+    diagnose,
+    diagnose_run,
+    explain,
+    grad_stats_now,
+    model_facts,
+    param_groups,
+    snapshot,
+    update_size,
+)
 from .graph import Graph, record_graph, to_dot
 from .maps import AttentionMaps, BigramTable, EmbeddingMap, attention_maps, bigram_table, embedding_map
 from .neurons import Layer, NeuronTrace, UnitMatch, find_units, layers, neuron, saturation, text_properties
@@ -32,6 +45,7 @@ from .saliency import Saliency, saliency
 from .shapes import BatchShapes, TensorInfo, batch_shapes
 
 __all__ = ["MAX_CHARS", "AttentionMaps", "BatchShapes", "BigramTable", "CharPrediction", "EmbeddingMap", "Finding",
+           "ModelFacts", "UpdateSize", "model_facts", "update_size",
            "Graph", "InspectError", "Layer", "NeuronTrace", "NextCharChart", "Predictions", "Saliency", "TensorInfo",
            "UnitMatch", "WorkedLoss", "attention_maps", "batch_shapes", "bigram_table", "default_prompt", "diagnose",
            "diagnose_run", "embedding_map", "explain", "find_units", "grad_stats_now", "layers", "neuron",

@@ -12,28 +12,39 @@ of Recurrent Neural Networks"); the update-to-weight ratio of about 1e-3 and tan
 |a| > 0.97 are from Karpathy's makemore part 3 ("Activations & Gradients"); vanishing gradients in
 tanh RNNs from Bengio, Simard & Frasconi 1994 and Pascanu, Mikolov & Bengio 2013, with identity init
 (Le, Jaitly & Hinton 2015) and gated cells (Hochreiter & Schmidhuber 1997; Cho et al. 2014) as cures.
-Thresholds are rules of thumb, named as keyword arguments so a caller can tune them.
+Thresholds are rules of thumb, named as keyword arguments so a caller can tune them; they are judged
+on labelled runs (`tests/diagnosis_cases.py`, `benchmarks/diagnosis.py`): no finding on any healthy
+run of any model, the teacher's verdict on each faulty one.
+
+Findings come in two kinds. Symptoms, read from the loss curves (`findings.py`): diverged, unstable
+(the loss jumped back up), worse than uniform, stuck at uniform or at the unigram line, slow (still
+above the unigram line), too early (stopped in its warm-up, or after too few steps to judge), memorising,
+text too short. Causes, read from the gradients and activations: updates too small or too large (the
+`gradstats.update_size` figure, judged at the scheduled peak rate), vanishing gradients, saturated
+tanh units (only as the cause of a symptom, and never for gated cells, whose state does not pass
+through tanh at every step). A symptom with a cause takes the cause's advice, and advice names only
+what this model lacks (`ModelFacts`): a GRU is never told to use a gated cell.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
 
 from ..bundle import History
-from ..gradstats import grad_stats_now, snapshot  # noqa: F401  (re-exported: the trainer's sampler)
-
-
-@dataclass
-class Finding:
-    kind: str  # "diverged" | "too_early" | "worse_than_uniform" | "stuck_uniform" | "stuck_unigram" | "memorising" |
-    #            "vanishing_gradients" | "saturated" | "updates_too_small" | "updates_too_large" | "infinite_loss"
-    message: str  # what is happening, in plain words, with the numbers
-    evidence: dict[str, float] = field(default_factory=dict)  # the numbers the message rests on
-    advice: str = ""  # what to try
-    severity: str = "problem"  # "problem" | "warning" | "info"
-
+from ..gradstats import UpdateSize, grad_stats_now, main_phase, snapshot, update_size  # noqa: F401  (re-exported)
+from .findings import (
+    RAISE_LR,
+    Finding,
+    ModelFacts,
+    architecture_cures,
+    context_advice,
+    is_flat,
+    memorising_finding,
+    short_text_finding,
+    too_early_finding,
+    unstable_finding,
+)
 
 # ---- the trainer's side: sampling gradient statistics ----------------------------------------------
 
@@ -58,16 +69,34 @@ def group_norms(sample: dict) -> dict[str, float]:
     return {k: math.sqrt(v) for k, v in out.items()}
 
 
+# ---- what the advice may suggest ---------------------------------------------------------------------
+
+def model_facts(model) -> ModelFacts:
+    """The facts of a `CharModel`: its declared `recurrent` and `fitted_by_counting` flags and config
+    fields, its layers from its own `param_layers`, and gating from its recurrent weights: a hidden-to-hidden
+    matrix (`weight_hh…`, the layout PyTorch's layers and the hand-written cells share) with 3H (GRU) or
+    4H (LSTM) rows for H columns holds gates; an Elman cell's is H × H. (When the models declare these
+    themselves, issue 16, this reads the declaration instead.)"""
+    params = dict(model.named_parameters())
+    gated = any(p.dim() == 2 and p.shape[0] in (3 * p.shape[1], 4 * p.shape[1])
+                for name, p in params.items() if "weight_hh" in name)
+    layers = {g for g in model.param_layers().values() if g.startswith("layer ")}
+    config = model.config.to_dict() if hasattr(model.config, "to_dict") else {}
+    return ModelFacts(gated, bool(model.recurrent), bool(model.fitted_by_counting), max(1, len(layers)),
+                      frozenset(config), bool(config.get("identity_init")))
+
+
 # ---- the diagnosis ----------------------------------------------------------------------------------
 
 def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = None,
                  max_chars: int = 500) -> list[Finding]:
     """`diagnose` for a trained Bundle: what the CLI prints and the page shows after a run.
 
-    The references come from its vocabulary (ln V) and `text` (the run's text: its unigram entropy;
-    without it, as after loading a checkpoint, the unigram check is skipped); the learning rate from
-    its last run's TrainConfig; its sampled `grad_stats`; and tanh saturation over the first
-    `max_chars` characters of `text` (one forward pass), where the model has tanh units.
+    The references come from its vocabulary (ln V) and `text` (the run's text: its unigram entropy and
+    length; without it, as after loading a checkpoint, those checks are skipped); the peak learning
+    rate and warm-up from its last run's TrainConfig; its sampled `grad_stats`; the model's facts
+    (`model_facts`); and tanh saturation over the first `max_chars` characters of `text` (one forward
+    pass), where the model has tanh units.
     """
     from ..corpus import corpus_stats
     from .common import InspectError
@@ -81,8 +110,11 @@ def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = N
             shares = saturation(bundle.model, bundle.vocab, text, max_chars=max_chars)
         except InspectError:  # no tanh units, or diverged weights: nothing to add
             shares = None
+    config = bundle.train_config
     return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
-                    lr=getattr(bundle.train_config, "lr", None), stop_reason=stop_reason, saturation=shares)
+                    lr=getattr(config, "lr", None), stop_reason=stop_reason, saturation=shares,
+                    model=model_facts(bundle.model), n_chars=len(text) if text else None,
+                    warmup_steps=getattr(config, "warmup_steps", None), run_steps=bundle.run_step)
 
 
 def explain(finding: Finding) -> str:
@@ -93,93 +125,136 @@ def explain(finding: Finding) -> str:
 def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: list[dict] | None = None,
              lr: float | None = None, stop_reason: str | None = None,
              saturation: dict[str, float] | None = None, time_profile: list[float] | None = None,
-             min_steps: int = 30, plateau: float = 0.1, rise: float = 0.05, vanish_ratio: float = 1e-2,
-             saturated_share: float = 0.25) -> list[Finding]:
+             model: ModelFacts | None = None, n_chars: int | None = None, warmup_steps: int | None = None,
+             run_steps: int | None = None, min_steps: int = 30, plateau: float = 0.1, rise: float = 0.05,
+             vanish_ratio: float = 1e-2, saturated_share: float = 0.5, min_text: int = 2_000,
+             jump: float = 0.3) -> list[Finding]:
     """Findings about a run, most serious first; an empty list when nothing looks wrong.
 
     history: the run's loss curves (nats/char). uniform: ln V. unigram: the text's unigram entropy.
-    grad_stats: samples from `grad_stats_now`, oldest first. lr: the run's peak learning rate.
-    stop_reason: the trainer's (e.g. "diverged"). saturation: {layer: share of |tanh| > 0.97}.
-    time_profile: gradient norm of one prediction w.r.t. the input 0, 1, 2 … steps back, e.g.
-    `saliency(model, vocab, text, t).raw[::-1]`.
+    grad_stats: samples from `grad_stats_now`, oldest first, each with the learning rate scheduled at
+    its step ("lr"). lr: the run's peak learning rate. stop_reason: the trainer's (e.g. "diverged").
+    saturation: {layer: share of |tanh| > 0.97}. time_profile: gradient norm of one prediction w.r.t.
+    the input 0, 1, 2 … steps back, e.g. `saliency(model, vocab, text, t).raw[::-1]`. model: what the
+    advice may suggest (None: suggest as for any model). n_chars: the length of the run's text.
+    warmup_steps, run_steps: the last run's warm-up and how many steps it took.
     plateau: how close to a reference line counts as "at" it, as a share of (uniform − unigram).
     rise: how far (nats) validation must climb above its best to count as memorising.
+    saturated_share: the share of saturated tanh units that explains a stuck or unstable loss (on a run
+    that learns, saturated units are no fault: trained tanh networks hold many confident units at ±1,
+    up to 70 % on the example texts). jump: how far (nats, at least) the training loss must climb back
+    above its best to count as unstable.
     """
-    findings: list[Finding] = []
+    facts = model or ModelFacts()
+    known = model is not None
     train = [x for x in history.train_loss if math.isfinite(x)]
     nonfinite = len(train) < len(history.train_loss) or any(not math.isfinite(v) for v in history.val_loss)
-    # +∞ (not NaN) on held-out text while training ran on: a character the model gives probability exactly 0
-    impossible = sum(v == math.inf for v in history.val_loss)
-    if stop_reason != "diverged" and len(train) == len(history.train_loss) and impossible \
-            and not any(math.isnan(v) for v in history.val_loss):
-        findings.append(Finding(
-            "infinite_loss", "The validation loss is infinite: the model gives probability 0 to a character of "
-            "the held-out text after its context, and −ln 0 = ∞. Nothing went wrong in training: counts with no "
-            "smoothing (an n-gram with k = 0) say exactly this of every combination they never saw.",
-            {"infinite_estimates": impossible},
-            "Give unseen combinations a little probability: add-k smoothing above 0 (e.g. 0.1-1), or "
-            "interpolation (back off to shorter contexts)."))
-    elif stop_reason == "diverged" or nonfinite:
-        findings.append(Finding(
-            "diverged", "The loss exploded or became NaN, so training stopped"
-            + (f" (learning rate {lr:.2g})" if lr else "") + "; the last good weights were kept.",
-            {"last_finite_loss": train[-1] if train else math.nan, **({"lr": lr} if lr else {})},
-            "Lower the learning rate 3-10x, or the gradient clip (e.g. 0.5); a warm-up of a few hundred "
-            "steps also helps a large model start gently."))
+    update = update_size(grad_stats)
+    infinite = _infinite_loss(history, train, stop_reason)
+    if infinite is not None:
+        return [infinite]
+    if stop_reason == "diverged" or nonfinite:
+        return [_diverged(history, train, uniform, lr)] + _update_findings(update, stuck=True)
+    findings: list[Finding] = []
+    short = short_text_finding(n_chars, min_text)
+    if facts.counted and (stop_reason == "exhausted" or len(train) >= min_steps):
+        return [short] if short else []  # a table of counts: complete once the text is counted
     if len(train) < min_steps:
         findings.append(Finding("too_early", f"Only {len(train)} steps so far: too few to judge the loss curve.",
                                 {"steps": len(train)}, f"Train for at least {min_steps} steps.", "info"))
-        return findings + _gradient_findings(grad_stats, lr, saturation, time_profile, vanish_ratio,
-                                             saturated_share, stuck=False)
+        return findings + ([short] if short else []) + _gradient_findings(
+            grad_stats, update, facts, known, saturation, time_profile, vanish_ratio, None)
 
     w = max(5, len(train) // 10)
     recent = statistics.median(train[-w:])
     gap = max(uniform - unigram, 0.0)
     near = max(plateau * gap, 0.02)
     ev = {"recent_loss": recent, "uniform": uniform, "unigram": unigram, "steps": len(train)}
-    stuck = recent >= uniform - near
+    tiny = lr is not None and lr < 1e-5
+    early = too_early_finding(warmup_steps, run_steps)
+    unstable = unstable_finding(train, jump)
+    if unstable is not None:
+        findings.append(unstable)
     if recent > uniform + max(0.1, plateau * gap):
         findings.append(Finding(
             "worse_than_uniform", f"The loss ({recent:.2f} nats) is above the uniform guess ln V = {uniform:.2f}: "
             "the model is confidently wrong, worse than guessing every character equally.", ev,
             "Lower the learning rate 3-10x; a learning rate too high throws the weights far from where "
             "they started."))
-    elif stuck:
-        findings.append(_stuck_uniform(recent, uniform, len(train), ev, grad_stats, lr))
-    elif gap > 0.05 and abs(recent - unigram) <= max(near, 0.05) and _flat(train, w):
+    elif recent >= uniform - near and (early is None or tiny):
+        findings.append(_stuck_uniform(recent, uniform, len(train), ev, grad_stats, update, lr, facts, known))
+    elif (early is None or tiny) and gap > 0.05 and abs(recent - unigram) <= max(near, 0.05) and is_flat(train, w):
         # On a text whose unigram line lies close to ln V, a learning rate too low to move the weights
         # leaves the loss here too: then the rate is what to change.
-        tiny = lr is not None and lr < 1e-5
         findings.append(Finding(
             "stuck_unigram", f"The loss has settled at {recent:.2f} nats, the unigram entropy ({unigram:.2f}): "
             "the model has learned how often each character occurs, but does not use the characters "
             "before it yet." + (f" The learning rate {lr:.1g} is far too low to get further." if tiny else ""),
-            {**ev, "lr": lr} if tiny else ev,
-            "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for these models)." if tiny else
-            "Keep training: recurrent models often sit here for a few hundred steps before they find the "
-            "context. If it lasts, raise the learning rate, and check the model can see context "
-            "(n-gram order ≥ 2, MLP context ≥ 2, sequence length > 1)."))
-    memo = _memorising(history, train, rise)
+            {**ev, "lr": lr} if tiny else ev, RAISE_LR if tiny else context_advice(facts, known)))
+    elif early is None and len(train) >= 2 * (warmup_steps or 0) and recent > unigram + max(near, 0.1):
+        findings.append(Finding(
+            "slow", f"After {len(train)} steps the loss ({recent:.2f} nats) is still above the unigram entropy "
+            f"({unigram:.2f}): the model has not yet learned even how often each character occurs, which "
+            "takes a healthy model a few dozen steps.", ev,
+            RAISE_LR if tiny else "Check the learning rate (1e-3 - 3e-3 is usual for Adam) and train longer."))
+    if early is not None:
+        findings.append(early)
+    memo = memorising_finding(history, train, rise, facts, known) if unstable is None else None
     if memo is not None:
         findings.append(memo)
-    return findings + _gradient_findings(grad_stats, lr, saturation, time_profile, vanish_ratio,
-                                         saturated_share, stuck)
+    if short is not None:
+        findings.append(short)
+    symptom = next((f for f in findings if f.kind in _EXPLAINABLE), None)
+    causes = _gradient_findings(grad_stats, update, facts, known, saturation, time_profile, vanish_ratio,
+                                saturated_share if symptom is not None else None,
+                                stuck=any(f.kind in ("stuck_uniform", "stuck_unigram") for f in findings))
+    cause = next((c for c in causes if c.kind in ("saturated", "vanishing_gradients")), None)
+    if symptom is not None and cause is not None:  # the cause's advice, not the symptom's generic one
+        symptom.message += f" The finding \"{cause.kind.replace('_', ' ')}\" below says why."
+        symptom.advice = cause.advice
+        cause.severity = "problem"
+    return findings + causes
 
 
-def _flat(train: list[float], w: int) -> bool:
-    """The loss fell less than 0.02 nats over the last third of the run (medians of w steps)."""
-    cut = len(train) * 2 // 3
-    earlier = statistics.median(train[max(0, cut - w):cut])
-    return earlier - statistics.median(train[-w:]) < 0.02
+def _diverged(history: History, train: list[float], uniform: float, lr: float | None) -> Finding:
+    """The loss exploded: which weights the model holds now, as the loop kept them (`charrnn.loop`): the last
+    with a finite validation loss below ln V, the last point of its curve; where there are none, untrained."""
+    val = history.val_loss[-1] if history.val_loss else math.nan
+    # step 0's weights are the initial ones, whatever they score (a uniform-ish start can sit a hair below ln V)
+    learned = math.isfinite(val) and val < uniform and history.val_step[-1] > 0
+    ev = {"last_finite_loss": train[-1] if train else math.nan, "uniform": uniform, **({"lr": lr} if lr else {})}
+    said = "The loss exploded or became NaN, so training stopped" + (f" (learning rate {lr:.2g})." if lr else ".")
+    if learned:
+        ev.update(kept_step=history.val_step[-1], kept_val_loss=val)
+        said += (f" The weights kept are from step {history.val_step[-1]}: the last with a validation loss below "
+                 f"the uniform guess ({val:.2f} < ln V = {uniform:.2f} nats/char).")
+    else:
+        said += (f" No weights had a validation loss below the uniform guess (ln V = {uniform:.2f} nats/char): "
+                 "nothing was learned, and the model holds its untrained starting weights.")
+    return Finding("diverged", said, ev, "Lower the learning rate 3-10x, or the gradient clip (e.g. 0.5); a warm-up "
+                   "of a few hundred steps also helps a large model start gently.")
 
 
-def _median_ratio(grad_stats: list[dict] | None, key: str, last: int = 5) -> float | None:
-    values = [v for s in (grad_stats or [])[-last:] for v in s.get(key, {}).values() if math.isfinite(v)]
-    return statistics.median(values) if values else None
+def _infinite_loss(history: History, train: list[float], stop_reason: str | None) -> Finding | None:
+    """+∞ (not NaN) on held-out text while training ran on: a character the model gives probability exactly 0."""
+    impossible = sum(v == math.inf for v in history.val_loss)
+    if stop_reason == "diverged" or len(train) < len(history.train_loss) or not impossible \
+            or any(math.isnan(v) for v in history.val_loss):
+        return None
+    return Finding(
+        "infinite_loss", "The validation loss is infinite: the model gives probability 0 to a character of "
+        "the held-out text after its context, and −ln 0 = ∞. Nothing went wrong in training: counts with no "
+        "smoothing (an n-gram with k = 0) say exactly this of every combination they never saw.",
+        {"infinite_estimates": impossible},
+        "Give unseen combinations a little probability: add-k smoothing above 0 (e.g. 0.1-1), or "
+        "interpolation (back off to shorter contexts).")
 
 
-def _stuck_uniform(recent, uniform, steps, ev, grad_stats, lr) -> Finding:
-    ratio = _median_ratio(grad_stats, "update_ratio")
+_EXPLAINABLE = ("unstable", "worse_than_uniform", "stuck_uniform", "stuck_unigram", "slow")
+
+
+def _stuck_uniform(recent, uniform, steps, ev, grad_stats, update, lr, facts, known) -> Finding:
+    ratio = update.ratio if update is not None else None
     total = None
     if grad_stats:
         total = statistics.median(math.sqrt(sum(g * g for g in s["grad_norm"].values()))
@@ -194,77 +269,69 @@ def _stuck_uniform(recent, uniform, steps, ev, grad_stats, lr) -> Finding:
                        "depends on them; a relu network whose units are all off passes back nothing.")
     if (lr is not None and lr < 1e-5) or (ratio is not None and ratio < 1e-6):
         said = f" The learning rate {lr:.1g} is far too low" if lr is not None else " The learning rate is too low"
-        said += (f": each step changes the weights by {ratio:.1e} of their size (about 1e-3 is usual)."
-                 if ratio is not None else ".")
-        return Finding("stuck_uniform", head + said, ev,
-                       "Raise the learning rate to about 1e-3 - 3e-3 (Adam's usual range for these models).")
+        said += (f": each step changes the weights by {update.describe()} of their size (about 1e-3 is usual)."
+                 if update is not None else ".")
+        return Finding("stuck_uniform", head + said, ev, RAISE_LR)
     moving = (f" The weights do move ({ratio:.1e} of their size per step), but not usefully." if ratio is not None
               else " Nothing here says why: sample gradient statistics during the run to see more.")
+    cures = architecture_cures(facts, known)
     return Finding("stuck_uniform", head + moving, ev,
-                   "Try a learning rate of 1e-3 - 3e-3, a gated cell (GRU, LSTM), or check that the text has "
-                   "some structure (a random text cannot be learned).")
+                   "Try a learning rate of 1e-3 - 3e-3" + "".join(f", {c}" for c in cures)
+                   + ", or check that the text has some structure (a random text cannot be learned).")
 
 
-def _memorising(history: History, train: list[float], rise: float) -> Finding | None:
-    val, steps = history.val_loss, history.val_step
-    if len(val) < 3 or not all(math.isfinite(v) for v in val):
-        return None
-    best = min(range(len(val)), key=val.__getitem__)
-    if best == len(val) - 1 or val[-1] - val[best] < max(rise, 0.03 * val[best]):
-        return None
-    def train_near(step: int) -> float:  # median training loss of the steps up to `step`
-        upto = [loss for s, loss in zip(history.step, history.train_loss, strict=False)
-                if s <= step and math.isfinite(loss)]
-        return statistics.median(upto[-max(5, len(upto) // 10):]) if upto else math.nan
-    then, now = train_near(steps[best]), statistics.median(train[-max(5, len(train) // 10):])
-    if not now < then - 0.02:
-        return None  # training is not falling: something else (e.g. a noisy estimate)
-    ev = {"best_val": val[best], "best_step": steps[best], "last_val": val[-1], "last_step": steps[-1],
-          "train_at_best": then, "train_now": now}
-    return Finding(
-        "memorising", f"Validation loss rose from {val[best]:.2f} (step {steps[best]}) to {val[-1]:.2f} while "
-        f"the training loss kept falling ({then:.2f} → {now:.2f}): the model is memorising the training text "
-        "instead of learning what generalises to new text.", ev,
-        f"Use a smaller model, dropout (0.1-0.3) or weight decay, more text, or stop near step {steps[best]}.")
+def _update_findings(update: UpdateSize | None, stuck: bool) -> list[Finding]:
+    if update is None:
+        return []
+    if update.ratio < 1e-5 and not stuck:
+        return [Finding("updates_too_small", f"Each step changes the weights by {update.describe()} of their size; "
+                        "about 1e-3 is usual, so learning will be very slow.",
+                        {"update_ratio": update.ratio}, "Raise the learning rate.", "warning")]
+    if update.ratio > 1e-1:
+        return [Finding("updates_too_large", f"Each step changes the weights by {update.ratio:.0%} of their size "
+                        f"({update.describe()}); about 0.1% is usual, so training may jump around or diverge.",
+                        {"update_ratio": update.ratio}, "Lower the learning rate.", "warning")]
+    return []
 
 
-def _gradient_findings(grad_stats, lr, saturation, time_profile, vanish_ratio, saturated_share,
-                       stuck: bool) -> list[Finding]:
+def _gradient_findings(grad_stats, update, facts: ModelFacts, known: bool, saturation, time_profile,
+                       vanish_ratio, saturated_share, stuck: bool = False) -> list[Finding]:
+    """Causes read from the gradients and activations. `saturated_share`: the share of saturated tanh
+    units that explains the loss's symptom (None: the loss shows none, and saturation is no fault)."""
     findings = []
-    if grad_stats:
-        recent = [group_norms(s) for s in grad_stats[-5:]]
-        layers = sorted({k for r in recent for k in r if k.startswith("layer ")}, key=lambda k: int(k.split()[1]))
+    phase = main_phase(grad_stats)
+    cures = architecture_cures(facts, known)
+    if phase:
+        norms = [group_norms(s) for s in phase]
+        layers = sorted({k for r in norms for k in r if k.startswith("layer ")}, key=lambda k: int(k.split()[1]))
         if len(layers) >= 2:
-            low = statistics.median(r.get(layers[0], 0.0) for r in recent)
-            high = statistics.median(r.get(layers[-1], 0.0) for r in recent)
+            low = statistics.median(r.get(layers[0], 0.0) for r in norms)
+            high = statistics.median(r.get(layers[-1], 0.0) for r in norms)
             if high > 0 and low / high < vanish_ratio:
                 findings.append(Finding(
                     "vanishing_gradients", f"The gradient reaching {layers[0]} is {low / high:.1e} of the one at "
-                    f"{layers[-1]}: the lower layers hardly learn (vanishing gradients).",
-                    {"grad_low": low, "grad_high": high, "ratio": low / high},
-                    "Use a gated cell (GRU, LSTM), fewer layers, or a relu RNN with identity init "
-                    "(Le et al. 2015); clipping caps exploding gradients but cannot help vanishing ones."))
-        ratio = _median_ratio(grad_stats, "update_ratio")
-        if ratio is not None and not stuck and ratio < 1e-5:
-            findings.append(Finding("updates_too_small", f"Each step changes the weights by {ratio:.1e} of their "
-                                    "size; about 1e-3 is usual, so learning will be very slow.",
-                                    {"update_ratio": ratio}, "Raise the learning rate.", "warning"))
-        elif ratio is not None and ratio > 1e-1:
-            findings.append(Finding("updates_too_large", f"Each step changes the weights by {ratio:.0%} of their "
-                                    "size; about 0.1% is usual, so training may jump around or diverge.",
-                                    {"update_ratio": ratio}, "Lower the learning rate.", "warning"))
+                    f"{layers[-1]} (median over {len(norms)} samples): the lower layers hardly learn "
+                    "(vanishing gradients).", {"grad_low": low, "grad_high": high, "ratio": low / high},
+                    "Use fewer layers" + "".join(f", or {c}" for c in cures)
+                    + "; clipping caps exploding gradients but cannot help vanishing ones.", "problem"))
+    findings += _update_findings(update, stuck)
     if time_profile and len(time_profile) > 10 and time_profile[0] > 0:
         far = max(time_profile[10:]) / time_profile[0]
         if far < 1e-3:
             findings.append(Finding(
                 "vanishing_gradients", f"A prediction's gradient 10 or more characters back is {far:.1e} of the "
                 "one at the last character: the model cannot learn anything that far back.",
-                {"ratio_10_back": far}, "Use a gated cell (GRU, LSTM) or a relu RNN with identity init."))
-    for layer, share in (saturation or {}).items():
-        if share > saturated_share:
-            findings.append(Finding(
-                "saturated", f"{share:.0%} of the activations in {layer} sit at ±1 (|tanh| > 0.97), where "
-                "tanh passes back almost no gradient.", {"share": share},
-                "Lower the learning rate or the initial weights, or use a gated cell or normalisation.",
-                "warning"))
+                {"ratio_10_back": far}, "Use " + (" or ".join(cures) if cures else "a model with a shorter path "
+                                                  "back in time (an LSTM, or attention)") + "."))
+    if facts.gated or saturated_share is None:  # a gated cell's state does not pass through tanh at every step
+        return findings
+    hot = {layer: share for layer, share in (saturation or {}).items() if share > saturated_share}
+    if hot:
+        where = " and ".join(f"{share:.0%} in {layer}" for layer, share in hot.items())
+        findings.append(Finding(
+            "saturated", f"The tanh units sit at ±1 (|tanh| > 0.97: {where}), where tanh passes back almost no "
+            "gradient.", {"share": max(hot.values()), **{f"share {k}": v for k, v in hot.items()}},
+            "Lower the learning rate; if you changed the initialisation, start from smaller weights "
+            "(PyTorch's default is U(-1/√H, 1/√H))" + "".join(f", or use {c}" for c in cures) + ".",
+            "warning"))
     return findings

@@ -1,0 +1,203 @@
+"""What a lesson may say, checked on its own race: a claim is a test of the race's records, with words
+for either outcome, so that the text on screen follows what happened, never what was expected.
+
+    claim = ends_below(4, 3, "The LSTM ends below the plain RNN", ...)
+    verdict = claim.judge(records)       # Verdict(claim, held=True | False | None, text, figures)
+
+`records` are a race's `charrnn.record.RunRecord`s in the order of its entrants; a claim names them by
+index. `held` is None when the race cannot decide it (a model was stopped before its final validation,
+or a curve is too short to compare); the verdict's text then says so instead of guessing. A claim about a
+run that diverged is not judged either: the verdict says that run failed (its numbers are those of the
+weights it went back to, not a result).
+
+Each check reads only what the race measured: final validation losses (the whole held-out text),
+validation curves compared at the same number of characters seen or steps taken (interpolated between
+the estimates), training speeds (characters per second of each model's own clock) and the scores of
+the last film frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+Figures = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim judged on one race: `text` is what the learner reads."""
+
+    claim: str  # the claim's key
+    statement: str  # the claim in a few words ("the LSTM ends below the plain RNN")
+    held: bool | None  # None: this race cannot tell
+    text: str
+    figures: Figures = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement about a race. `test(records)` → (held or None, figures); `held` and `not_held` are
+    format strings over the figures and the records' labels (`{a}`, `{b}` … name the compared runs)."""
+
+    key: str
+    statement: str
+    test: Callable[[Sequence], tuple[bool | None, Figures]]
+    held: str
+    not_held: str
+    runs: tuple[int, ...] = ()  # the records the words call {a}, {b}, …
+    undecided: str = "This race cannot tell whether {statement} (a model stopped early, or ran too briefly)."
+
+    def judge(self, records: Sequence) -> Verdict:
+        names = {key: records[i].label for key, i in zip("abcdefg", self.runs, strict=False) if i < len(records)}
+        failed = [records[i].label for i in self.runs if i < len(records) and records[i].stop_reason == "diverged"]
+        if failed:
+            return Verdict(self.key, self.statement, None, f"{' and '.join(failed)} diverged (the loss exploded), so "
+                           f"this race cannot tell whether {self.statement}.", {})
+        try:
+            held, figures = self.test(records)
+        except (IndexError, ValueError, ZeroDivisionError):
+            held, figures = None, {}
+        words = self.held if held else self.not_held if held is False else self.undecided
+        return Verdict(self.key, self.statement, held,
+                       words.format(statement=self.statement, **names, **figures), figures)
+
+
+# ---- what a race measured ---------------------------------------------------------------------------
+
+def final(record) -> float | None:
+    """The record's final validation loss (None: not finished, or not finite)."""
+    v = record.final_val
+    return v if v is not None and math.isfinite(v) and not record.stopped else None
+
+
+def at(record, x: float, axis: str = "chars") -> float | None:
+    """The validation loss at `x` characters seen (axis="chars") or steps (axis="step"), interpolated
+    between the two estimates around it; None outside the curve."""
+    xs = record.curve.val_chars if axis == "chars" else record.curve.val_step
+    ys = record.curve.val_loss
+    if not xs or x < xs[0] or x > xs[-1]:
+        return None
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True), strict=False):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1]
+
+
+def common(records: Sequence, i: int, j: int, axis: str) -> tuple[float, float, float] | None:
+    """(x, loss of i, loss of j) at the furthest x both curves reach, or None when they do not overlap."""
+    a, b = records[i].curve, records[j].curve
+    ends = [(c.val_chars if axis == "chars" else c.val_step) for c in (a, b)]
+    if not all(ends) or min(e[-1] for e in ends) < max(e[0] for e in ends):
+        return None
+    x = min(e[-1] for e in ends)
+    la, lb = at(records[i], x, axis), at(records[j], x, axis)
+    return None if la is None or lb is None else (x, la, lb)
+
+
+# ---- the checks -------------------------------------------------------------------------------------
+
+def ends_below(i: int, j: int, margin: float = 0.0) -> Callable:
+    """Run i's final validation loss is below run j's by more than `margin` nats/char."""
+    def test(records):
+        a, b = final(records[i]), final(records[j])
+        if a is None or b is None:
+            return None, {}
+        return a < b - margin, {"loss_a": a, "loss_b": b, "diff": b - a}
+    return test
+
+
+def below_at_equal(i: int, j: int, axis: str, margin: float = 0.0) -> Callable:
+    """At the same characters seen (or steps), run i's validation loss is below run j's by > `margin`."""
+    def test(records):
+        point = common(records, i, j, axis)
+        if point is None:
+            return None, {}
+        x, a, b = point
+        return a < b - margin, {"x": x, "loss_a": a, "loss_b": b, "diff": b - a}
+    return test
+
+
+def near_at_equal(i: int, j: int, axis: str, tolerance: float) -> Callable:
+    """At the same characters seen (or steps), the two validation losses differ by at most `tolerance`."""
+    def test(records):
+        point = common(records, i, j, axis)
+        if point is None:
+            return None, {}
+        x, a, b = point
+        return abs(a - b) <= tolerance, {"x": x, "loss_a": a, "loss_b": b, "diff": abs(a - b)}
+    return test
+
+
+def near_or_below(i: int, j: int, tolerance: float) -> Callable:
+    """Run i's final validation loss is below run j's, or above it by at most `tolerance`."""
+    def test(records):
+        a, b = final(records[i]), final(records[j])
+        if a is None or b is None:
+            return None, {}
+        return a <= b + tolerance, {"loss_a": a, "loss_b": b, "diff": a - b}
+    return test
+
+
+def faster(i: int, j: int, factor: float = 1.0) -> Callable:
+    """Run i trained more than `factor` times as many characters per second as run j."""
+    def test(records):
+        a, b = records[i].chars_per_sec, records[j].chars_per_sec
+        if not a or not b:
+            return None, {}
+        return a > factor * b, {"speed_a": a, "speed_b": b, "ratio": a / b}
+    return test
+
+
+def learned(i: int, margin: float = 0.5) -> Callable:
+    """Run i finished with a finite validation loss at least `margin` nats below the loss of its first
+    training step (the untrained model's loss, about ln V): it learned, and did not diverge."""
+    def test(records):
+        r = records[i]
+        if r.stopped or r.final_val is None or not r.curve.train_loss:
+            return None, {}
+        start, v = r.curve.train_loss[0], r.final_val
+        return math.isfinite(v) and v < start - margin, {"loss_a": v, "start": start}
+    return test
+
+
+def memorises(i: int, rise: float = 0.05) -> Callable:
+    """Run i's validation loss rose at least `rise` above its best while its training loss kept falling."""
+    def test(records):
+        c = records[i].curve
+        if len(c.val_loss) < 3 or records[i].stopped:
+            return None, {}
+        best = min(range(len(c.val_loss)), key=c.val_loss.__getitem__)
+        up = c.val_loss[-1] - c.val_loss[best]
+        train_then = _median([t for s, t in zip(c.step, c.train_loss, strict=False) if s <= c.val_step[best]][-20:])
+        train_now = _median(c.train_loss[-20:])
+        figures = {"best": c.val_loss[best], "last": c.val_loss[-1], "rise": up, "best_step": c.val_step[best],
+                   "train_then": train_then, "train_now": train_now}
+        return up >= rise and train_now < train_then, figures
+    return test
+
+
+def scores_higher(i: int, j: int) -> Callable:
+    """Run i's last sample scores higher on the example's checker than run j's."""
+    def test(records):
+        a, b = records[i].score, records[j].score
+        if a is None or b is None:
+            return None, {}
+        return a > b, {"score_a": a, "score_b": b}
+    return test
+
+
+def copies(i: int, share: float) -> Callable:
+    """At least `share` of run i's last sample is copied verbatim from the training text."""
+    def test(records):
+        a = records[i].copied_share
+        if a is None:
+            return None, {}
+        return a >= share, {"copied_a": a}
+    return test
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(v for v in values if math.isfinite(v))
+    return values[len(values) // 2] if values else math.nan
