@@ -151,10 +151,17 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
-    ranks = ONE
-    if launched() > 1 and not args.plan:  # one of several processes torchrun started: one model together
-        timeout = DEFAULT_TIMEOUT if args.dist_timeout is None else _seconds("dist_timeout", args.dist_timeout)
-        ranks = join(pick_device(getattr(args, "device", None) or "auto"), timeout)
+    if launched() <= 1 or args.plan:
+        return _train(args, ONE)
+    # One of several processes torchrun started: one model together. From here on a signal only raises a
+    # flag, so that rank 0 still says what went wrong when torchrun stops it because another rank failed.
+    timeout = DEFAULT_TIMEOUT if args.dist_timeout is None else _seconds("dist_timeout", args.dist_timeout)
+    ranks = join(pick_device(getattr(args, "device", None) or "auto"), timeout)
+    with _stop_signals(ranks):
+        return _train(args, ranks)
+
+
+def _train(args, ranks: Ranks) -> int:
     # Read in pieces and kept as ids (memory-mapped, cached beside a large file): no size cap here
     corpus = open_corpus(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
     bundle = checkpoint.load(args.resume) if args.resume else None
@@ -211,7 +218,7 @@ def cmd_train(args) -> int:
     if not ranks.main:
         return 1 if lost is not None else 0
     if lost is not None:
-        return _save_after_lost(bundle, out, lost, args.weights_only)
+        return _save_after_lost(bundle, out, lost, args.weights_only, trained=last is not None)
     if last is not None and last.stop_reason == "interrupted":
         interrupted = _signal_received or signal.SIGINT
     if last is not None and last.message:
@@ -279,10 +286,14 @@ def _stop_signals(ranks: Ranks):
             signal.signal(name, before)
 
 
-def _save_after_lost(bundle: Bundle, out: Path, lost: BaseException, weights_only: bool) -> int:
+def _save_after_lost(bundle: Bundle, out: Path, lost: BaseException, weights_only: bool, trained: bool) -> int:
     """Rank 0, after another rank stopped answering: its weights and moments are those of the last whole step
-    (a failed collective comes before the optimizer's step), so they are saved; one line, exit status 1."""
+    (a failed collective comes before the optimizer's step), so they are saved, if this run made any step;
+    one line, exit status 1."""
     text = str(lost).strip().splitlines()[0] if str(lost).strip() else type(lost).__name__
+    if not trained:
+        _err(f"charrnn: error: {text}; no step was made, nothing was written")
+        return 1
     checkpoint.save(out, bundle, weights_only=weights_only)
     _err(f"charrnn: error: {text}; saved the weights of step {bundle.step} (the streams restart) → {out}")
     return 1

@@ -24,6 +24,7 @@ and `torch.distributed.run` (torchrun) docs.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -217,8 +218,10 @@ def _lost(e: BaseException) -> DistributedError:
 
 
 def _first_line(e: BaseException) -> str:
+    """The gist of a backend's error: its first line without gloo's "[path/to/pair.cc:537] " source prefix."""
     text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
+    line = re.sub(r"^\[[^\]]*\]\s*", "", text[0]) if text else type(e).__name__
+    return line.split(". ")[0][:200]
 
 
 __all__ = ["DEFAULT_TIMEOUT", "ONE", "DistributedError", "Ranks", "join", "launched", "leave", "state_batch_dims"]
