@@ -226,7 +226,7 @@ def _train(args, ranks: Ranks) -> int:
     checkpoint.save(out, bundle, weights_only=args.weights_only)
     val = bundle.val_loss
     # the final pass, or (stopped before it) the last periodic estimate: say which text it covered
-    final = last is not None and last.done
+    final = last is not None and last.done and last.stop_reason != "interrupted"
     val_chars, val_kind = plan.val_figure(final)
     val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on "
                 f"{plan.val_coverage(final)}"

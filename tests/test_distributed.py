@@ -147,16 +147,38 @@ def _rank_pid(parent: int, rank: int) -> int | None:
     return None
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the rank's process through Linux's /proc")
-def test_a_rank_dying_is_one_line_from_rank_0_which_keeps_the_last_whole_step(tmp_path):
+def _training(folder: Path) -> subprocess.Popen:
+    """2 ranks well inside a long run (rank 0 has printed a live sample)."""
     p = subprocess.Popen([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "charrnn", "train",
                           str(SANITY), "--max-steps", "1000000", "--batch-size", "8", "--n-hidden", "16", "--quiet",
                           "--sample-every", "0.3", "--out", "x.safetensors"],
-                         cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+                         cwd=folder, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    deadline = time.monotonic() + 60
+    while "--- sample ---" not in p.stderr.readline():
+        if time.monotonic() > deadline or p.poll() is not None:
+            p.kill()
+            pytest.fail("the training loop never started")
+    return p
+
+
+def test_sigterm_stops_every_rank_at_one_step_and_rank_0_saves_the_streams(tmp_path):
+    p = _training(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while "--- sample ---" not in p.stderr.readline():  # rank 0 is in the training loop
-            assert time.monotonic() < deadline and p.poll() is None
+        p.send_signal(signal.SIGTERM)  # torchrun passes it on to every rank
+        stdout, stderr = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert stdout.count("stopped:") == 1 and stdout.startswith("stopped:") and "done:" not in stdout
+    assert ours(stderr) == []
+    saved = checkpoint.load(tmp_path / "x.safetensors")
+    assert saved.world_size == 2 and saved.rnn_state[0].shape[1] == 8  # all 8 streams, gathered
+    assert [f.name for f in tmp_path.iterdir()] == ["x.safetensors"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the rank's process through Linux's /proc")
+def test_a_rank_dying_is_one_line_from_rank_0_which_keeps_the_last_whole_step(tmp_path):
+    p = _training(tmp_path)
+    try:
         os.kill(_rank_pid(p.pid, 1), signal.SIGKILL)
         stdout, stderr = p.communicate(timeout=60)
     finally:
