@@ -341,8 +341,9 @@ def _describe_plan(plan: RunPlan, corpus: str, out: str) -> str:
     lines = [f"plan: {what}: {plan.model_name} ({MODELS[plan.model_name].title}), {plan.n_params:,} parameters",
              f"text: {corpus}, {len(plan.data.ids):,} characters, vocabulary {len(plan.vocab)}; the first "
              f"{plan.data.n_train:,} for training, the last {n_val:,} held out",
-             f"device: {plan.device}" + (f"; estimated {cost.total_mb:,.0f} MB, {cost.step_seconds:.2g} s a step"
-                                          if cost is not None else ""),
+             f"device: {plan.device}" + (f"; estimated {cost.total_mb:,.0f} MB" if cost is not None else "")
+             + (f", {cost.step_seconds:.2g} s a step" if cost is not None and cost.step_seconds is not None else
+                "; the step time is measured as it trains (the estimate is calibrated for a CPU)"),
              f"checkpoint: {out} (not written: --plan)", ""]
     rows = [(name, _shown(value), source, why) for name, value, source, why in plan_rows(plan)]
     width = [max(len(r[i]) for r in rows + [("setting", "value", "source", "")]) for i in range(3)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from .estimate import Estimate, estimate
 from .models import ModelConfig
 from .options import SettingError
-from .train import TrainConfig
+from .train import TrainConfig, pick_device
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,12 @@ def check_cost(name: str, config: ModelConfig, vocab_size: int, train_config: Tr
     """The run's estimated memory and step time (`estimate.py`) within the server's limits, or a
     SettingError that names the setting to lower and a value that fits."""
     def cost(cfg, tc):
-        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars)
+        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars, pick_device(tc.device).type)
 
     est = cost(config, train_config)
     for over, what in ((limits.max_run_mb is not None and est.total_mb > limits.max_run_mb, "memory"),
-                       (limits.max_step_seconds is not None and est.step_seconds > limits.max_step_seconds, "time")):
+                       (limits.max_step_seconds is not None and est.step_seconds is not None
+                        and est.step_seconds > limits.max_step_seconds, "time")):
         if not over:
             continue
         def fits(e, what=what):

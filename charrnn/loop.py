@@ -297,6 +297,8 @@ def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_d
                         done=True)
         return
     bundle.rnn_state = ranks.gather_state(bundle.rnn_state, dims)  # the global batch's, for the checkpoint
+    if loop.stop_reason == "time_budget":  # its training part is spent (the rest is the final pass's): not resumable
+        bundle.run_seconds = max(bundle.run_seconds, config.time_budget)
     yield from finish(bundle, val_data, config, loop)
 
 
