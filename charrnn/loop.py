@@ -104,12 +104,12 @@ class Loop:
 def final_reserve(config: TrainConfig, loop: Loop, n_val: int, train_rate: float) -> float:
     """Seconds a time-budgeted run keeps for its final validation pass: the pass's characters at the measured
     validation speed (before any estimate, twice the training speed: a forward pass costs about a third of a
-    training step), times RESERVE_MARGIN, at most half the budget. 0 without a time budget."""
+    training step), times RESERVE_MARGIN, at most a third of the budget. 0 without a time budget."""
     rate = loop.eval_rate or 2 * train_rate
     if not config.time_budget or rate <= 0:
         return 0.0
     chars = min(config.final_eval_chars or n_val, n_val)
-    return min(RESERVE_MARGIN * chars / rate, config.time_budget / 2)
+    return min(RESERVE_MARGIN * chars / rate, config.time_budget / 3)
 
 
 def on_budget(config: TrainConfig, elapsed: float, reserve: float) -> float:
