@@ -151,6 +151,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
+    global _signal_received
+    _signal_received = 0  # a signal of an earlier call in this process (main() called twice) is not this run's
     if launched() <= 1 or args.plan:
         return _train(args, ONE)
     # One of several processes torchrun started: one model together. From here on a signal only raises a
@@ -193,7 +195,7 @@ def _train(args, ranks: Ranks) -> int:
 
     last, interrupted, first_step, lost = None, 0, None, None
     bar = _progress_bar(config, args.quiet or not ranks.main)
-    events = plan.train(bundle, ranks, _asked) if ranks.joined else plan.train(bundle)
+    events = plan.train(bundle, ranks, _asked)  # alone, a signal raises KeyboardInterrupt before `_asked` is read
     try:
         with _stop_signals(ranks):
             for last in events:
