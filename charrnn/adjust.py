@@ -11,7 +11,9 @@ Validation sizes live here and in TrainConfig's defaults only: an estimate every
 stretched to 1/EVAL_POINTS of the time budget, of `eval_chars` characters (10,000), fewer where the model
 reads them slower than in about PERIODIC_SECONDS; a final pass over the held-out text's first
 `final_eval_chars` (200,000; a server's fixed sample), fewer where the model would take longer than
-FINAL_SECONDS (FINAL_SECONDS_SERVER on a server, where Stop must answer quickly).
+FINAL_SECONDS (FINAL_SECONDS_SERVER on a server, where Stop must answer quickly) or than FINAL_SHARE of a
+time budget: the budget includes the final pass (the loop stops training early enough for it,
+`charrnn.loop.final_reserve`), so the pass must leave most of the budget to training.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ EVAL_POINTS = 20  # validation estimates per time-budgeted run: ~20 points on th
 PERIODIC_SECONDS = 0.3  # what one periodic estimate may take
 FINAL_SECONDS = 10.0  # what the final pass may take (a default run's whole held-out text usually fits)
 FINAL_SECONDS_SERVER = 1.0  # ... on a shared server (one that bounds a step's time)
+FINAL_SHARE = 0.1  # ... and at most this share of a time budget (a 60 s run: 6 s)
 _MOST = 10**12  # "no bound" in characters
 
 
@@ -65,6 +68,8 @@ def fit_validation(config: TrainConfig, sources: dict[str, str], cost: Estimate,
                                      f"{PERIODIC_SECONDS:g} s (estimated {speed:,.0f} characters/s)")
     if sources.get("final_eval_chars") != "you":
         final_seconds = FINAL_SECONDS_SERVER if limits.max_step_seconds is not None else FINAL_SECONDS
+        if config.time_budget:
+            final_seconds = min(final_seconds, max(FINAL_SECONDS_SERVER, FINAL_SHARE * config.time_budget))
         fixed = limits.final_eval_chars or config.final_eval_chars or _MOST
         changes["final_eval_chars"] = max(500, min(fixed, int(min(final_seconds * speed, _MOST))))
         if changes["final_eval_chars"] < fixed:

@@ -90,6 +90,7 @@ class Bundle:
     rnn_state: State = None  # recurrent state at the end of the last batch
     rng_state: torch.Tensor | None = None  # the run's own random stream there (`randomness.RunRandom.state`)
     split: Split | None = None  # the last run's split; None: unknown (trained before checkpoints kept it)
+    world_size: int = 1  # processes the last run trained on (torchrun), each on its rows of every batch
     # Sampled every TrainConfig.stats_every steps (not saved): {"step", "grad_norm", "update_ratio"}
     grad_stats: list = field(default_factory=list)
 

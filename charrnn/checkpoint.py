@@ -16,6 +16,7 @@ Layout of a file:
     history.val_seconds    (M,) float64  files: read as NaN, unknown)
     metadata               format, format_version, model_name, model_config, train_config (JSON),
                            vocab, step, chars_seen, seconds, run_step, run_seconds,
+                           world_size (processes the last run trained on; absent in older files: 1),
                            split (JSON: val_fraction, n_train, n_chars; absent in files written before it
                            was kept, and for models never trained through a plan)
 """
@@ -70,6 +71,7 @@ def to_bytes(bundle: Bundle, *, weights_only: bool = False) -> bytes:
         "seconds": repr(bundle.seconds),
         "run_step": str(bundle.run_step),
         "run_seconds": repr(bundle.run_seconds),
+        "world_size": str(bundle.world_size),
         "rnn_state": "none",
         "optim_groups": "null",
     }

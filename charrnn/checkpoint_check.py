@@ -86,8 +86,9 @@ def check_vocab(chars) -> str:
 
 
 def check_counters(meta: dict[str, str]) -> dict:
-    """step, chars_seen, run_step (whole numbers 0…2^53) and seconds, run_seconds (finite, 0…1e9 s),
-    read from the metadata strings; e.g. a file claiming 10^400 characters seen is refused."""
+    """step, chars_seen, run_step (whole numbers 0…2^53), seconds, run_seconds (finite, 0…1e9 s) and
+    world_size (≥ 1; absent: 1), read from the metadata strings; e.g. a file claiming 10^400 characters seen
+    is refused."""
     out: dict = {}
     for key in ("step", "chars_seen", "run_step"):
         text = meta.get(key)
@@ -103,6 +104,10 @@ def check_counters(meta: dict[str, str]) -> dict:
         if not 0 <= value <= MAX_SECONDS:  # NaN fails too
             raise _damaged(f"its {key} is {_short(text)}, not a number of seconds from 0 to {MAX_SECONDS:.0e}")
         out[key] = value
+    text = meta.get("world_size", "1")  # written since torchrun training; older files: one process
+    if not isinstance(text, str) or not re.fullmatch(r"\d{1,7}", text.strip()) or int(text) < 1:
+        raise _damaged(f"its world_size is {_short(text)}, not a whole number of processes from 1")
+    out["world_size"] = int(text)
     return out
 
 

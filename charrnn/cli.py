@@ -4,6 +4,11 @@ Model and training flags are generated from the settings table (`charrnn.options
 is a new flag without touching this file (`--n-hidden` sets `n_hidden`: one vocabulary everywhere).
 A run is planned by `charrnn.run.plan_run`, the door the app and the API use too; every mistake a
 user can make is one line on stderr and exit status 2.
+
+Started by `torchrun` as one of several processes (WORLD_SIZE > 1), `train` joins their process group
+(`charrnn.distributed`) and they train one model; rank 0 alone prints, writes the metrics and the
+checkpoint. A signal stops every rank at the same step; a rank that dies or hangs is one line from rank 0
+(its weights of the last whole step saved), exit status 1.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
 from .corpus import CorpusError
+from .distributed import DEFAULT_TIMEOUT, ONE, DistributedError, Ranks, join, launched, leave
 from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
@@ -31,11 +37,11 @@ from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan
 from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
 from .schedule import run_progress
 from .textstore import open_corpus
-from .train import TrainConfig, TrainingError
+from .train import TrainConfig, TrainingError, pick_device
 
 # TrainConfig fields set by their own flags or not meant for the command line
 _OWN_TRAIN_FLAGS = {"time_budget", "max_steps", "seed", "sample_every", "sample_length"}
-_RUN_ERRORS = (CorpusError, CheckpointError, TrainingError, SettingError, UnknownModel, OSError)
+_RUN_ERRORS = (CorpusError, CheckpointError, TrainingError, SettingError, UnknownModel, OSError, DistributedError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--plan", action="store_true",
                    help="print the resolved plan (every value, where it came from, why it was changed) and exit")
+    t.add_argument("--dist-timeout", default=None, metavar="SEC",
+                   help=f"under torchrun: how long a process waits for the others (default {DEFAULT_TIMEOUT:g})")
     _add_option_flags(t, list(MODEL_OPTIONS), "model options (each applies to the models that have it)")
     _add_option_flags(t, [f.name for f in fields(TrainConfig) if f.name not in _OWN_TRAIN_FLAGS],
                       "training options (defaults come from the preset for the model and corpus)")
@@ -107,8 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
     except _RUN_ERRORS as e:
-        print(f"charrnn: error: {e}", file=sys.stderr)
+        if _speaks():
+            print(f"charrnn: error{_rank_tag()}: {e}", file=sys.stderr)
         return 2
+    finally:
+        leave()
+
+
+def _speaks() -> bool:
+    """Whether this process prints: alone, or rank 0 under torchrun; on another machine, its first process
+    says what went wrong there (a missing file), the others are silent (their errors are rank 0's)."""
+    return os.environ.get("RANK", "0") == "0" or os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _rank_tag() -> str:
+    rank = os.environ.get("RANK", "0")
+    return f" (rank {rank})" if launched() > 1 and rank != "0" else ""
 
 
 def _escape_what_the_terminal_cannot_show() -> None:
@@ -130,6 +152,19 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
+    global _signal_received
+    _signal_received = 0  # a signal of an earlier call in this process (main() called twice) is not this run's
+    if launched() <= 1 or args.plan:
+        return _train(args, ONE)
+    # One of several processes torchrun started: one model together. From here on a signal only raises a
+    # flag, so that rank 0 still says what went wrong when torchrun stops it because another rank failed.
+    timeout = DEFAULT_TIMEOUT if args.dist_timeout is None else _seconds("dist_timeout", args.dist_timeout)
+    ranks = join(pick_device(getattr(args, "device", None) or "auto"), timeout)
+    with _stop_signals(ranks):
+        return _train(args, ranks)
+
+
+def _train(args, ranks: Ranks) -> int:
     # Read in pieces and kept as ids (memory-mapped, cached beside a large file): no size cap here
     corpus = open_corpus(args.corpus, latin1_fallback=args.latin1, ascii_fold=args.ascii_fold)
     bundle = checkpoint.load(args.resume) if args.resume else None
@@ -145,39 +180,54 @@ def cmd_train(args) -> int:
         print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
         return 0
     plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
-                    continue_from=bundle, out=args.out, default_out=default_out)
-    metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json else None  # checked now
+                    continue_from=bundle, out=args.out, default_out=default_out if ranks.main else None)
+    ranks.check_batch(plan.train_config.batch_size)  # before any step: N processes equal one only then
+    # checked now; only rank 0 writes (the others' `out` is None)
+    metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json and ranks.main else None
+    say = _err if ranks.main else _silent
     if plan.ignored:
-        _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
+        say(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
     bundle, config, out = plan.build(), plan.train_config, plan.out
     stats = plan.data.corpus.stats()
     verb = "resuming" if plan.resume else "continuing" if plan.continue_from else "training"
-    _err(f"{verb} {name}: {plan.n_params:,} params · {stats.n_chars:,} chars, vocabulary {stats.vocab_size} · "
-         f"uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
+    processes = f" on {ranks.world_size} processes" if ranks.joined else ""
+    say(f"{verb} {name}{processes}: {plan.n_params:,} params · {stats.n_chars:,} chars, vocabulary "
+        f"{stats.vocab_size} · uniform guess {stats.uniform_loss:.2f}, unigram {stats.unigram_entropy:.2f} nats/char")
 
-    last, interrupted, first_step = None, 0, None
-    progress = None if args.quiet else Progress(config, sys.stderr)
-    events = plan.train(bundle)
+    last, interrupted, first_step, lost = None, 0, None, None
+    progress = None if args.quiet or not ranks.main else Progress(config, sys.stderr)
+    events = plan.train(bundle, ranks, _asked)  # alone, a signal raises KeyboardInterrupt before `_asked` is read
     try:
-        with _sigterm_as_interrupt():
+        with _stop_signals(ranks):
             for last in events:
                 first_step = first_step if first_step is not None else process_seconds()
                 if progress is not None:
                     progress.update(last, bundle)
                 if last.sample:
-                    _err("\n--- sample ---\n" + last.sample + "\n--------------")
+                    say("\n--- sample ---\n" + last.sample + "\n--------------")
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (kill, timeout, a Space restart)
         interrupted = _signal_received or signal.SIGINT
         events.close()  # the model keeps the weights it reached
+    except RuntimeError as e:  # under torchrun: another rank died or hung (gloo/nccl), or the batch did not split
+        if not ranks.joined:
+            raise
+        lost = e
+        bundle.rnn_state = None  # only this rank's rows of it: the streams restart
     finally:
         if progress is not None:
             progress.close()
+    if not ranks.main:
+        return 1 if lost is not None else 0
+    if lost is not None:
+        return _save_after_lost(bundle, out, lost, args.weights_only, trained=last is not None)
+    if last is not None and last.stop_reason == "interrupted":
+        interrupted = _signal_received or signal.SIGINT
     if last is not None and last.message:
         _err(last.message)
     checkpoint.save(out, bundle, weights_only=args.weights_only)
     val = bundle.val_loss
     # the final pass, or (stopped before it) the last periodic estimate: say which text it covered
-    final = last is not None and last.done
+    final = last is not None and last.done and last.stop_reason != "interrupted"
     val_chars, val_kind = plan.val_figure(final)
     val_text = (f"validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char) on "
                 f"{plan.val_coverage(final)}"
@@ -193,7 +243,8 @@ def cmd_train(args) -> int:
     if metrics is not None:
         figures = _metrics(bundle, config, stats)
         figures.update(val_chars=val_chars if val is not None else None, val_kind=val_kind if val is not None else None,
-                       first_step_seconds=None if first_step is None else round(first_step, 3), world_size=1,
+                       first_step_seconds=None if first_step is None else round(first_step, 3),
+                       world_size=ranks.world_size,
                        stop_reason=None if interrupted or last is None else last.stop_reason, diverged=diverged,
                        restored_step=last.restored_step if diverged else None, untrained=diverged and last.untrained)
         metrics.write_text(json.dumps(figures, indent=1))
@@ -215,22 +266,58 @@ _IMPORTED = time.monotonic()
 _signal_received = 0  # the signal that stopped the run: the exit status is 128 + it (130 Ctrl-C, 143 SIGTERM)
 
 
+def _asked() -> bool:
+    return _signal_received != 0
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While training, SIGTERM stops the run like Ctrl-C does, so the checkpoint is still written."""
+def _stop_signals(ranks: Ranks):
+    """While training, SIGTERM stops the run like Ctrl-C does, so the checkpoint is still written. Alone, both
+    raise KeyboardInterrupt at once; as one of several ranks, both only raise a flag (`_asked`) that every rank
+    sees at the next step — an exception inside a collective would leave the others waiting."""
     def handler(signum, frame):
         global _signal_received
         _signal_received = signum
-        raise KeyboardInterrupt
+        if not ranks.joined:
+            raise KeyboardInterrupt
+    names = (signal.SIGTERM, signal.SIGINT) if ranks.joined else (signal.SIGTERM,)
     try:
-        old = signal.signal(signal.SIGTERM, handler)
+        old = {name: signal.signal(name, handler) for name in names}
     except ValueError:  # not the main thread (e.g. main() called from a worker): leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for name, before in old.items():
+            signal.signal(name, before)
+
+
+def _save_after_lost(bundle: Bundle, out: Path, lost: BaseException, weights_only: bool, trained: bool) -> int:
+    """Rank 0, after another rank stopped answering: its weights and moments are those of the last whole step
+    (a failed collective comes before the optimizer's step), so they are saved, if this run made any step;
+    one line, exit status 1."""
+    text = str(lost).strip().splitlines()[0] if str(lost).strip() else type(lost).__name__
+    if not trained:
+        _err(f"charrnn: error: {text}; no step was made, nothing was written")
+        return 1
+    checkpoint.save(out, bundle, weights_only=weights_only)
+    _err(f"charrnn: error: {text}; saved the weights of step {bundle.step} (the streams restart) → {out}")
+    return 1
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86_400:
+        raise SettingError(name, f"{name} must be a number of seconds from 0 to 86400, not {text!r}", text)
+    return value
+
+
+def _silent(msg: str) -> None:
+    pass
 
 
 def cmd_sample(args) -> int:
@@ -261,8 +348,9 @@ def _describe_plan(plan: RunPlan, corpus: str, out: str) -> str:
     lines = [f"plan: {what}: {plan.model_name} ({MODELS[plan.model_name].title}), {plan.n_params:,} parameters",
              f"text: {corpus}, {len(plan.data.ids):,} characters, vocabulary {len(plan.vocab)}; the first "
              f"{plan.data.n_train:,} for training, the last {n_val:,} held out",
-             f"device: {plan.device}" + (f"; estimated {cost.total_mb:,.0f} MB, {cost.step_seconds:.2g} s a step"
-                                          if cost is not None else ""),
+             f"device: {plan.device}" + (f"; estimated {cost.total_mb:,.0f} MB" if cost is not None else "")
+             + (f", {cost.step_seconds:.2g} s a step" if cost is not None and cost.step_seconds is not None else
+                "; the step time is measured as it trains (the estimate is calibrated for a CPU)"),
              f"checkpoint: {out} (not written: --plan)", ""]
     rows = [(name, _shown(value), source, why) for name, value, source, why in plan_rows(plan)]
     width = [max(len(r[i]) for r in rows + [("setting", "value", "source", "")]) for i in range(3)]

@@ -24,7 +24,9 @@ benchmarks/README.md has the table), the estimate is within a factor of two, and
 A model fitted by counting states instead how many bytes its table grows per character counted and how
 many look-ups scoring one position takes.
 
-Step time: 6 × (multiply-adds per position) × B·T floating-point operations (forward 2, backward 4;
+Step time, on a CPU only (the constants are calibrated on this project's CPU; on a GPU the step time is
+left unknown, None, and a run measures it instead of trusting a guess): 6 × (multiply-adds per position)
+× B·T floating-point operations (forward 2, backward 4;
 Kaplan et al. 2020, "Scaling Laws for Neural Language Models", §2.1) at `FLOPS`, the softmax and
 cross-entropy over B·T·V logits, and, for models written as a Python loop over time, a fixed overhead
 per time step and loop call.
@@ -56,7 +58,7 @@ class Estimate:
     activation_bytes: int  # what backward keeps, incl. the input embedding or one-hot vectors
     logits_bytes: int
     attention_bytes: int
-    step_seconds: float  # one training step on one thread of this machine
+    step_seconds: float | None  # one training step on one CPU thread (None: on a GPU, not guessed)
     eval_chars_per_second: float = 0.0  # a validation pass (forward only), characters a second
 
     @property
@@ -80,9 +82,10 @@ def count_params(model_name: str, config: ModelConfig, vocab_size: int) -> int:
 
 
 def estimate(model_name: str, config: ModelConfig, vocab_size: int, batch_size: int, seq_len: int,
-             n_train: int = 0) -> Estimate:
+             n_train: int = 0, device: str = "cpu") -> Estimate:
     """The cost of training `model_name` with `config` on batches of `batch_size` × `seq_len` characters
-    over a vocabulary of `vocab_size` (and, for a model fitted by counting, `n_train` training characters).
+    over a vocabulary of `vocab_size` (and, for a model fitted by counting, `n_train` training characters),
+    on a `device` of that type ("cpu", "cuda", "mps": the step time is estimated for a CPU only).
 
     Raises NotImplementedError for a model that does not state its cost (`CharModel.cost`)."""
     V, B, T, BT = vocab_size, batch_size, seq_len, batch_size * seq_len
@@ -98,5 +101,6 @@ def estimate(model_name: str, config: ModelConfig, vocab_size: int, batch_size: 
     seconds = 6 * cost.macs * BT / FLOPS + LOGIT_SECONDS * BT * V
     if cost.loop_calls:
         seconds += LOOP_STEP_SECONDS * T * cost.loop_calls
-    return Estimate(params, 16 * params, act_bytes, 4 * 3 * BT * V, 4 * 3 * B * cost.attention, seconds,
-                    3 * BT / max(seconds, 1e-9))
+    # the validation speed stays the CPU's: a floor for sizing the final pass, which a run then measures
+    return Estimate(params, 16 * params, act_bytes, 4 * 3 * BT * V, 4 * 3 * B * cost.attention,
+                    seconds if device == "cpu" else None, 3 * BT / max(seconds, 1e-9))

@@ -14,7 +14,7 @@ from .estimate import Estimate, estimate
 from .inspect.cost import ViewCost, cheapest_chars, view_cost
 from .models import ModelConfig
 from .options import SettingError
-from .train import TrainConfig
+from .train import TrainConfig, pick_device
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,12 @@ def check_cost(name: str, config: ModelConfig, vocab_size: int, train_config: Tr
     """The run's estimated memory and step time (`estimate.py`) within the server's limits, or a
     SettingError that names the setting to lower and a value that fits."""
     def cost(cfg, tc):
-        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars)
+        return estimate(name, cfg, vocab_size, tc.batch_size, tc.seq_len, n_chars, pick_device(tc.device).type)
 
     est = cost(config, train_config)
     for over, what in ((limits.max_run_mb is not None and est.total_mb > limits.max_run_mb, "memory"),
-                       (limits.max_step_seconds is not None and est.step_seconds > limits.max_step_seconds, "time")):
+                       (limits.max_step_seconds is not None and est.step_seconds is not None
+                        and est.step_seconds > limits.max_step_seconds, "time")):
         if not over:
             continue
         def fits(e, what=what):

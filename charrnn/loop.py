@@ -16,6 +16,9 @@ Good weights are the last with a finite validation loss below the uniform guess 
 the model back to them — weights, step count, characters seen and loss curve, so that what is saved says
 what it holds — or, where there are none, to the weights the run started from, and the run says that
 nothing was learned (`TrainEvent.untrained`).
+
+A time budget includes the final validation pass: training stops `final_reserve` seconds early, the pass's
+characters at the validation speed measured during the run, so a 60 s run ends after about 60 s.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from .bundle import Bundle
+from .distributed import ONE, Ranks, state_batch_dims
 from .gradstats import grad_stats_now, snapshot
 from .loss import evaluate, evaluate_pieces, lm_loss
 from .models.base import State, detach_state
@@ -39,6 +43,8 @@ from .schedule import Clock, lr_at, run_progress
 
 if TYPE_CHECKING:
     from .train import TrainConfig
+
+RESERVE_MARGIN = 1.25  # the final pass's estimated seconds, with room for a busy machine
 
 
 @dataclass
@@ -92,8 +98,9 @@ class Loop:
     good: Kept | None = None  # the last weights known good (or the starting ones), restored if the loss diverges
     first_loss: float | None = None  # the run's first training loss: the divergence guard's yardstick
     state: State = None  # recurrent state carried from batch to batch (truncated BPTT)
-    stop_reason: str | None = None  # "max_steps" | "time_budget" | "diverged" | "exhausted"
+    stop_reason: str | None = None  # "max_steps" | "time_budget" | "diverged" | "exhausted" | "interrupted"
     message: str | None = None  # advice when something went wrong
+    eval_rate: float | None = None  # validation characters a second, as measured by the periodic estimates
 
     @classmethod
     def begin(cls, bundle: Bundle, config: TrainConfig, offset: float) -> Loop:
@@ -105,6 +112,10 @@ class Loop:
     def seconds(self) -> float:
         """The model's own training seconds so far (its earlier runs, and this one on its clock)."""
         return self.life_seconds + self.clock.now() - self.start_seconds
+
+    def train_rate(self, bundle: Bundle) -> float:
+        """Training characters a second in this run so far (0 before its first step)."""
+        return (bundle.chars_seen - self.start_chars) / max(self.clock.now() - self.start_seconds, 1e-9)
 
     def is_good(self, val: float | None) -> bool:
         """A validation loss that says the weights learned something: finite and below ln V."""
@@ -120,8 +131,30 @@ class Loop:
 
 # ── the phases, in the order they run ──────────────────────────────────────────────────────────────────
 
-def should_stop(config: TrainConfig, run_step: int, elapsed: float) -> str | None:
-    """"max_steps" or "time_budget" once the run's budget is used (`run_progress` ≥ 1), else None."""
+def final_reserve(config: TrainConfig, loop: Loop, n_val: int, train_rate: float) -> float:
+    """Seconds a time-budgeted run keeps for its final validation pass: the pass's characters at the measured
+    validation speed (before any estimate, twice the training speed: a forward pass costs about a third of a
+    training step), times RESERVE_MARGIN, at most a third of the budget. 0 without a time budget."""
+    rate = loop.eval_rate or 2 * train_rate
+    if not config.time_budget or rate <= 0:
+        return 0.0
+    chars = min(config.final_eval_chars or n_val, n_val)
+    return min(RESERVE_MARGIN * chars / rate, config.time_budget / 3)
+
+
+def on_budget(config: TrainConfig, elapsed: float, reserve: float) -> float:
+    """`elapsed` on the training part of the budget: a run that keeps `reserve` seconds for its final pass
+    reaches the end of its schedule (progress 1) at `time_budget - reserve`."""
+    if not config.time_budget or reserve <= 0:
+        return elapsed
+    return elapsed * config.time_budget / (config.time_budget - reserve)
+
+
+def should_stop(config: TrainConfig, run_step: int, elapsed: float, asked: bool = False) -> str | None:
+    """"interrupted" when a stop was asked (a signal, on any rank); "max_steps" or "time_budget" once the
+    run's budget is used (`run_progress` ≥ 1, `elapsed` on the budget: `on_budget`), else None."""
+    if asked:
+        return "interrupted"
     if run_progress(config, run_step, elapsed) < 1:
         return None
     return "max_steps" if config.max_steps and run_step >= config.max_steps else "time_budget"
@@ -229,9 +262,12 @@ def should_evaluate(loop: Loop, elapsed: float) -> bool:
 
 
 def validate(bundle: Bundle, val_data: torch.Tensor, config: TrainConfig, loop: Loop, elapsed: float) -> float:
-    """The validation loss over the held-out text's first `eval_chars`, put on the curve. The next estimate is
-    due `eval_every` seconds later; weights with a finite loss below ln V become the good ones."""
+    """The validation loss over the held-out text's first `eval_chars`, put on the curve (its speed kept for
+    `final_reserve`). The next estimate is due `eval_every` seconds later; weights with a finite loss below
+    ln V become the good ones."""
+    began = time.perf_counter()
     val = evaluate(bundle.model, val_data, config.seq_len, config.eval_chars, fresh=config.stateless)
+    loop.eval_rate = min(len(val_data) - 1, config.eval_chars) / max(time.perf_counter() - began, 1e-9)
     record_val(bundle, loop, val)
     loop.next_eval = elapsed + config.eval_every
     if loop.is_good(val):
@@ -271,47 +307,67 @@ def emit(bundle: Bundle, config: TrainConfig, loop: Loop, train_loss: float, val
 # ── the two loops ──────────────────────────────────────────────────────────────────────────────────────
 
 def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_data: torch.Tensor,
-            config: TrainConfig, device: torch.device, precision: str, random: RunRandom | None = None
-            ) -> Iterator[TrainEvent]:
-    """Gradient descent on `bundle.model` with `opt` on `batches` ((x, y, reset) triples) until the budget is
-    used or the loss diverges; see the module. Dropout draws from `random` when the model has any
-    (`randomness.draws_at_random`): the run's own stream, kept for an exact resume."""
+            config: TrainConfig, device: torch.device, precision: str, random: RunRandom | None = None,
+            ranks: Ranks = ONE, asked: Callable[[], bool] = lambda: False) -> Iterator[TrainEvent]:
+    """Gradient descent on `bundle.model` with `opt` on `batches` ((x, y, reset) triples: this rank's rows)
+    until the budget is used, the loss diverges or `asked()` (a stop asked, checked once a step); see the
+    module. With several `ranks`, forward/backward runs through DDP, everything else on the raw module.
+    Dropout draws from `random` when the model has any (`randomness.draws_at_random`): the run's own stream,
+    kept for an exact resume."""
     model = bundle.model
     model.train()
+    net = ranks.wrap(model)  # DDP averages the gradients over the ranks during backward
+    dims = state_batch_dims(model) if ranks.joined else None
     loop = Loop.begin(bundle, config, bundle.run_seconds)
-    loop.state = _to_device(bundle.rnn_state, device)  # a run saved on a GPU continues on this device
+    # a run saved on a GPU continues on this device; a saved global batch's state, this rank's rows of it
+    loop.state = ranks.local_state(_to_device(bundle.rnn_state, device), dims)
     h = bundle.history  # the starting weights are good if their last estimate (at this step) said so
     loop.keep_good(bundle, learned=bool(h.val_step) and h.val_step[-1] == bundle.step and loop.is_good(h.val_loss[-1]))
     draws = random if draws_at_random(model) else None  # no dropout: nothing to draw, no lock to take
+    n_val = len(val_data) - 1
     try:
         while True:
-            elapsed = loop.clock.now()
-            loop.stop_reason = should_stop(config, bundle.run_step, elapsed)
+            elapsed, reserve, stop = ranks.agree(loop.clock.now(), final_reserve(config, loop, n_val,
+                                                                                 loop.train_rate(bundle)), asked())
+            loop.stop_reason = should_stop(config, bundle.run_step, on_budget(config, elapsed, reserve), stop)
             if loop.stop_reason:
                 break
             x, y, loop.state = next_batch(batches, loop.state, device)
-            lr = learning_rate(config, bundle.run_step, elapsed)
-            loss, grad_norm, loop.state = forward_backward(model, x, y, loop.state, config, precision, draws)
+            lr = learning_rate(config, bundle.run_step, on_budget(config, elapsed, reserve))
+            loss, grad_norm, loop.state = forward_backward(net, x, y, loop.state, config, precision, draws)
+            loss = ranks.mean(loss)  # the global batch's loss: every rank takes the same decision below
             loop.first_loss = loss if loop.first_loss is None else loop.first_loss
             how = guard(loss, loop.first_loss)
             if how:
                 opt = restore_good(bundle, loop, how, lr)  # None: the moments that led here are not kept
                 break
             stats = optimizer_step(opt, model, lr, stats_due(bundle.step + 1, config))
-            advance(bundle, loop, y.numel(), loss, stats)
-            bundle.run_seconds = elapsed = loop.clock.now()
+            advance(bundle, loop, y.numel() * ranks.world_size, loss, stats)
+            bundle.run_seconds = elapsed = ranks.agree(loop.clock.now(), 0.0, False)[0]
             val_loss = validate(bundle, val_data, config, loop, elapsed) if should_evaluate(loop, elapsed) else None
-            sample = live_sample(bundle, config, loop) if should_sample(loop, elapsed) else None
+            sample = (live_sample(bundle, config, loop) if ranks.main and should_sample(loop, elapsed)
+                      else None)  # only rank 0 shows it
             yield from emit(bundle, config, loop, loss, val_loss, lr, grad_norm, sample=sample, stats=stats)
     finally:
         keep_for_resume(bundle, loop, opt, random)  # also when the consumer stops iterating
+    if loop.stop_reason == "interrupted":  # a signal: save now, without the final pass
+        bundle.rnn_state = ranks.gather_state(bundle.rnn_state, dims)
+        loop.message = "Stopped by a signal; the weights, moments and streams of the last step are kept."
+        history = bundle.history
+        yield from emit(bundle, config, loop, history.train_loss[-1] if history.train_loss else math.nan,
+                        done=True)
+        return
+    bundle.rnn_state = ranks.gather_state(bundle.rnn_state, dims)  # the global batch's, for the checkpoint
+    if loop.stop_reason == "time_budget":  # its training part is spent (the rest is the final pass's): not resumable
+        bundle.run_seconds = max(bundle.run_seconds, config.time_budget)
     yield from finish(bundle, val_data, config, loop)
 
 
-def count(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, config: TrainConfig
-          ) -> Iterator[TrainEvent]:
+def count(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, config: TrainConfig,
+          ranks: Ranks = ONE, asked: Callable[[], bool] = lambda: False) -> Iterator[TrainEvent]:
     """Models fitted by counting (n-grams): count the text chunk by chunk, one 'step' per chunk,
-    so the curve shows the validation loss falling as more text is counted."""
+    so the curve shows the validation loss falling as more text is counted. With several `ranks` each
+    counts its share of every chunk and the counts are merged: the same counts as one process's."""
     model = bundle.model
     loop = Loop.begin(bundle, config, 0.0)
     chunk = max(config.batch_size * config.seq_len, len(train_data) // 50)
@@ -320,11 +376,12 @@ def count(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
         model.reset_counts()
     while True:
         exhausted = done_chars >= len(train_data) - 1
-        loop.stop_reason = "exhausted" if exhausted else should_stop(config, bundle.run_step, loop.clock.now())
+        elapsed, _, stop = ranks.agree(loop.clock.now(), 0.0, asked())
+        loop.stop_reason = "exhausted" if exhausted else should_stop(config, bundle.run_step, elapsed, stop)
         if loop.stop_reason:
             break
         part, skip = next_chunk(train_data, done_chars, chunk, model.context)
-        model.fit_counts(part, skip=skip)
+        fit_counts(model, train_data, done_chars, chunk, ranks)
         done_chars += chunk
         train_loss = evaluate(model, part, config.seq_len, config.eval_chars)  # bounded: V can be 50,000
         advance(bundle, loop, min(chunk, len(part) - 1), train_loss)
@@ -333,6 +390,20 @@ def count(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
         yield from emit(bundle, config, loop, train_loss, val_loss)
     bundle.seconds += loop.clock.now()
     yield from finish(bundle, val_data, config, loop)
+
+
+def fit_counts(model, train_data: torch.Tensor, done_chars: int, chunk: int, ranks: Ranks) -> None:
+    """Count the chunk of `chunk` characters after `done_chars`: alone, all of it; with several ranks, rank r
+    counts its [r/N, (r+1)/N) share (with the context before it) and every rank adds every share's counts."""
+    if not ranks.joined:
+        part, skip = next_chunk(train_data, done_chars, chunk, model.context)
+        model.fit_counts(part, skip=skip)
+        return
+    n, r = ranks.world_size, ranks.rank
+    lo, hi = done_chars + r * chunk // n, done_chars + (r + 1) * chunk // n
+    part, skip = next_chunk(train_data, lo, hi - lo, model.context)
+    for keys, counts in ranks.gather_objects([t.cpu() for t in model.counts_of(part, skip=skip)]):
+        model.add_counts(keys, counts)
 
 
 def next_chunk(train_data: torch.Tensor, done_chars: int, chunk: int, context: int) -> tuple[torch.Tensor, int]:

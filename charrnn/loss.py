@@ -50,6 +50,11 @@ def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_char
     n_streams = max(1, min(n_streams, EVAL_PIECE_LOGITS // max(1, seq_len * model.vocab_size)))
     device = model.device
     total, count, state = 0.0, 0, None
+    threads = torch.get_num_threads()
+    # One thread: a piece's ops are small, and with two threads on a busy 2-core machine each op waits for
+    # a descheduled thread (measured at load 4-5: the final pass of tinyshakespeare 0.9 s on one thread,
+    # 15-25 s on two); the training steps keep the threads they were given.
+    torch.set_num_threads(1)
     try:
         for x, y in eval_streams(data, n_streams, seq_len):
             logits, state = model(x.to(device), None if fresh else state)
@@ -59,4 +64,5 @@ def evaluate_pieces(model: CharModel, data: torch.Tensor, seq_len: int, max_char
         if count == 0:
             yield 0.0, 1.0
     finally:
+        torch.set_num_threads(threads)
         model.train(was_training)

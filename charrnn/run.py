@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import torch
 from .adjust import fit_seq_len, fit_validation
 from .bundle import Bundle, Split
 from .corpus import VAL_FRACTION, CorpusError, Vocab, split
+from .distributed import ONE, Ranks
 from .estimate import Estimate, estimate
 from .limits import NO_LIMITS, Limits, check_cost
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
@@ -152,11 +153,14 @@ class RunPlan:
         model = build_model(self.model_name, len(self.vocab), self.model_config, seed=self.train_config.seed)
         return Bundle(model, self.vocab, self.model_name)
 
-    def train(self, bundle: Bundle) -> Iterator[TrainEvent]:
+    def train(self, bundle: Bundle, ranks: Ranks = ONE, asked: Callable[[], bool] = lambda: False
+              ) -> Iterator[TrainEvent]:
         """`charrnn.train` on this plan's split with this plan's config (a generator of TrainEvents); the
-        bundle keeps the split, so that an exact resume validates on the same text."""
+        bundle keeps the split, so that an exact resume validates on the same text. ranks, asked: see
+        `charrnn.train.train` (several processes under torchrun)."""
         bundle.split = self.split
-        return train(bundle, self.data.train, self.data.val, self.train_config, resume=self.resume)
+        return train(bundle, self.data.train, self.data.val, self.train_config, resume=self.resume, ranks=ranks,
+                     asked=asked)
 
 
 def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping | None = None, *,

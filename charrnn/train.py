@@ -9,13 +9,14 @@ weights it reached; the optimizer moments and schedule position are kept in the 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 
 import torch
 
 from .batching import StreamBatcher, random_windows
 from .bundle import Bundle
+from .distributed import ONE, Ranks
 from .loop import TrainEvent, count, descend
 from .loss import evaluate, evaluate_pieces, lm_loss
 from .models.base import CharModel
@@ -123,35 +124,42 @@ def check_config(config: TrainConfig, model: CharModel, n_train: int, n_val: int
 
 
 def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, config: TrainConfig,
-          *, resume: bool = False) -> Iterator[TrainEvent]:
+          *, resume: bool = False, ranks: Ranks = ONE, asked: Callable[[], bool] = lambda: False
+          ) -> Iterator[TrainEvent]:
     """Train `bundle.model` in place, yielding a TrainEvent after every step and a last one with
     `done=True` (the final validation loss over all of `val_data`).
 
     resume=True continues the run the bundle stopped in (same schedule position, same data,
     same recurrent state); otherwise a new run starts, keeping the weights and Adam moments.
+    ranks: this process's place among several training one model (`charrnn.distributed.join`; each
+    trains on its rows of every global batch of `batch_size`); asked: polled once a step, True stops the
+    run at that step on every rank (a signal handler's flag). Raises DistributedError when the batch does
+    not split evenly across the ranks, or another rank stops answering.
     """
     model = bundle.model
     check_config(config, model, len(train_data), len(val_data))
+    ranks.check_batch(config.batch_size)
     if not resume:
         bundle.run_step, bundle.run_seconds, bundle.rnn_state = 0, 0.0, None
     bundle.train_config = config
+    bundle.world_size = ranks.world_size
     old_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
+    device = ranks.device(pick_device(config.device))
     model.to(device)
     # The run's own random stream (dropout masks; the weights were seeded at construction): where the saved
     # run left it on an exact resume, else from the seed, whatever other tabs draw meanwhile.
     saved = bundle.rng_state if resume else None
     random = RunRandom.from_state(saved) if saved is not None else RunRandom.seeded(config.seed)
     try:
-        if model.fitted_by_counting:
-            yield from count(bundle, train_data, val_data, config)
+        if model.fitted_by_counting:  # no gradient, nothing for DDP: ranks count their shares
+            yield from count(bundle, train_data, val_data, config, ranks, asked)
         else:
             opt = optimizer(model, config, device, bundle.optimizer_state)
-            batches = batches_from(model, train_data, config, bundle.step)
+            batches = ranks.shard(batches_from(model, train_data, config, bundle.step))
             yield from descend(bundle, opt, batches, val_data, config, device,
-                               resolve_precision(config.precision, device), random)
+                               resolve_precision(config.precision, device), random, ranks, asked)
     finally:
         torch.set_num_threads(old_threads)
 

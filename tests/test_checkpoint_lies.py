@@ -155,6 +155,7 @@ LIES = [
     ("gru", "a step of 2^60", _meta("run_step", str(2**60)), r"its run_step is"),
     ("gru", "infinite seconds", _meta("seconds", "inf"), r"its seconds is 'inf'"),
     ("gru", "NaN seconds", _meta("run_seconds", "nan"), r"its run_seconds is 'nan'"),
+    ("gru", "no processes", _meta("world_size", "0"), r"its world_size is '0', not a whole number of processes"),
     ("gru", "a missing counter", lambda t, m: m.pop("chars_seen"), r"its chars_seen is None"),
     ("gru", "a weight in float64", _copy("model.head.bias", "model.head.bias", lambda x: x.double()),
      r"model\.head\.bias is float64, but the model's head\.bias is float32"),

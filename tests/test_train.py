@@ -164,3 +164,26 @@ def test_a_counted_model_stopped_by_its_step_limit_says_so():
     bundle, tr, va = setup("ngram", order=3)
     events = list(train(bundle, tr, va, config(max_steps=2, batch_size=1, seq_len=8)))
     assert bundle.step == 2 and events[-1].stop_reason == "max_steps"  # once reported as "time_budget"
+
+
+def test_a_time_budget_includes_the_final_validation_pass():
+    """Training stops early enough for the final pass (its time measured by the periodic estimates), so the
+    whole run, final pass included, ends near its budget rather than a pass's length after it."""
+    import time
+
+    text = (TEXT * 40)[:100_000]
+    vocab = Vocab.from_text(text)
+    tr, va = split(vocab.encode(text), val_fraction=0.6, seq_len=16)  # a long held-out text: a slow final pass
+    from charrnn import make_config
+
+    bundle = Bundle(build_model("lstm", len(vocab), make_config("lstm", n_hidden=256, n_layer=2)), vocab, "lstm")
+    budget = 3.0
+    began = time.perf_counter()
+    events = list(train(bundle, tr, va, config(max_steps=None, time_budget=budget, eval_every=0.5,
+                                               eval_chars=2000, final_eval_chars=None)))
+    total = time.perf_counter() - began
+    last_step = [e for e in events if e.phase == "training" and not e.done][-1]
+    final_pass = events[-1].elapsed - last_step.elapsed
+    assert events[-1].stop_reason == "time_budget"
+    assert final_pass > 0.2 * budget  # the pass is long enough to matter...
+    assert total < budget * 1.1 + 0.5  # ...and fits in the budget (it once came after it)

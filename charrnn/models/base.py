@@ -59,7 +59,8 @@ class CharModel(nn.Module):
     noun: ClassVar[str]  # the model in a sentence, with its article: "an LSTM", "a transformer"
     description: ClassVar[str]  # one paragraph: what it is, where it comes from (paper)
     recurrent: ClassVar[bool] = False  # True: trained on contiguous streams, state carried (TBPTT)
-    fitted_by_counting: ClassVar[bool] = False  # True: `fit_counts` instead of gradient descent
+    # True: `fit_counts` instead of gradient descent (`counts_of` / `add_counts`: several processes' counts merged)
+    fitted_by_counting: ClassVar[bool] = False
 
     def __init__(self, vocab_size: int, config: ModelConfig):
         super().__init__()

@@ -158,10 +158,16 @@ class NGram(CharModel):
         first ids are there only as context for later targets, so that a text counted chunk by chunk
         gets every n-gram exactly once (`skip = -1` also counts ids[0] after the pads).
         """
+        self.add_counts(*self.counts_of(ids, skip))
+
+    @torch.no_grad()
+    def counts_of(self, ids: torch.Tensor, skip: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The n-grams of a piece of text as `fit_counts` reads it, without adding them: (keys (K,) sorted,
+        counts (K,)) int64 — what a process counting its share of a text sends the others."""
         ids = ids.to(self.keys.device).long().flatten()
         first, n1 = max(skip + 1, 0), self.context
         if first >= len(ids):
-            return
+            return self.keys.new_zeros(0), self.counts.new_zeros(0)
         padded = torch.cat([ids.new_full((n1,), self.pad), ids])  # (n-1 + L,)
         ctx = padded.unfold(0, n1, 1)[first:len(ids)]  # (L', n-1): the n-1 ids before each target
         target = ids[first:]  # (L',)
@@ -171,7 +177,12 @@ class NGram(CharModel):
             keep = ctx[:, forget - 1] != self.pad if forget else torch.ones_like(target, dtype=torch.bool)
             level = self._forget(ctx[keep], forget)  # (L'', n-1)
             keys.append(self._context_id(level) * self.vocab_size + target[keep])
-        keys, counts = torch.unique(torch.cat(keys), return_counts=True)  # sorted
+        return torch.unique(torch.cat(keys), return_counts=True)  # sorted
+
+    @torch.no_grad()
+    def add_counts(self, keys: torch.Tensor, counts: torch.Tensor) -> None:
+        """Add counted n-grams (`counts_of`) to the model's counts."""
+        keys, counts = keys.to(self.keys.device), counts.to(self.counts.device)
         # Merge with what was counted before: unique over both, then add the counts of equal keys.
         merged, where = torch.unique(torch.cat([self.keys, keys]), return_inverse=True)
         total = torch.zeros_like(merged).index_add_(0, where, torch.cat([self.counts, counts]))
