@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from . import checkpoint
@@ -30,6 +30,7 @@ from .presets import preset
 from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan_rows, plan_run, prepare_output
 from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
 from .textstore import open_corpus
+from .threads import default_threads
 from .train import TrainConfig, TrainingError
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -141,10 +142,12 @@ def cmd_train(args) -> int:
     if args.plan:  # nothing is written, not even the output folder (a large corpus's id cache aside)
         plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                         continue_from=bundle)
+        _threads_for_the_machine(plan, settings)
         print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
         return 0
     plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                     continue_from=bundle, out=args.out, default_out=default_out)
+    _threads_for_the_machine(plan, settings)
     metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json else None  # checked now
     if plan.ignored:
         _err(f"note: {name} has no {', '.join(plan.ignored)}; ignored")
@@ -193,6 +196,16 @@ def cmd_train(args) -> int:
                        first_step_seconds=None if first_step is None else round(first_step, 3), world_size=1)
         metrics.write_text(json.dumps(figures, indent=1))
     return (128 + interrupted) if interrupted else (1 if last is not None and last.stop_reason == "diverged" else 0)
+
+
+def _threads_for_the_machine(plan: RunPlan, settings: dict) -> None:
+    """Threads unnamed (`--threads`): the command line's choice for this machine (`charrnn.threads`), shown
+    in `--plan` with source "machine" and why. The library and the page leave torch's threads as they are."""
+    if "threads" in settings:
+        return
+    threads, why = default_threads(plan.model_name, os.environ, os.cpu_count())
+    plan.train_config = replace(plan.train_config, threads=threads)
+    plan.sources["threads"], plan.reasons["threads"] = "machine", why
 
 
 def process_seconds() -> float:

@@ -52,6 +52,7 @@ class TrainEvent:
     message: str | None = None  # advice when something went wrong
     stats: dict | None = None  # every stats_every steps: {"step", "grad_norm": {param: …}, "update_ratio": {…}}
     phase: str = "training"  # or "final validation 40%" while the last pass over the held-out text runs
+    threads: int = 0  # torch threads the step ran with (charrnn.threads may change them at warm-up)
 
 
 @dataclass
@@ -204,7 +205,8 @@ def emit(bundle: Bundle, config: TrainConfig, loop: Loop, train_loss: float, val
     remaining = max(0.0, config.time_budget - elapsed) if config.time_budget else None
     event = TrainEvent(bundle.step, bundle.chars_seen, train_loss, val_loss, lr, grad_norm,
                        (bundle.chars_seen - loop.start_chars) / run_time, elapsed, remaining, sample, done,
-                       loop.stop_reason if done else None, loop.message if done else None, stats, phase)
+                       loop.stop_reason if done else None, loop.message if done else None, stats, phase,
+                       torch.get_num_threads())
     loop.clock.leave()
     yield event
     loop.clock.back()
