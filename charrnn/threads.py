@@ -21,6 +21,7 @@ counts: a run that must repeat bit for bit names its threads (`--threads 1`).
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Iterator, Mapping
@@ -149,3 +150,16 @@ def candidates_for(cpu_count: int | None) -> tuple[int, ...]:
     """The counts worth measuring on this machine: 1 and 2 (more threads than that rarely pay for these
     small models, and every extra candidate costs probe steps)."""
     return (1, 2) if (cpu_count or 1) >= 2 else (1,)
+
+
+@contextlib.contextmanager
+def at_threads(threads: int):
+    """torch at `threads` threads inside the block, as it was after it (nothing is changed where it already is)."""
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if before != threads:
+            torch.set_num_threads(before)

@@ -59,6 +59,9 @@ class CharModel(nn.Module):
     description: ClassVar[str]  # one paragraph: what it is, where it comes from (paper)
     recurrent: ClassVar[bool] = False  # True: trained on contiguous streams, state carried (TBPTT)
     fitted_by_counting: ClassVar[bool] = False  # True: `fit_counts` instead of gradient descent
+    # True: `step`'s output is a function of its (few) input ids and state ids alone, so that sampling may
+    # remember the logits of every context it met (exact: the same numbers). The n-gram's contexts repeat.
+    memo_steps: ClassVar[bool] = False
 
     def __init__(self, vocab_size: int, config: ModelConfig):
         super().__init__()
