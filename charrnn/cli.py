@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from . import checkpoint
@@ -37,6 +37,7 @@ from .run import DEFAULT_MODEL, DEFAULT_TIME_BUDGET, VAL_FRACTION, RunPlan, plan
 from .sample import TEMPERATURE, fit_prompt, next_char_probs, resolve_seed, stream
 from .schedule import run_progress
 from .textstore import open_corpus
+from .threads import default_threads
 from .train import TrainConfig, TrainingError, pick_device
 
 # TrainConfig fields set by their own flags or not meant for the command line
@@ -177,10 +178,12 @@ def _train(args, ranks: Ranks) -> int:
     if args.plan:  # nothing is written, not even the output folder (a large corpus's id cache aside)
         plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                         continue_from=bundle)
+        _threads_for_the_machine(plan, settings)
         print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
         return 0
     plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
                     continue_from=bundle, out=args.out, default_out=default_out if ranks.main else None)
+    _threads_for_the_machine(plan, settings)
     ranks.check_batch(plan.train_config.batch_size)  # before any step: N processes equal one only then
     # checked now; only rank 0 writes (the others' `out` is None)
     metrics = prepare_output(args.metrics_json, None, "the metrics") if args.metrics_json and ranks.main else None
@@ -249,6 +252,16 @@ def _train(args, ranks: Ranks) -> int:
                        restored_step=last.restored_step if diverged else None, untrained=diverged and last.untrained)
         metrics.write_text(json.dumps(figures, indent=1))
     return (128 + interrupted) if interrupted else (1 if diverged else 0)
+
+
+def _threads_for_the_machine(plan: RunPlan, settings: dict) -> None:
+    """Threads unnamed (`--threads`): the command line's choice for this machine (`charrnn.threads`), shown
+    in `--plan` with source "machine" and why. The library and the page leave torch's threads as they are."""
+    if "threads" in settings:
+        return
+    threads, why = default_threads(plan.model_name, os.environ, os.cpu_count())
+    plan.train_config = replace(plan.train_config, threads=threads)
+    plan.sources["threads"], plan.reasons["threads"] = "machine", why
 
 
 def process_seconds() -> float:

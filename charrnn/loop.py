@@ -68,6 +68,7 @@ class TrainEvent:
     # and whether those had never scored below the uniform guess (nothing was learned: initial weights)
     restored_step: int | None = None
     untrained: bool = False
+    threads: int = 0  # torch threads the step ran with (charrnn.threads may change them at warm-up)
 
 
 @dataclass
@@ -298,7 +299,8 @@ def emit(bundle: Bundle, config: TrainConfig, loop: Loop, train_loss: float, val
     event = TrainEvent(bundle.step, bundle.chars_seen, train_loss, val_loss, lr, grad_norm,
                        max(bundle.chars_seen - loop.start_chars, 0) / run_time, elapsed, remaining, sample, done,
                        loop.stop_reason if done else None, loop.message if done else None, stats, phase,
-                       loop.good.step if diverged else None, diverged and not loop.good.learned)
+                       loop.good.step if diverged else None, diverged and not loop.good.learned,
+                       torch.get_num_threads())
     loop.clock.leave()
     yield event
     loop.clock.back()

@@ -107,7 +107,8 @@ TRAIN_OPTIONS: dict[str, Option] = {o.name: o for o in [
     Option("sample_every", "float", "sample every (s)", "seconds between samples while training (0: none)", 0, 1e6),
     Option("sample_length", "int", "sample length", "characters per sample while training", 1, 100_000),
     Option("precision", "str", "precision", "fp32, bf16 autocast, or auto", choices=("fp32", "bf16", "auto")),
-    Option("threads", "int", "threads", "torch threads while training", 1, 1024, none="leave as is"),
+    Option("threads", "int", "threads", "torch threads while training (0: measure 1 and 2 at warm-up and keep the "
+           "faster)", 0, 1024, none="leave as is"),
     Option("seed", "int", "seed", "random seed of the weights, batches and dropout", 0, 2**32 - 1),
     Option("device", "str", "device", "auto, cpu, cuda, cuda:N or mps"),
     Option("final_eval_chars", "int", "final validation characters", "the final validation pass reads the "

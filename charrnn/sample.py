@@ -14,6 +14,7 @@ import torch
 
 from .corpus import Vocab, normalize_text
 from .models.base import CharModel, State
+from .threads import at_threads
 
 # What a user is shown unless they choose otherwise — the one home of these defaults (the CLI's `sample`,
 # the page's Write tab, the live and final samples of a run, the film strip of the Compare tab):
@@ -117,21 +118,41 @@ def stream(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, 
     """
     generator = torch.Generator().manual_seed(resolve_seed(seed))  # this request's own random numbers
     was_training = model.training
-    logits, state = _prime(model, vocab, prompt)  # (V,)
-    device = logits.device
-    try:
-        for _ in range(length):
-            if temperature <= 0:
-                i = int(logits.argmax())
-            else:
-                probs = torch.softmax(scale_logits(logits, temperature, top_k), dim=-1).cpu()
-                i = int(torch.multinomial(probs, 1, generator=generator))
-            yield vocab.chars[i]
-            with torch.no_grad():
-                logits, state = model.step(torch.tensor([i], device=device), state)  # (1, V)
-            logits = logits[0]
-    finally:
-        model.train(was_training)
+    chars, memo = vocab.chars, {} if model.memo_steps else None
+    # Batch 1: products too small to split, and beside a busy process two threads wait on each other. Set
+    # once for the whole sample (a switch costs ~20 µs): the consumer runs at one thread until it is done.
+    with at_threads(1):
+        try:
+            logits, state = _prime(model, vocab, prompt)  # (V,)
+            device = logits.device
+            for _ in range(length):
+                nxt = _draw(logits, temperature, top_k, generator)  # (1,) long, on the CPU
+                yield chars[int(nxt)]
+                with torch.no_grad():
+                    logits, state = _step(model, nxt.to(device), state, memo)  # (V,)
+        finally:
+            model.train(was_training)
+
+
+def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator
+          ) -> torch.Tensor:
+    """The next id (1,) long on the CPU: the likeliest at temperature 0, else drawn from the tempered softmax."""
+    if temperature <= 0:
+        return logits.argmax().reshape(1).cpu()
+    probs = torch.softmax(scale_logits(logits, temperature, top_k), dim=-1).cpu()
+    return torch.multinomial(probs, 1, generator=generator)
+
+
+def _step(model: CharModel, x: torch.Tensor, state: State, memo: dict | None) -> tuple[torch.Tensor, State]:
+    """`model.step` on one id (1,), logits (V,); with a memo (models with `memo_steps`), each context once."""
+    if memo is None:
+        logits, state = model.step(x, state)  # (1, V)
+        return logits[0], state
+    key = (int(x), None if state is None else tuple(state.flatten().tolist()))
+    if key not in memo:
+        logits, new_state = model.step(x, state)
+        memo[key] = logits[0], new_state
+    return memo[key]
 
 
 def generate(model: CharModel, vocab: Vocab, prompt: str = "", length: int = 200, temperature: float = 1.0,

@@ -9,6 +9,7 @@ weights it reached; the optimizer moments and schedule position are kept in the 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 
@@ -24,6 +25,7 @@ from .options import TRAIN_OPTIONS, SettingError, check
 from .randomness import RunRandom
 from .sample import LIVE_LENGTH
 from .schedule import lr_at, run_progress
+from .threads import MEASURE, ThreadTuner, candidates_for
 
 
 @dataclass
@@ -43,7 +45,7 @@ class TrainConfig:
     sample_every: float = 0.0  # seconds between samples shown while training (0: none)
     sample_length: int = LIVE_LENGTH  # characters per live sample (charrnn.sample)
     precision: str = "fp32"  # "fp32" | "bf16" (autocast) | "auto" (bf16 where the hardware runs it fast)
-    threads: int | None = None  # torch threads while training (None: leave as is)
+    threads: int | None = None  # torch threads while training (None: leave as is; 0: measure at warm-up, threads.py)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "mps"
     final_eval_chars: int | None = 200_000  # the final validation pass: the held-out text's first N (None: all)
@@ -144,6 +146,7 @@ def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
     bundle.train_config = config
     bundle.world_size = ranks.world_size
     old_threads = torch.get_num_threads()
+    tuner = ThreadTuner(candidates_for(os.cpu_count())) if config.threads == MEASURE else None
     if config.threads:
         torch.set_num_threads(config.threads)
     device = ranks.device(pick_device(config.device))
@@ -158,6 +161,7 @@ def train(bundle: Bundle, train_data: torch.Tensor, val_data: torch.Tensor, conf
         else:
             opt = optimizer(model, config, device, bundle.optimizer_state)
             batches = ranks.shard(batches_from(model, train_data, config, bundle.step))
+            batches = tuner.wrap(batches) if tuner is not None else batches
             yield from descend(bundle, opt, batches, val_data, config, device,
                                resolve_precision(config.precision, device), random, ranks, asked)
     finally:

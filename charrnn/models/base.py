@@ -61,6 +61,9 @@ class CharModel(nn.Module):
     recurrent: ClassVar[bool] = False  # True: trained on contiguous streams, state carried (TBPTT)
     # True: `fit_counts` instead of gradient descent (`counts_of` / `add_counts`: several processes' counts merged)
     fitted_by_counting: ClassVar[bool] = False
+    # True: `step`'s output is a function of its (few) input ids and state ids alone, so that sampling may
+    # remember the logits of every context it met (exact: the same numbers). The n-gram's contexts repeat.
+    memo_steps: ClassVar[bool] = False
 
     def __init__(self, vocab_size: int, config: ModelConfig):
         super().__init__()

@@ -73,6 +73,7 @@ class NGram(CharModel):
         "Martin, ch. 3): good at spelling short words, blind to anything further back than n-1 "
         "characters.")
     fitted_by_counting = True
+    memo_steps = True  # a sample meets the same short contexts again and again: each is looked up once
 
     def __init__(self, vocab_size: int, config: NGramConfig):
         super().__init__(vocab_size, config)
