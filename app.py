@@ -24,18 +24,8 @@ import gradio as gr
 import torch
 
 import charrnn
-from charrnn_app import (
-    classroom_tab,
-    compare_tab,
-    inside_tab,
-    keep_tab,
-    options,
-    plots,
-    racing,
-    server,
-    train_tab,
-    write_tab,
-)
+import charrnn.race
+from charrnn_app import classroom_tab, compare_tab, inside_tab, keep_tab, plots, server, train_tab, write_tab
 from charrnn_app.page import CSS, EXPIRE_EVERY, TITLE, Page
 from charrnn_app.settings import Settings, list_examples
 
@@ -79,7 +69,7 @@ def warm_up() -> None:
     """Pay the one-time costs before the first user does: a tiny real run through the run plan (the first
     optimizer imports ~1.5 s of code; the first step of each kernel and the first chart cost more), so
     the first point on the first chart comes quickly and the server's memory at rest includes them."""
-    for model in dict.fromkeys([options.default_model(), *racing.DEFAULT_MODELS]):  # what a new user meets first
+    for model in dict.fromkeys([charrnn.run.DEFAULT_MODEL, *charrnn.race.DEFAULT_ENTRANTS]):  # a new user's first
         plan = charrnn.plan_run("the cat sat on the mat.\n" * 200, model, {"threads": 1}, max_steps=3,
                                 limits=SETTINGS.limits)
         for _ in plan.train(plan.build()):
