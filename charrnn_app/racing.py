@@ -170,7 +170,13 @@ class RaceRun:
         session.trim_weights()
 
     def finish(self, session, last) -> tuple:
-        return self.show(session, last) if last is not None else self.say(session, "**Stopped.**")
+        if last is None:
+            return self.say(session, "**Stopped.**")
+        status = race_status(last, session)
+        if self.lesson is not None and self.lesson.claims and last.done and not last.stopped:
+            # the lesson's words chosen from this race's outcome (`Lesson.conclusions`), never written in advance
+            status += "\n\n**What this race showed:**\n\n" + self.lesson.conclusions(self.records)
+        return self.outputs(session, status)
 
     def failed(self, session, error: str) -> tuple:
         return self.say(session, f"**Stopped.** {error}")

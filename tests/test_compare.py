@@ -128,6 +128,9 @@ def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(setti
     outs = race(s, settings, lesson="gates")
     assert [r.model_name for r in s.runs] == ["rnn", "lstm"] and all(r.score is not None for r in s.runs)
     assert "score" in outs[-1][3]
+    # the lesson's conclusions are judged on this race and shown with its last status
+    assert "What this race showed" in outs[-1][0]
+    assert LESSONS["gates"].conclusions(s.runs) in outs[-1][0]
     with pytest.raises(Exception, match="race limit of 30 s"):
         race(Session(), settings, models=["ngram", "gru"], time_budget=20)
     keep = Session()  # only the last few runs keep their weights (and the model the Write tab samples from)
