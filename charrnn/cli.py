@@ -28,7 +28,7 @@ from . import checkpoint
 from .bundle import Bundle
 from .checkpoint import CheckpointError
 from .corpus import CorpusError
-from .distributed import DEFAULT_TIMEOUT, ONE, DistributedError, Ranks, join, launched, leave
+from .distributed import DEFAULT_TIMEOUT, ONE, DistributedError, Ranks, join, launched, leave, lost_peer
 from .inspect import diagnose_run, explain
 from .models import MODELS, UnknownModel, build_model, make_config
 from .options import MODEL_OPTIONS, OPTIONS, SettingError, check_sampling
@@ -214,7 +214,7 @@ def _train(args, ranks: Ranks) -> int:
     except RuntimeError as e:  # under torchrun: another rank died or hung (gloo/nccl), or the batch did not split
         if not ranks.joined:
             raise
-        lost = e
+        lost = e if isinstance(e, DistributedError) else lost_peer(e)  # e.g. gloo's error raised inside DDP's backward
         bundle.rnn_state = None  # only this rank's rows of it: the streams restart
     finally:
         if progress is not None:

@@ -116,7 +116,7 @@ class Ranks:
         try:
             dist.all_gather_object(out, obj)
         except (RuntimeError, ValueError) as e:
-            raise _lost(e) from None
+            raise lost_peer(e) from None
         return out
 
     def gather_state(self, state, dims: list[int] | None):
@@ -131,7 +131,7 @@ class Ranks:
             try:
                 dist.all_gather(pieces, part.contiguous())
             except (RuntimeError, ValueError) as e:
-                raise _lost(e) from None
+                raise lost_peer(e) from None
             whole.append(torch.cat(pieces, dim))
         return whole[0] if isinstance(state, torch.Tensor) else type(state)(whole)
 
@@ -151,7 +151,7 @@ class Ranks:
         try:
             dist.all_reduce(t)
         except (RuntimeError, ValueError) as e:
-            raise _lost(e) from None
+            raise lost_peer(e) from None
         return t.cpu()
 
 
@@ -213,7 +213,7 @@ def state_batch_dims(model: torch.nn.Module, seq_len: int = 1) -> list[int] | No
             for p, q in zip(ones, twos, strict=True)]
 
 
-def _lost(e: BaseException) -> DistributedError:
+def lost_peer(e: BaseException) -> DistributedError:
     return DistributedError(f"another training process stopped answering ({_first_line(e)})")
 
 
