@@ -58,14 +58,8 @@ def read_text(source: str | Path | bytes, *, latin1_fallback: bool = False,
     text = normalize_text(_decode(data, name, latin1_fallback))
     if not text.strip():
         raise CorpusError(f"{name} is empty (or only white space). Give the model some text to learn from.")
-    nul = text.find("\x00")  # UTF-16/32 decoded from a byte-order mark may still hold U+0000
-    sample = text[:100_000]
-    controls = sum(1 for c in sample if unicodedata.category(c) == "Cc" and c not in "\n\t")
-    if nul >= 0 or controls > 0.01 * len(sample):
-        found = (f"a NUL character at character {nul}" if nul >= 0 else
-                 f"{controls} control characters in the first {len(sample):,} characters")
-        raise CorpusError(f"{name} looks like a binary file, not text: {found}. "
-                          "Give a plain-text file (.txt, saved as UTF-8).")
+    # UTF-16/32 decoded from a byte-order mark may still hold U+0000
+    check_not_binary(name, text[:CONTROL_SAMPLE], text.find("\x00"))
     if ascii_fold:
         text = fold_ascii(text)
     return text
@@ -113,14 +107,8 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
                                   "Use a smaller excerpt" + _ANY_SIZE.get(max_bytes, "."))
             with path.open("rb") as f:
                 data = f.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise CorpusError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise CorpusError(f"{path} is a folder, not a text file. Name a .txt file inside it.") from None
-        except PermissionError:
-            raise CorpusError(f"cannot read {path}: permission denied.") from None
         except OSError as e:
-            raise CorpusError(f"cannot read {path}: {e.strerror or e}.") from None
+            raise unreadable(path, e) from None
     if len(data) > max_bytes:
         raise CorpusError(f"{name} is more than {_size(max_bytes)}, the limit. Use a smaller excerpt"
                           + _ANY_SIZE.get(max_bytes, "."))
@@ -129,6 +117,32 @@ def _read_bytes(source: str | Path | bytes, max_bytes: int) -> tuple[bytes, str]
 
 # Where read_text's own bound applies (the Python API), the way to a corpus of any size.
 _ANY_SIZE = {MAX_CORPUS_BYTES: ", or read it with charrnn.open_corpus (any size, memory-mapped ids)."}
+
+
+CONTROL_SAMPLE = 100_000  # characters whose control characters decide "binary, not text"
+
+
+def unreadable(path: Path, e: OSError) -> CorpusError:
+    """The one-line CorpusError for a file that cannot be read (missing, a folder, no permission, other OS
+    errors): the words `read_text` and `textstore.open_corpus` both use."""
+    if isinstance(e, FileNotFoundError):
+        return CorpusError(f"no such file: {path}")
+    if isinstance(e, IsADirectoryError):
+        return CorpusError(f"{path} is a folder, not a text file. Name a .txt file inside it.")
+    if isinstance(e, PermissionError):
+        return CorpusError(f"cannot read {path}: permission denied.")
+    return CorpusError(f"cannot read {path}: {e.strerror or e}.")
+
+
+def check_not_binary(name: str, sample: str, nul: int) -> None:
+    """CorpusError when the text looks binary: a NUL at character `nul` (-1: none), or more than 1 % control
+    characters (other than newline and tab) in `sample`, its first CONTROL_SAMPLE characters."""
+    controls = sum(1 for c in sample if unicodedata.category(c) == "Cc" and c not in "\n\t")
+    if nul >= 0 or controls > 0.01 * len(sample):
+        found = (f"a NUL character at character {nul}" if nul >= 0 else
+                 f"{controls} control characters in the first {len(sample):,} characters")
+        raise CorpusError(f"{name} looks like a binary file, not text: {found}. "
+                          "Give a plain-text file (.txt, saved as UTF-8).")
 
 
 def _size(n: int) -> str:

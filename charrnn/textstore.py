@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import textcache, textstream
-from .corpus import CorpusError, CorpusStats, Vocab, _size, code_points
+from .corpus import CorpusError, CorpusStats, Vocab, _size, code_points, unreadable
 from .textstream import CHUNK_BYTES
 
 CACHE_MIN_BYTES = 16 * 1024**2  # smaller files are encoded in memory, with no cache file
@@ -214,14 +214,8 @@ def _open(source: str | Path, latin1_fallback: bool, ascii_fold: bool, cache: bo
             lambda: textstream.scan(path, latin1_fallback=latin1_fallback, ascii_fold=ascii_fold,
                                     chunk_bytes=chunk_bytes),
             lambda scan: _encoded(path, scan, chunk_bytes)))
-    except FileNotFoundError:
-        raise CorpusError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise CorpusError(f"{path} is a folder, not a text file. Name a .txt file inside it.") from None
-    except PermissionError:
-        raise CorpusError(f"cannot read {path}: permission denied.") from None
     except OSError as e:
-        raise CorpusError(f"cannot read {path}: {e.strerror or e}.") from None
+        raise unreadable(path, e) from None
 
 
 def _mapped(name: str, m: textcache.Mapped) -> Corpus:

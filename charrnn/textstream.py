@@ -22,7 +22,6 @@ until a cut appears: correct, only not bounded in memory.
 from __future__ import annotations
 
 import codecs
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +32,18 @@ from unidecode import unidecode
 from .corpus import (
     _CP1252,
     _WIDE_BOMS,
+    CONTROL_SAMPLE,
     CorpusError,
     _suggest_encoding,
     bincount,
+    check_not_binary,
     code_points,
     fold_ascii,
     normalize_text,
 )
 
 CHUNK_BYTES = 4 * 1024**2  # bytes read at a time (≈ 4-16 MB of text in memory per piece)
-_CONTROL_SAMPLE = 100_000  # characters read_text checks for control characters...
+_CONTROL_SAMPLE = CONTROL_SAMPLE  # characters read_text checks for control characters...
 _SCRIPT_SAMPLE = 200_000  # ...and for the script, before folding to ASCII
 
 
@@ -227,13 +228,7 @@ def _count(path: Path, name: str, encoding: str, skip: int, ascii_fold: bool, ch
     # The checks of read_text, in its order and with its messages.
     if all(c.isspace() for c in chars):
         raise CorpusError(f"{name} is empty (or only white space). Give the model some text to learn from.")
-    sample = start[:_CONTROL_SAMPLE]
-    controls = sum(1 for c in sample if unicodedata.category(c) == "Cc" and c not in "\n\t")
-    if nul >= 0 or controls > 0.01 * len(sample):
-        found = (f"a NUL character at character {nul}" if nul >= 0 else
-                 f"{controls} control characters in the first {len(sample):,} characters")
-        raise CorpusError(f"{name} looks like a binary file, not text: {found}. "
-                          "Give a plain-text file (.txt, saved as UTF-8).")
+    check_not_binary(name, start[:CONTROL_SAMPLE], nul)
     per_char = {c: int(counts[ord(c)]) for c in chars}
     if ascii_fold:
         fold_ascii(start[:_SCRIPT_SAMPLE])  # refuses non-Latin text, judged as read_text judges it
