@@ -113,14 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _escape_what_the_terminal_cannot_show()
     args = build_parser().parse_args(argv)
+    code = 1
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
+        code = {"train": cmd_train, "sample": cmd_sample, "models": cmd_models}[args.command](args)
+        return code
     except _RUN_ERRORS as e:
         if _speaks():
             print(f"charrnn: error{_rank_tag()}: {e}", file=sys.stderr)
         return 2
     finally:
-        leave()
+        leave(together=code == 0)
 
 
 def _speaks() -> bool:

@@ -23,6 +23,7 @@ and `torch.distributed.run` (torchrun) docs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -188,9 +189,15 @@ def join(device: torch.device, timeout: float = DEFAULT_TIMEOUT) -> Ranks:
     return ranks
 
 
-def leave() -> None:
-    """Leave the process group, if this process joined one."""
+def leave(together: bool = False) -> None:
+    """Leave the process group, if this process joined one. `together`: first wait at a barrier until every
+    rank is leaving (a run that ended normally), so no rank tears down its gloo threads while another still
+    talks to it (seen: a rank aborting at exit, "terminate called without an active exception"); skipped after
+    a failure, where a lost rank would keep the barrier waiting until the group's timeout."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            with contextlib.suppress(Exception):
+                dist.barrier()
         dist.destroy_process_group()
 
 
