@@ -29,21 +29,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import busy_jiffies as _busy_jiffies  # noqa: E402
 
 from charrnn import generate, load  # noqa: E402
 
 TARGETS = {60: 1.60, 180: 1.50}  # validation loss (nats/char) to reach within that budget
 SAMPLE_TARGET = 2_000  # chars/s
-
-
-def _busy_jiffies() -> int | None:
-    """CPU time all processes used so far (clock ticks), or None where /proc/stat is missing."""
-    try:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return None
-    return sum(values) - values[3] - values[4]  # everything but idle and iowait
 
 
 def wait_for_quiet(max_wait: float) -> float:
