@@ -38,6 +38,24 @@ def test_train_then_sample(tmp_path):
     assert "155 steps" in r.stdout
 
 
+def test_metrics_keep_the_seconds_of_every_estimate(tmp_path):
+    """`val_seconds`: the training-clock seconds when each validation estimate was taken (benchmarks read the
+    time a run took to reach a loss from it), on the same clock as the training points' `seconds`."""
+    metrics = tmp_path / "m.json"
+    r = run("train", SANITY, "--model", "gru", "--max-steps", 12, "--n-hidden", 32, "--seq-len", 32,
+            "--eval-every", 0, "--threads", 1, "--out", tmp_path / "m.safetensors", "--metrics-json", metrics,
+            "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(metrics.read_text(), parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    h = m["history"]
+    assert len(h["seconds"]) == len(h["step"]) == 12 and len(h["val_seconds"]) == len(h["val_loss"]) == 12
+    assert h["seconds"] == sorted(h["seconds"]) and h["val_seconds"] == sorted(h["val_seconds"])
+    at_step = dict(zip(h["step"], h["seconds"], strict=True))
+    for step, seconds in zip(h["val_step"], h["val_seconds"], strict=True):
+        assert at_step[step] <= seconds  # taken after its step: the estimate's own time counts
+    assert 0 < h["val_seconds"][0] and h["val_seconds"][-1] <= m["seconds"]
+
+
 def test_models_lists_the_registry(tmp_path):
     from charrnn.models import MODELS
 
