@@ -55,6 +55,13 @@ TARGETS = {60: 1.47, 180: 1.42, 300: 1.40}  # validation loss (nats/char) to rea
 GOOD, GOOD_BY = 1.60, 20.0  # time to 1.60 nats/char: at most 20 s
 BUSY_RATE, BUSY_LOSS = 0.80, 0.03  # beside a busy process: ≥ 80 % of the quiet step rate, within 0.03 nats
 ALL_HELD_OUT = 10**9  # --eval-chars above any held-out text: every periodic estimate reads all of it
+DISTURBED = 0.2  # cores other processes took during a run, above which it measured them as much as charrnn
+
+
+T160_MEANS = (f"clock seconds (val_seconds) of the default run's first validation point <= {GOOD} nats/char: the "
+              "periodic estimates (over the held-out text's first eval_chars characters; all of it with "
+              "full_estimates), then the final pass over all of it; t160_train: the same less the time the "
+              "estimates before it took")
 
 
 def wait_for_quiet(max_wait: float) -> float:
@@ -152,7 +159,7 @@ def compare(args, workdir: Path) -> dict:
                   f"{d['chars_per_sec']:,.0f} chars/s, t1.60 {_f(d['t160'], '.1f')} s, train "
                   f"{_f(d['t160_train'], '.1f')} s, busy {_f(d['busy'], '.2f')}) · reference {r['val_loss']:.4f} "
                   f"({r['steps']:,} steps, "
-                  f"{r['chars_per_sec']:,.0f} chars/s, {r['threads']} threads, busy {_f(r['busy'], '.2f')}) · "
+                  f"{r['chars_per_sec']:,.0f} chars/s, {r['threads']} thread(s), busy {_f(r['busy'], '.2f')}) · "
                   f"ratio {d['val_loss'] / r['val_loss']:.3f}", flush=True)
     summary = {}
     for budget in args.budgets:
@@ -171,7 +178,15 @@ def compare(args, workdir: Path) -> dict:
             "reference_threads": refs[0]["threads"], "val_chars": ds[0]["val_chars"],
             "reference_val_chars": refs[0]["val_chars"]}
     _table(args, summary)
+    _warn_disturbed([run[who] for run in runs for who in ("default", "reference")], "")
     return {"summary": summary, "runs": runs}
+
+
+def _warn_disturbed(runs: list[dict], what: str) -> None:
+    n = sum(1 for r in runs if r["busy"] is not None and r["busy"] > DISTURBED)
+    if n:
+        print(f"warning: {n} of {len(runs)} {what}runs had other processes taking > {DISTURBED} cores: their figures "
+              "measure the machine's load as much as charrnn", flush=True)
 
 
 def _table(args, summary: dict) -> None:
@@ -208,6 +223,7 @@ def busy(args, workdir: Path) -> dict:
             print(f"repeat {i + 1}/{args.repeats} {name:>5}: {r['val_loss']:.4f} nats/char, {r['steps']:,} steps, "
                   f"{r['steps_per_sec']:.1f} steps/s, {r['chars_per_sec']:,.0f} chars/s, others' CPU "
                   f"{_f(r['busy'], '.2f')} cores", flush=True)
+    _warn_disturbed([run["quiet"] for run in runs], "quiet ")
     q = {k: _median(run["quiet"][k] for run in runs) for k in ("val_loss", "steps_per_sec", "chars_per_sec")}
     b = {k: _median(run["busy"][k] for run in runs) for k in ("val_loss", "steps_per_sec", "chars_per_sec")}
     rate, worse = b["steps_per_sec"] / q["steps_per_sec"], b["val_loss"] - q["val_loss"]
@@ -245,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         figures = busy(args, Path(tmp)) if args.busy else compare(args, Path(tmp))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "corpus": str(args.corpus), "repeats": args.repeats,
-                                         "full_estimates": args.full_estimates, **figures}, indent=1))
+                                         "full_estimates": args.full_estimates, "t160": T160_MEANS,
+                                         **figures}, indent=1))
     return 0
 
 
