@@ -159,3 +159,38 @@ def test_sessions_that_never_disconnect_are_forgotten(served, monkeypatch):
     assert demo.expire_idle() >= 30
     assert keeper.session_hash in store and len(store) <= before
     assert set(keeper.predict(prompt="the", length=20, api_name="/sample")) <= set(TEXT)  # its model is there
+
+
+@pytest.mark.server
+def test_what_a_never_disconnected_call_leaves_is_gone_after_expiry(served, monkeypatch):
+    """Counted in objects, not RSS: after expiry no raw call's Session, Gradio session state, message
+    queue or event-id set is left (Gradio drops the last two only when a client disconnects)."""
+    import gc
+
+    from charrnn_app import page
+    from charrnn_app.session import Session
+
+    url, demo = served
+    monkeypatch.setattr(page, "EMPTY_SESSION_SECONDS", 1.0)
+    queue = demo._queue
+    params = httpx.get(url + "gradio_api/info").json()["named_endpoints"]["/sample"]["parameters"]
+    data = [p.get("parameter_default") for p in params]
+    demo.expire_idle()
+    gc.collect()
+    sessions_before = sum(isinstance(o, Session) for o in gc.get_objects())
+    known = set(demo.server_app.state_holder.session_data)  # a client of another test may stay (it keeps a model)
+    for _ in range(20):
+        r = httpx.post(url + "gradio_api/call/sample", content=json.dumps({"data": data}),
+                       headers={"content-type": "application/json"})
+        httpx.get(url + f"gradio_api/call/sample/{r.json()['event_id']}").raise_for_status()
+    hashes = [h for h in demo.server_app.state_holder.session_data
+              if h not in known and h in queue.pending_messages_per_session]
+    assert len(hashes) >= 20  # each raw call: a session with a message queue of its own
+    time.sleep(1.5)
+    assert demo.expire_idle() >= 20
+    gc.collect()
+    for h in hashes:
+        assert h not in demo.server_app.state_holder.session_data
+        assert h not in queue.pending_messages_per_session and h not in queue.pending_event_ids_session
+        assert h not in demo.sessions
+    assert sum(isinstance(o, Session) for o in gc.get_objects()) <= sessions_before
