@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--label", default="")
     p.add_argument("--out-dropout", type=float, default=0.0, help="experiment: dropout before the readout")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="experiment: evaluate an exponential moving average of the weights with this decay")
+    p.add_argument("--decay-groups", action="store_true",
+                   help="experiment: AdamW's weight decay on the weight matrices only, not biases or embeddings")
     p.add_argument("--json", type=Path, help="append the result as one JSON line here")
     for name in [*(f.name for f in fields(TrainConfig)), *MODEL_OPTIONS]:  # --lr, --n-hidden, --seed, ...
         flag = "--" + name.replace("_", "-")
@@ -53,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_dropout:
         bundle.model.head = torch.nn.Sequential(torch.nn.Dropout(args.out_dropout), bundle.model.head)
         options["out_dropout"] = args.out_dropout
+    if args.ema:
+        _average_weights(bundle.model, args.ema, args.steps)
+        options["ema"] = args.ema
+    if args.decay_groups:
+        _decay_weight_matrices_only()
+        options["decay_groups"] = True
     t0 = time.perf_counter()
     last, train_seconds = None, 0.0
     for last in plan.train(bundle):
@@ -68,6 +78,42 @@ def main(argv: list[str] | None = None) -> int:
         with args.json.open("a") as f:
             f.write(json.dumps(result) + "\n")
     return 0
+
+
+def _average_weights(model: torch.nn.Module, decay: float, steps: int) -> None:
+    """After every optimizer step, average ← decay × average + (1 − decay) × weights; after the last step the
+    model takes the average, so the run's final validation pass scores it (Polyak & Juditsky 1992)."""
+    from charrnn import loop
+
+    average = [p.detach().clone() for p in model.parameters()]
+    done, step = [0], loop.optimizer_step
+
+    def step_and_average(opt, m, lr, stats_step):
+        out = step(opt, m, lr, stats_step)
+        done[0] += 1
+        with torch.no_grad():
+            for a, p in zip(average, model.parameters(), strict=True):
+                a.lerp_(p.detach(), 1 - decay)
+            if done[0] == steps:
+                for a, p in zip(average, model.parameters(), strict=True):
+                    p.copy_(a)
+        return out
+
+    loop.optimizer_step = step_and_average
+
+
+def _decay_weight_matrices_only() -> None:
+    """AdamW with two parameter groups: decay on the matrices a layer multiplies by, none on biases and the
+    character embedding (Loshchilov & Hutter 2019; nanoGPT's `configure_optimizers`)."""
+    train = sys.modules["charrnn.train"]  # the module (the package's `train` is the function)
+
+    def optimizer(model, config, device, saved):
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embedding" not in n]
+        rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embedding" not in n)]
+        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99), fused=True)
+
+    train.optimizer = optimizer
 
 
 if __name__ == "__main__":

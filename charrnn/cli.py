@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
-from . import checkpoint
+from . import checkpoint, steprate
 from .bundle import Bundle
 from .checkpoint import CheckpointError
 from .corpus import CorpusError
@@ -184,7 +184,8 @@ def _train(args, ranks: Ranks) -> int:
         print(_describe_plan(plan, "stdin" if args.corpus == "-" else args.corpus, args.out or default_out))
         return 0
     plan = plan_run(corpus, args.model, settings, time_budget=args.time_budget, max_steps=args.max_steps,
-                    continue_from=bundle, out=args.out, default_out=default_out if ranks.main else None)
+                    continue_from=bundle, out=args.out, default_out=default_out if ranks.main else None,
+                    step_seconds=_rank0_step_seconds(ranks) if ranks.joined else None)
     _threads_for_the_machine(plan, settings)
     ranks.check_batch(plan.train_config.batch_size)  # before any step: N processes equal one only then
     # checked now; only rank 0 writes (the others' `out` is None)
@@ -254,6 +255,14 @@ def _train(args, ranks: Ranks) -> int:
                        restored_step=last.restored_step if diverged else None, untrained=diverged and last.untrained)
         metrics.write_text(json.dumps(figures, indent=1))
     return (128 + interrupted) if interrupted else (1 if diverged else 0)
+
+
+def _rank0_step_seconds(ranks: Ranks):
+    """Each rank measures a step (`charrnn.steprate`) and every rank plans with rank 0's figure: a time
+    budget then buys the same network on every rank, however differently busy their cores are."""
+    def step_seconds(*network) -> float:
+        return ranks.gather_objects(steprate.step_seconds(*network))[0]
+    return step_seconds
 
 
 def _threads_for_the_machine(plan: RunPlan, settings: dict) -> None:

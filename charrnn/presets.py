@@ -1,6 +1,6 @@
 """Default settings a new user gets: what to train with when nothing else is said.
 
-    preset(model_name, n_chars, time_budget, max_steps) ─► (model options, TrainConfig)
+    preset(model_name, n_chars, time_budget, max_steps, step_seconds=None) ─► (model options, TrainConfig)
 
 The CLI and the app both start from this; every value can be overridden. How it is chosen:
 
@@ -9,15 +9,18 @@ The CLI and the app both start from this; every value can be overridden. How it 
    slower than the fused layers, so they get one small layer and shorter sequences. The n-gram is
    fitted by counting and only its order depends on the corpus (`_BY_CORPUS_SIZE`), capped by what its
    vocabulary allows (`CharModel.largest_options`).
-2. **Budget** (PyTorch's `rnn`, `gru`, `lstm`: their rows in `_SIZE_BY_BUDGET`): the budget buys a
-   number of updates, and a bigger network needs more of them before it pays off. On 2 cores (measured
-   on tinyshakespeare, see benchmarks/README.md) H192×2 beats both H128×2 and H256×2 at 60 s, and for
-   the LSTM still at 180 s once its learning rate is raised to 5e-3 (H256×2 cannot take that rate). So
-   `n_hidden`, dropout and (LSTM) the learning rate follow the budget (`_SIZE_BY_BUDGET`, per family). A
-   longer budget is more passes over the text, and from ~5 passes on the LSTM generalises better with
-   weight decay (AdamW's, 0.05: each step pulls every weight towards 0 by lr × 0.05 of itself) than with
-   dropout, which also costs ~15% of the speed; it then also gets a larger embedding (64). A step budget
-   counts as the time those steps take at the typical speed.
+2. **Budget** (PyTorch's `rnn`, `gru`, `lstm`: their rows in `_SIZE_BY_BUDGET`, keyed by training
+   steps): the budget buys a number of updates, and a bigger network needs more of them before it pays
+   off. A step budget is its steps, the same plan on every machine; a time budget is the steps this
+   machine makes in it, from a **measured** step of the row's network (`charrnn.steprate`: a few real
+   steps on one thread, once per process, while planning — before the run's clock starts, so never out
+   of the budget; `step_seconds` replaces the measurement, e.g. to use another process's figure). No
+   table of speeds: the one this replaced (43,000 chars/s) was half of what the same CPU does now. On
+   tinyshakespeare (benchmarks/README.md) H192×2 beats both H128×2 and H256×2 up to ~7,000 steps once
+   its learning rate is 5e-3 (H256×2 cannot take that rate). From ~4,000 steps (~4 passes) on the LSTM
+   generalises better with weight decay (AdamW's, 0.05: each step pulls every weight towards 0 by
+   lr × 0.05 of itself) and a larger embedding (64) than without, and better than with dropout, which
+   also costs ~15% of the speed.
 3. **Corpus size**: the same budget on a small text is many passes over it, and a big network then
    learns the text by heart (validation loss rises while training loss falls). Above 8 expected
    passes dropout goes up to 0.2, above 50 the network also shrinks one size.
@@ -33,10 +36,15 @@ The CLI and the app both start from this; every value can be overridden. How it 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import fields, replace
 
+from . import steprate
 from .models import model_class
 from .train import TrainConfig
+
+# seconds per training step of (family, model options, config, vocabulary size): `steprate.step_seconds`
+StepSeconds = Callable[[str, dict, TrainConfig, int], float]
 
 # name → (model options, training settings). Names missing here get the Config defaults.
 FAMILIES: dict[str, tuple[dict, dict]] = {
@@ -54,23 +62,29 @@ FAMILIES: dict[str, tuple[dict, dict]] = {
                     {"lr": 1e-3, "batch_size": 32, "seq_len": 64}),
 }
 
-# PyTorch recurrent layers by budget: rows of (up to this many seconds, settings); the last row: any
-# longer. Settings are model options (n_hidden, dropout, n_embd) and training ones (lr, weight_decay);
-# what a row leaves out keeps the family's value. Measured on tinyshakespeare (benchmarks/README.md),
-# LSTM, 60 s worth of steps: H128 1.60, H192 1.59, H256 1.66 nats/char at lr 3e-3; H192 1.57 at 4e-3
-# and 1.56 at 6e-3 (annealed to 0); weight decay or n_embd 64 do not help yet (~2.5 passes over the
-# text). 180 s worth (~7 passes), H192 at 5e-3, mean of seeds 1 and 2: dropout 0.1 1.504; weight
-# decay 0.1 1.487 (0.2: 1.521); decay 0.1 with dropout 0 1.483 (and dropout costs ~15% of the
-# speed); n_embd 64 with it 1.480, with decay 0.05 1.479. H256 needs a lower rate (1.58 at 5e-3) and
-# pays off only with more steps than 180 s buys on 2 cores; the switch to it at 300 s is a guess, and
-# so are its decay and n_embd (carried over from H192). Real runs of the CLI (with the family's
-# 200-step warm-up): 60 s, seeds 0-4: 1.559, 1.556, 1.545, 1.591, 1.541; 180 s, seeds 0-2: 1.445, 1.442, 1.465.
-_PLAIN_BUDGET_ROWS = [(90.0, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})]
+# PyTorch recurrent layers by budget: rows of (up to this many training steps, settings); the last row: any
+# more. A step budget is its steps; a time budget is the steps this machine makes in it at the row's size
+# (`charrnn.steprate`, measured). Settings are model options (n_hidden, dropout, n_embd) and training ones
+# (lr, weight_decay); what a row leaves out keeps the family's value. Measured on tinyshakespeare
+# (benchmarks/README.md), LSTM, 2,500 steps: H128 1.60, H192 1.59, H256 1.66 nats/char at lr 3e-3; H192
+# 1.57 at 4e-3 and 1.56 at 6e-3 (annealed to 0); weight decay or n_embd 64 do not help yet (~2.5 passes).
+# 6,800 steps (~7 passes), H192 at 5e-3, mean of seeds 1 and 2: dropout 0.1 1.504; weight decay 0.1 1.487
+# (0.2: 1.521); decay 0.1 with dropout 0 1.483 (and dropout costs ~15% of the speed); n_embd 64 with it
+# 1.480, with decay 0.05 1.479. 5,700 steps (60 s on this project's quiet CPU since the command line trains
+# the LSTM on one thread, ~5 passes), seeds 1 and 2: the short row 1.507, 1.493; the longer one (decay 0.05,
+# n_embd 64) 1.478, 1.466 — so the longer row starts at 4,000 steps; with lr 7e-3 1.472, 1.458 (−0.006,
+# −0.008: small but on both seeds), so up to 8,500 steps (90 s here) it runs at 7e-3; longer runs keep 5e-3
+# (at 6,800 steps with dropout 6e-3 was 0.009 worse than 5e-3; 7e-3 beyond 8,500 steps is not measured).
+# H256 needs a lower rate (1.58 at 5e-3) and pays off only with more steps; its row from 30,000 steps
+# (300 s here) is a guess, and so are its decay and n_embd (carried over from H192). The GRU and RNN rows
+# switch where the LSTM's used to (3,800 steps: 90 s at the speed they were written for), not measured again.
+_PLAIN_BUDGET_ROWS = [(3_800, {"n_hidden": 192, "dropout": 0.0}), (math.inf, {"n_hidden": 256, "dropout": 0.1})]
 _SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
     "rnn": _PLAIN_BUDGET_ROWS,
     "gru": _PLAIN_BUDGET_ROWS,
-    "lstm": [(90.0, {"n_hidden": 192, "dropout": 0.0, "lr": 5e-3}),
-             (300.0, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 5e-3, "weight_decay": 0.05}),
+    "lstm": [(4_000, {"n_hidden": 192, "dropout": 0.0, "lr": 5e-3}),
+             (8_500, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 7e-3, "weight_decay": 0.05}),
+             (30_000, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 5e-3, "weight_decay": 0.05}),
              (math.inf, {"n_hidden": 256, "dropout": 0.1, "n_embd": 64, "lr": 3e-3, "weight_decay": 0.05})],
 }
 # Model options by corpus size: rows of (below this many characters, options); the last row: any larger.
@@ -84,17 +98,26 @@ _BY_CORPUS_SIZE: dict[str, list[tuple[float, dict]]] = {
 # (benchmarks/bench_stats_every.py).
 STATS_EVERY = 10
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}  # a row's settings that belong to the TrainConfig
-_CHARS_PER_SEC = {192: 43_000, 256: 22_000}  # training speed on 2 cores, bf16, batch 16 (measured)
 _SIZES = [64, 128, 192, 256]
-_MANY_PASSES = 8.0  # expected passes over the text above which dropout is raised to 0.2...
-_TOO_MANY_PASSES = 50.0  # ...and above which the network also shrinks one size
+# Expected passes over the text above which dropout is raised to 0.2, and above which the network also
+# shrinks one size. A step budget's passes were always exact (its steps × batch × seq / characters); a time
+# budget's were counted at 43,000 chars/s, half of what runs now make, and are now counted from a measured
+# step. So 180 s on tinyshakespeare (~16 passes on a quiet machine) now gets dropout 0.2 on top of the
+# weight decay: not measured (at 7 passes dropout added nothing to weight decay).
+_MANY_PASSES = 8.0
+_TOO_MANY_PASSES = 50.0
 
 
 def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfig.time_budget,
-           max_steps: int | None = None, vocab_size: int | None = None) -> tuple[dict, TrainConfig]:
+           max_steps: int | None = None, vocab_size: int | None = None,
+           step_seconds: StepSeconds | None = None) -> tuple[dict, TrainConfig]:
     """(model options, training config) for `model_name` on a corpus of `n_chars` characters with a
     vocabulary of `vocab_size` (None: English-sized); options are capped to what the vocabulary allows
-    (`CharModel.largest_options`: e.g. the n-gram's order, whose keys must fit in 64 bits)."""
+    (`CharModel.largest_options`: e.g. the n-gram's order, whose keys must fit in 64 bits).
+
+    step_seconds(family, model options, config, vocabulary size) → seconds per training step: what a time
+    budget buys for the recurrent families (None: `charrnn.steprate.step_seconds`, measured here once per
+    process and network; a step budget never measures). Raises whatever `step_seconds` raises."""
     family_options, settings = FAMILIES.get(model_name, ({}, {}))
     options = dict(family_options)
     config = replace(TrainConfig(time_budget=time_budget, max_steps=max_steps), **settings)
@@ -102,7 +125,8 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfi
     if model_name in _BY_CORPUS_SIZE:
         options.update(next(row for limit, row in _BY_CORPUS_SIZE[model_name] if n_chars < limit))
     if model_name in _SIZE_BY_BUDGET:
-        row = _budget_row(_SIZE_BY_BUDGET[model_name], n_chars, time_budget, max_steps, config)
+        row = _budget_row(model_name, _SIZE_BY_BUDGET[model_name], options, n_chars, time_budget, max_steps, config,
+                          vocab_size, step_seconds)
         config = replace(config, **{k: v for k, v in row.items() if k in _TRAIN_FIELDS})
         options.update({k: v for k, v in row.items() if k not in _TRAIN_FIELDS})
     if vocab_size:  # a CJK text has thousands of characters: e.g. fewer n-gram contexts fit in the keys
@@ -112,26 +136,24 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfi
     return options, config
 
 
-def _seconds(time_budget: float | None, max_steps: int | None, config: TrainConfig, n_hidden: int) -> float:
-    """The budget in seconds: the time budget, or how long `max_steps` take at the typical speed."""
-    if time_budget is not None:
-        return time_budget
-    return (max_steps or 0) * config.batch_size * config.seq_len / _CHARS_PER_SEC[n_hidden]
-
-
-def _budget_row(table: list[tuple[float, dict]], n_chars: int, time_budget: float | None,
-                max_steps: int | None, config: TrainConfig) -> dict:
-    """The settings of the budget row `table` gives, adjusted to the corpus size."""
-    seconds = _seconds(time_budget, max_steps, config, 256)
-    if time_budget is None:  # a step budget: count it at the speed of the size it would buy
-        small = next(row["n_hidden"] for limit, row in table if seconds <= limit)
-        seconds = _seconds(time_budget, max_steps, config, small)
-    settings = dict(next(row for limit, row in table if seconds <= limit))
-    seconds = _seconds(time_budget, max_steps, config, settings["n_hidden"])
-    passes = seconds * _CHARS_PER_SEC[settings["n_hidden"]] / max(n_chars, 1)
+def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_chars: int,
+                time_budget: float | None, max_steps: int | None, config: TrainConfig, vocab_size: int | None,
+                step_seconds: StepSeconds | None) -> dict:
+    """The settings of the budget row `table` gives for the steps the budget buys, adjusted to the corpus size."""
+    if max_steps is not None:  # a step budget: known, the same plan on every machine
+        steps = max_steps
+        settings = dict(next(row for limit, row in table if steps <= limit))
+    else:  # a time budget: as many steps as this machine makes in it, at each row's size
+        measure = step_seconds or steprate.step_seconds
+        for limit, row in table:
+            network = {**options, **{k: v for k, v in row.items() if k not in _TRAIN_FIELDS}}
+            steps = (time_budget or 0) / measure(family, network, config, vocab_size or 65)
+            if steps <= limit:
+                break
+        settings = dict(row)
+    passes = steps * config.batch_size * config.seq_len / max(n_chars, 1)
     if passes > _MANY_PASSES:  # small text or long budget: it would start learning the text by heart
         settings["dropout"] = 0.2
     if passes > _TOO_MANY_PASSES:  # and fewer weights to do it with
         settings["n_hidden"] = _SIZES[max(0, _SIZES.index(settings["n_hidden"]) - 1)]
     return settings
-

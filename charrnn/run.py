@@ -33,7 +33,7 @@ from .estimate import Estimate, estimate
 from .limits import NO_LIMITS, Limits, check_cost
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
 from .options import MODEL_OPTIONS, OPTIONS, TRAIN_OPTIONS, SettingError, check
-from .presets import preset
+from .presets import StepSeconds, preset
 from .textstore import Corpus, LazyText
 from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
 
@@ -165,11 +165,13 @@ class RunPlan:
 
 def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping | None = None, *,
             time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
-            limits: Limits = NO_LIMITS, default_time_budget: float = DEFAULT_TIME_BUDGET) -> Resolved:
+            limits: Limits = NO_LIMITS, default_time_budget: float = DEFAULT_TIME_BUDGET,
+            step_seconds: StepSeconds | None = None) -> Resolved:
     """Fill the user's choices (`settings`, None = unset) from the preset for this corpus and budget, or
     from the saved run when continuing, then fit them to the text, the model's speed and the server
     (`charrnn.adjust`, each change with its reason). Cheap (no ids, no weights): the page calls it to show
-    what an empty field will mean. Raises SettingError / TrainingError."""
+    what an empty field will mean (a time budget's first plan in a process measures a step, ~0.1-0.3 s:
+    `charrnn.steprate`). Raises SettingError / TrainingError."""
     given = {k: v for k, v in (settings or {}).items() if v is not None}
     for k in given:
         if k not in OPTIONS:
@@ -181,7 +183,7 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
     time_budget = check("time_budget", time_budget, TRAIN_OPTIONS["time_budget"])
     max_steps = check("max_steps", max_steps, TRAIN_OPTIONS["max_steps"])
     r = _fill(name, n_chars, vocab_size, given, have, time_budget, max_steps, continue_from, limits,
-              default_time_budget)
+              default_time_budget, step_seconds)
     r.ignored = ignored
     r.val_fraction = _val_fraction(r, given.get("val_fraction"), continue_from)
     shape = _shape_only(name, vocab_size, make_config(name, **r.model_options))  # raises for impossible sizes
@@ -196,8 +198,8 @@ def resolve(model: str | None, n_chars: int, vocab_size: int, settings: Mapping 
 
 
 def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time_budget: float | None,
-          max_steps: int | None, continue_from: Bundle | None, limits: Limits, default_time_budget: float
-          ) -> Resolved:
+          max_steps: int | None, continue_from: Bundle | None, limits: Limits, default_time_budget: float,
+          step_seconds: StepSeconds | None = None) -> Resolved:
     """Every setting's value and source: yours, else the saved run's (continuing), else the preset's."""
     saved = continue_from.train_config if continue_from is not None else None
     resume = (saved is not None and time_budget is None and max_steps is None
@@ -206,7 +208,7 @@ def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time
     time_budget, reasons = _time_budget(time_budget, max_steps, resume, limits, default_time_budget)
     mine = {k: v for k, v in given.items() if k in have}
     train_given = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
-    options, config = preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size)
+    options, config = preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size, step_seconds=step_seconds)
     sources = {}
     if continue_from is not None:
         old = continue_from.model.config.to_dict()
@@ -286,7 +288,8 @@ def _val_fraction(r: Resolved, given: float | None, continue_from: Bundle | None
 def plan_run(corpus: str | Corpus, model: str | None = None, settings: Mapping | None = None, *,
              time_budget: float | None = None, max_steps: int | None = None, continue_from: Bundle | None = None,
              limits: Limits = NO_LIMITS, out: str | Path | None = None, default_out: str | None = None,
-             default_time_budget: float = DEFAULT_TIME_BUDGET, same_text: Data | None = None) -> RunPlan:
+             default_time_budget: float = DEFAULT_TIME_BUDGET, same_text: Data | None = None,
+             step_seconds: StepSeconds | None = None) -> RunPlan:
     """The complete, checked plan for training `model` on `corpus`.
 
     corpus: the text (a str, already read and cleaned: `read_text`), or a `Corpus` (`open_corpus`: the
@@ -300,6 +303,7 @@ def plan_run(corpus: str | Corpus, model: str | None = None, settings: Mapping |
         means `default_out` inside it); None = no output.
     same_text: the `data` of another plan of this very text (a race plans one text for several models):
         its vocabulary and ids are reused instead of encoding the text again.
+    step_seconds: what a time budget buys in steps (`charrnn.presets.preset`; None: measured here).
     Raises SettingError, TrainingError, CorpusError (ValueErrors) or OSError for an unwritable output.
     """
     if isinstance(corpus, str):
@@ -317,7 +321,8 @@ def plan_run(corpus: str | Corpus, model: str | None = None, settings: Mapping |
         corpus = corpus.over(vocab)  # its ids over the model's vocabulary
     vocab = corpus.vocab
     r = resolve(model, len(corpus), len(vocab), settings, time_budget=time_budget, max_steps=max_steps,
-                continue_from=continue_from, limits=limits, default_time_budget=default_time_budget)
+                continue_from=continue_from, limits=limits, default_time_budget=default_time_budget,
+                step_seconds=step_seconds)
     config = make_config(r.model_name, **r.model_options)
     shape = _shape_only(r.model_name, len(vocab), config)  # raises for sizes that cannot build
     n_params = shape.num_params() if continue_from is None else continue_from.model.num_params()

@@ -15,19 +15,30 @@ from pathlib import Path
 import pytest
 import torch
 
+from charrnn import steprate
+
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-dev-shm-usage"]
 
 
+def quiet_step_seconds(family: str, options: dict, config, vocab_size: int) -> float:
+    """This project's 2-core CPU when quiet, one thread: the default LSTM's step of 16 × 64 in 10.5 ms (~97,000
+    chars/s), H256's ~1.6x that. What a time budget buys in tests, instead of a measurement that would follow
+    the load of whatever else runs (`charrnn.steprate`; tests/test_presets.py measures a real one)."""
+    return 0.0105 * (1.6 if options.get("n_hidden") == 256 else 1.0) * config.batch_size * config.seq_len / 1024
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread_and_own_temp_dir(tmp_path_factory):
     """Two trainings at once on two cores: one thread each, as `python app.py` sets it. Session folders
-    and other temporary files go to pytest's temporary directory, not /tmp."""
+    and other temporary files go to pytest's temporary directory, not /tmp. A time budget buys the steps of
+    a quiet machine (`quiet_step_seconds`), so that plans do not depend on the load."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmp")))
+        mp.setattr(steprate, "step_seconds", quiet_step_seconds)
         yield
     torch.set_num_threads(before)
 
