@@ -1,5 +1,5 @@
 """Benchmark: training step time at 1 and 2 torch threads for every registered model, quiet and beside one
-CPU-bound process — the measurements behind `charrnn.threads.MEASURED_THREADS`.
+CPU-bound process — why `charrnn.threads` measures both counts at warm-up.
 
     python benchmarks/bench_threads.py ../shared/data/tinyshakespeare.txt [--steps 40] [--models lstm gru]
 

@@ -7,10 +7,14 @@
 
 Why: on a 2-core CPU torch starts with 2 threads, and beside one other busy process a step of the default
 LSTM at 2 threads took ~100x longer than at 1 (6 steps against 576 in 6 s, issue 20): the threads wait on
-each other whenever the other process holds a core. Even on a quiet machine one thread trains the LSTM
-faster (~101k against ~94k chars/s). Families whose matrix products are large enough may gain from two
-on a quiet machine, so where no measurement says otherwise a run measures both at warm-up and keeps the
-faster. The choice holds for everything the run does while it runs — its periodic and final validation
+each other whenever the other process holds a core. Which count wins on a quiet machine depends on the
+CPU: on the Intel machine of issue 20 one thread trained the LSTM faster (~101k against ~94k chars/s); on
+this project's AMD EPYC 2-core machine two threads win for every family when it is quiet (the default
+LSTM 20.5 against 29.0 ms a step, the transformer 19.6 against 27.8) and one wins for every family beside
+one busy process (LSTM 30.0 against 56.8 ms; `benchmarks/bench_threads.py`, 2026-12-05). No fixed table
+holds on both, so a run measures both counts at warm-up and keeps the faster, and measures again when
+its step time jumps (another process started or stopped).
+The choice holds for everything the run does while it runs — its periodic and final validation
 and its live samples (torch's thread count is per process); sampling at batch 1 uses one thread
 (`charrnn.sample`). An explicit choice always wins: `--threads N`, `OMP_NUM_THREADS` (torch reads it at
 start), and torchrun's processes (its `LOCAL_WORLD_SIZE` processes share the cores).
@@ -30,18 +34,13 @@ import torch
 
 MEASURE = 0  # TrainConfig.threads: measure the candidates at warm-up and keep the faster (ThreadTuner)
 
-# Threads that won where both were measured, quiet and beside one CPU-bound process
-# (benchmarks/bench_threads.py, 2-core CPU); a model not named here is measured at warm-up.
-MEASURED_THREADS: dict[str, int] = {
-    "lstm": 1,  # issue 20: 101k vs 94k chars/s quiet; 98,000 vs 263 chars/s beside other work
-}
-
 
 def default_threads(model_name: str, env: Mapping[str, str], cpu_count: int | None) -> tuple[int | None, str]:
     """The threads a command-line run uses when the user names none, and why (a short phrase).
 
     None means "leave torch as it is" (OMP_NUM_THREADS set: torch already follows it); MEASURE means
     "measure at warm-up". torchrun: its local processes share the cores evenly (at least one each).
+    `model_name` is not consulted today: every family is measured (see the module docstring).
     """
     if env.get("OMP_NUM_THREADS"):
         return None, "OMP_NUM_THREADS"
@@ -51,8 +50,6 @@ def default_threads(model_name: str, env: Mapping[str, str], cpu_count: int | No
         return max(1, cores // local), f"{local} torchrun processes on {cores} cores"
     if cores == 1:
         return 1, "one core"
-    if model_name in MEASURED_THREADS:
-        return MEASURED_THREADS[model_name], f"measured for {model_name}"
     return MEASURE, "measured at warm-up"
 
 
