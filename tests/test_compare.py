@@ -20,6 +20,7 @@ from gradio_client import Client
 import app
 from charrnn.copying import CopyIndex
 from charrnn.lessons import LESSONS
+from charrnn.presets import preset
 from charrnn.race import plan_race
 from charrnn.record import model_label
 from charrnn_app import compare_view, links, racing, runner, training
@@ -243,6 +244,9 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     good, bad = s.runs
     assert bad.diverged and not good.diverged
     assert "diverged" in outs[-1][0]  # the Train tab's status
+    # the typed rate (not the warm-up's) and a rate that trains: the preset's for this model
+    assert "(learning rate 10, still warming up" in outs[-1][0] and \
+        f"Try a learning rate of {preset('gru', len(TEXT), 5, 30)[1].lr:.2g}" in outs[-1][0]
     assert "DIVERGED" in training.model_figure(s).layout.title.text
     assert list(compare_view.runs_table(s)["ended"]) == ["done", "diverged"]
     assert f"{bad.name} · diverged" in names(compare_view.compare_figure(s))

@@ -292,6 +292,7 @@ def test_a_diverged_run_is_marked_diverged_on_the_page_and_never_done(browser, u
         return s.includes('diverged') || s.includes('Done'); }""")
     status = page.inner_text("#status")
     assert "diverged" in status and "Done" not in status, status
+    assert "(learning rate 10, still warming up" in status and "Try a learning rate of 0.003" in status, status
     page.wait_for_function("[...document.querySelectorAll('#loss-plot .legendtext')].some(t => "
                            "t.textContent.includes('diverged'))")
     assert "DIVERGED" in page.text_content("#loss-plot .gtitle")
