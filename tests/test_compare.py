@@ -132,6 +132,10 @@ def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(setti
     # the lesson's conclusions are judged on this race and shown with its last status
     assert "What this race showed" in outs[-1][0]
     assert LESSONS["gates"].conclusions(s.runs) in outs[-1][0]
+    # 1 s per model is shorter than the LSTM's 200-step warm-up: the race's status says so while it runs, and
+    # the conclusions say why a claim it needed did not hold
+    assert s.runs[1].steps < 200 and any("1 s is too short for nn.LSTM" in out[0] for out in outs[:-1])
+    assert "Why:** nn.LSTM" in outs[-1][0] or all(v.held for v in LESSONS["gates"].verdicts(s.runs))
     with pytest.raises(Exception, match="race limit of 30 s"):
         race(Session(), settings, models=["ngram", "gru"], time_budget=20)
     keep = Session()  # only the last few runs keep their weights (and the model the Write tab samples from)
