@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+from .record import model_label
 
 Figures = dict[str, float]
 
@@ -48,6 +50,7 @@ class Claim:
     not_held: str
     runs: tuple[int, ...] = ()  # the records the words call {a}, {b}, …
     undecided: str = "This race cannot tell whether {statement} (a model stopped early, or ran too briefly)."
+    trained: bool = True  # the claim needs its runs past their learning-rate warm-up (a claim about speed does not)
 
     def judge(self, records: Sequence) -> Verdict:
         names = {key: records[i].label for key, i in zip("abcdefg", self.runs, strict=False) if i < len(records)}
@@ -62,6 +65,67 @@ class Claim:
         words = self.held if held else self.not_held if held is False else self.undecided
         return Verdict(self.key, self.statement, held,
                        words.format(statement=self.statement, **names, **figures), figures)
+
+
+# ---- a budget too short for what a claim needs ----------------------------------------------------------
+
+MEASURED_STEPS = 10  # steps of a run after which its own step rate replaces the plan's estimate
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """A run's learning-rate warm-up (`TrainConfig.warmup_steps`, linear from ~0 to the peak rate) in seconds:
+    `steps` at `step_seconds` each — measured on the race (`measured`), or the plan's estimate."""
+
+    label: str
+    steps: int
+    step_seconds: float
+    measured: bool
+
+    @property
+    def seconds(self) -> float:
+        return self.steps * self.step_seconds
+
+    def warning(self, budget: float) -> str | None:
+        """What a budget of `budget` seconds per model cannot show, or None when the warm-up fits in it."""
+        if self.seconds <= budget:
+            return None
+        rate = (f"at the {1 / self.step_seconds:.1f} steps a second it runs in this race" if self.measured
+                else f"at the {self.step_seconds:.2f} s a step estimated for this machine")
+        return (f"⚠️ **{budget:g} s is too short for {self.label} to get past its warm-up:** its learning rate rises "
+                f"over its first {self.steps} steps, about {self.seconds:.0f} s {rate}, so it will end before it has "
+                f"trained at full rate. What this lesson shows needs it past that: type a budget per model above "
+                f"{math.ceil(self.seconds / 5) * 5:.0f} s.")
+
+
+def warmup_of(record=None, plan=None) -> WarmUp | None:
+    """The warm-up of a race's run: from its record (`settings`, and its own step rate once it has taken
+    MEASURED_STEPS steps), else from its plan (`charrnn.run.RunPlan`: the estimated step time, None on a GPU)."""
+    settings = record.settings if record is not None else None
+    steps = settings.get("warmup_steps") if settings else (plan.train_config.warmup_steps if plan else None)
+    label = record.label if record is not None else plan_label(plan) if plan is not None else ""
+    if not steps:
+        return None
+    if record is not None and record.steps >= MEASURED_STEPS and record.seconds > 0:
+        return WarmUp(label, steps, record.seconds / record.steps, True)
+    estimate = plan.cost.step_seconds if plan is not None and plan.cost is not None else None
+    return WarmUp(label, steps, estimate, False) if estimate else None
+
+
+def plan_label(plan) -> str:
+    """The name a run of `plan` will have in the race's table ("nn.LSTM 192×2")."""
+    return model_label(plan.model_name, plan.model_config.to_dict(), asdict(plan.train_config))
+
+
+def inside_warmup(record) -> str | None:
+    """After a race: why a run that stopped inside its warm-up could not show what a claim needs, or None."""
+    warm = warmup_of(record)
+    if warm is None or record.steps >= warm.steps or record.diverged or not record.steps:
+        return None
+    return (f"**Why:** {record.label} stopped after {record.steps:,} steps, inside its {warm.steps}-step warm-up: its "
+            f"learning rate was still rising towards {record.settings.get('lr', 0):.2g}, so it never trained at full "
+            f"rate. At its {record.steps / record.seconds:.1f} steps a second here the warm-up alone takes about "
+            f"{warm.steps * record.seconds / record.steps:.0f} s: race it for longer than that.")
 
 
 # ---- what a race measured ---------------------------------------------------------------------------

@@ -29,11 +29,13 @@ from .claims import (
     copies,
     ends_below,
     faster,
+    inside_warmup,
     learned,
     memorises,
     near_at_equal,
     near_or_below,
     scores_higher,
+    warmup_of,
 )
 from .race import Entrant
 
@@ -55,10 +57,28 @@ class Lesson:
         """Every claim judged on a race of this lesson (`records` in the order of `entrants`)."""
         return [claim.judge(records) for claim in self.claims]
 
+    def budget_warnings(self, budget: float, plans: Sequence = (), records: Sequence = ()) -> list[str]:
+        """Before and during a race of `budget` seconds per model: a warning for each run a claim needs trained
+        (`Claim.trained`) whose learning-rate warm-up takes longer than the budget — at its own step rate once
+        it has one (`records`), else at the plans' estimated step time (`charrnn.claims.warmup_of`)."""
+        needed = sorted({i for claim in self.claims if claim.trained for i in claim.runs})
+        warnings = []
+        for i in needed:
+            warm = warmup_of(records[i] if i < len(records) else None, plans[i] if i < len(plans) else None)
+            words = warm.warning(budget) if warm is not None else None
+            if words:
+                warnings.append(words)
+        return warnings
+
     def conclusions(self, records: Sequence) -> str:
         """What this race showed, as the page shows it after a lesson's race: one markdown paragraph per claim,
-        the words of its outcome (held, not held, or why the race cannot tell)."""
-        return "\n\n".join(v.text for v in self.verdicts(records))
+        the words of its outcome (held, not held, or why the race cannot tell) — and, where a claim that needs its
+        runs trained did not hold, why, when one of them stopped inside its warm-up (`charrnn.claims.inside_warmup`)."""
+        verdicts = self.verdicts(records)
+        failed = {i for claim, v in zip(self.claims, verdicts, strict=True) if claim.trained and not v.held
+                  for i in claim.runs if i < len(records)}
+        whys = [why for why in (inside_warmup(records[i]) for i in sorted(failed)) if why]
+        return "\n\n".join([v.text for v in verdicts] + whys)
 
 
 NGRAM_TRAIN_LOSS = (
@@ -86,7 +106,7 @@ COMPARE = (
           "large.)",
           "**Same size, same speed.** {a} read {speed_a:,.0f} characters a second and the {b} {speed_b:,.0f}: on a "
           "CPU both step through the text one character at a time, and at this size the Python loop costs "
-          "little.", runs=(2, 1)),
+          "little.", runs=(2, 1), trained=False),
     Claim("same_maths", "the hand-written RNN and nn.RNN learn alike from the same characters",
           near_at_equal(1, 2, "chars", 0.1),
           "**The same maths.** After the same {x:,.0f} characters the {a} was at {loss_a:.3f} and {b} at "
@@ -109,7 +129,7 @@ COMPARE = (
           "**Why the GRU lags in time:** it read {speed_b:,.0f} characters a second, the LSTM {speed_a:,.0f} "
           f"({{ratio:.1f}}×). {GRU_ON_CPU}",
           "**The GRU kept pace:** {speed_b:,.0f} characters a second against the LSTM's {speed_a:,.0f}.",
-          runs=(4, 3)),
+          runs=(4, 3), trained=False),
     Claim("gru_per_char", "per character seen, the GRU is about as good as the LSTM",
           near_at_equal(3, 4, "chars", 0.05),
           "**Per character, as good:** after the same {x:,.0f} characters the {a} was at {loss_a:.3f} and the {b} "
@@ -141,7 +161,7 @@ LADDER = (
           "**Rung 4: the same network, {ratio:.1f}× faster** ({speed_a:,.0f} against {speed_b:,.0f} characters a "
           "second): PyTorch's built-in layer instead of a Python loop.",
           "**Rung 4 was not faster here** ({speed_a:,.0f} against {speed_b:,.0f} characters a second): on a CPU "
-          "both step through the text one character at a time.", runs=(3, 2)),
+          "both step through the text one character at a time.", runs=(3, 2), trained=False),
     Claim("every_position", "a loss at every position learns more per step", below_at_equal(4, 3, "step"),
           "**Rung 5: more signal per step.** After {x:,.0f} steps, predicting every position reached {loss_a:.3f} "
           "nats/char and predicting only the last {loss_b:.3f}: each window now gives a training signal at every "

@@ -198,28 +198,47 @@ def guard(loss: float, first_loss: float) -> str | None:
     return "exploded" if loss > 3 * max(first_loss, 1.0) else None
 
 
-def restore_good(bundle: Bundle, loop: Loop, how: str, lr: float) -> None:
+def restore_good(bundle: Bundle, loop: Loop, how: str, lr: float, config: TrainConfig) -> None:
     """After a divergence: back to the last good weights (else the run's starting weights, "untrained"), and to
-    where the model stood then (`rewind`), without the saved moments or the state, with advice.
-    Returns None (the optimizer that is no longer kept)."""
+    where the model stood then (`rewind`), without the saved moments or the state, with advice (`divergence_advice`).
+    `lr`: the rate of the step that exploded. Returns None (the optimizer that is no longer kept)."""
     kept, failed = loop.good, bundle.step + 1
+    rate, advice = rate_words(lr, config, bundle.run_step), divergence_advice(bundle.model_name, config)
     bundle.model.load_state_dict(kept.weights)
     bundle.model.zero_grad(set_to_none=True)  # the diverged step's gradients are not kept
     rewind(bundle, kept)
     bundle.optimizer_state, loop.state = None, None
     loop.stop_reason = "diverged"
-    advice = "Try a learning rate 3-10x lower or a smaller gradient clip."
     if kept.learned:
         val = bundle.history.val_loss[-1]
-        loop.message = (f"The loss {how} at step {failed} (learning rate {lr:.2g}). The weights from step {kept.step} "
+        loop.message = (f"The loss {how} at step {failed} ({rate}). The weights from step {kept.step} "
                         f"were restored: the last with a validation loss below the uniform guess ({val:.2f} < ln V "
                         f"= {loop.uniform:.2f} nats/char). {advice}")
     else:
         start = "its initial weights" if kept.step == 0 else f"the weights it started this run with (step {kept.step})"
-        loop.message = (f"The loss {how} at step {failed} (learning rate {lr:.2g}) before any weights scored a "
+        loop.message = (f"The loss {how} at step {failed} ({rate}) before any weights scored a "
                         f"validation loss below the uniform guess (ln V = {loop.uniform:.2f} nats/char): nothing "
                         f"was learned. {start[0].upper() + start[1:]} were restored, untrained. {advice}")
     return None
+
+
+def rate_words(lr: float, config: TrainConfig, run_step: int) -> str:
+    """The learning rate a divergence is told with: the peak rate the run was given (what was typed), and the
+    schedule's rate at the step (`run_step` of the run) where that differs ("learning rate 10, still warming
+    up: 0.98 at that step")."""
+    if math.isclose(lr, config.lr, rel_tol=0.01):
+        return f"learning rate {config.lr:.2g}"
+    phase = "still warming up" if run_step + 1 < config.warmup_steps else "decaying"
+    return f"learning rate {config.lr:.2g}, {phase}: {lr:.2g} at that step"
+
+
+def divergence_advice(model_name: str, config: TrainConfig) -> str:
+    """What to try after a divergence: a concrete learning rate (`charrnn.presets.advised_lr`: the preset's
+    rate for this model and budget where the run's peak was above it, else a tenth of the peak)."""
+    from .presets import advised_lr  # presets builds TrainConfigs (train.py), which runs this loop
+
+    lr, why = advised_lr(model_name, config.lr, config.time_budget, config.max_steps)
+    return f"Try a learning rate of {lr:.2g} ({why}), or a smaller gradient clip."
 
 
 def rewind(bundle: Bundle, kept: Kept) -> None:
@@ -341,7 +360,7 @@ def descend(bundle: Bundle, opt: torch.optim.Optimizer, batches: Iterator, val_d
             loop.first_loss = loss if loop.first_loss is None else loop.first_loss
             how = guard(loss, loop.first_loss)
             if how:
-                opt = restore_good(bundle, loop, how, lr)  # None: the moments that led here are not kept
+                opt = restore_good(bundle, loop, how, lr, config)  # None: the moments that led here are not kept
                 break
             stats = optimizer_step(opt, model, lr, stats_due(bundle.step + 1, config))
             advance(bundle, loop, y.numel() * ranks.world_size, loss, stats)

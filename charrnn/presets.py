@@ -157,3 +157,14 @@ def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_c
     if passes > _TOO_MANY_PASSES:  # and fewer weights to do it with
         settings["n_hidden"] = _SIZES[max(0, _SIZES.index(settings["n_hidden"]) - 1)]
     return settings
+
+
+def advised_lr(model_name: str, peak: float, time_budget: float | None = TrainConfig.time_budget,
+               max_steps: int | None = None) -> tuple[float, str]:
+    """(a learning rate to try, why) after a run of `model_name` diverged at peak learning rate `peak`:
+    the rate its preset uses for this budget where that is below `peak` ("the default for nn.GRU"), else
+    a tenth of `peak` (the preset's own rate diverged: on this text it is too high)."""
+    _, config = preset(model_name, 1_000_000, time_budget, max_steps)
+    if config.lr < peak:
+        return config.lr, "the default for this model"
+    return peak / 10, f"a tenth of {peak:.2g}"

@@ -40,7 +40,10 @@ HELP = """**Solid lines** are each run's validation loss (text it never trains o
 on the batch it just learned from; a triangle marks where a run was continued. The dashed lines are the levels
 to beat: a uniform guess over the characters, ln(V), and knowing only how common each character is (the
 unigram entropy). **x axis:** *training step* compares updates; *characters seen* is fair across batch sizes;
-*seconds* (each run's own training time, not the time others took their turn) shows which is fastest.
+*seconds* (each run's own training time, not the time others took their turn) shows which is fastest. Once
+every run has finished, each run's final validation loss is written at the end of its curve, and where the finals
+lie too close together to tell apart on an axis from 0, the y axis **zooms** to them (its title says so; runs far
+above are marked ↑ at its top edge): double-click the chart for the whole run.
 
 **Table:** *final val* is measured on the held-out text at the end, *best val* the lowest estimate during the
 run; *chars/s* the training speed; *copied* the share of the last sample inside spans of 12 or more characters

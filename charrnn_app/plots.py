@@ -199,9 +199,58 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None, present)
     title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
              else "Runs — start a lesson or a race and every model's curve appears here")
+    y_range, y_title = [0, top * 1.08], f"cross-entropy ({unit})"
+    zoom = finish_range(shown_runs, top * 1.08, k)
+    if zoom is not None:  # finals too close to tell apart on the whole run's axis: the finish, labelled as such
+        y_range, y_title = zoom, f"cross-entropy ({unit}) · zoomed: not from 0"
+        title += " · y axis zoomed to the final losses (double-click the chart: the whole run)"
+    final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range[1] if zoom else None)
     return styled(fig, present, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
-                   xaxis=dict(title=title_x, rangemode="tozero"),
-                   yaxis=dict(title=f"cross-entropy ({unit})", range=[0, top * 1.08]))
+                   xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range))
+
+
+ZOOM_MIN_WINDOW = 0.1  # nats/char: the zoomed y axis spans at least this (a 0.002 gap is noise, not shown as a gulf)
+ZOOM_SHARE = 0.25  # zoom when the window the finals need is under this share of the whole run's axis
+
+
+def finished_finals(records: list) -> list[float]:
+    """The final validation losses (nats/char) of runs that ended with one, diverged runs left out; empty while
+    any of them is still training."""
+    if any(r.ended == "training" for r in records):
+        return []
+    return [r.final_val for r in records if r.final_val is not None and math.isfinite(r.final_val) and not r.diverged]
+
+
+def finish_range(records: list, whole_top: float, k: float = 1.0) -> list[float] | None:
+    """The y range ([low, high], in the chart's units: `k` per nat) that shows the finished runs' final losses
+    apart: a window of 3× their spread (at least ZOOM_MIN_WINDOW nats), the finals in its lower third, the
+    curves coming down into it — when that window is under ZOOM_SHARE of the whole run's axis (0 to
+    `whole_top`). Where a few runs ended far above the rest (the ladder's three-character MLP), the window is
+    the rest's, as long as that is at least half the runs: those above are labelled at its top edge
+    (`final_labels`). None: the whole run's axis shows the finals apart already, or fewer than two finished."""
+    finals = sorted(v * k for v in finished_finals(records))
+    for n in range(len(finals), max(2, (len(finals) + 1) // 2) - 1, -1):  # all, then without the highest …
+        low, high = finals[0], finals[n - 1]
+        window = max(3 * (high - low), ZOOM_MIN_WINDOW * k)
+        if window < ZOOM_SHARE * whole_top:
+            bottom = max(0.0, low - 0.25 * window)
+            return [bottom, bottom + window]
+    return None
+
+
+def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float, size: int = 13,
+                 top: float | None = None) -> None:
+    """Each finished run's final validation loss written just above the end of its curve, in its colour; one
+    above a zoomed axis's `top` at that edge, with an arrow up ("↑ 1.234")."""
+    for r in records:
+        xs = getattr(r.curve, val_key) or getattr(r.curve, key)
+        if not xs or r.diverged or r.ended == "training" or r.final_val is None or not math.isfinite(r.final_val):
+            continue
+        value = r.final_val * k
+        above = top is not None and value > top
+        fig.add_annotation(x=xs[-1], y=top if above else value, text=f"↑ {value:.3f}" if above else f"{value:.3f}",
+                           showarrow=False, xanchor="right", yanchor="top" if above else "bottom",
+                           yshift=0 if above else 3, font=dict(color=run_color(r.run_id), size=size))
 
 
 def next_char_figure(chart, present: bool = False) -> go.Figure:

@@ -139,8 +139,15 @@ class RaceRun:
         names = ", ".join(MODELS[p.model_name].title for p in self.plans)
         return self.outputs(session, f"**Starting a race** of {len(self.plans)} models ({names}) on {self.source} "
                                      f"({len(self.text):,} characters), {self.per_model:g} s each "
-                                     f"({self.budget_source}), seed {self.seed}…",
+                                     f"({self.budget_source}), seed {self.seed}…" + self.warnings(),
                             with_views=False)
+
+    def warnings(self) -> str:
+        """A lesson's warnings that its budget is too short for what it claims (`Lesson.budget_warnings`: at the
+        plans' estimated step time, then at each run's own step rate), as paragraphs after the status."""
+        if self.lesson is None:
+            return ""
+        return "".join(f"\n\n{w}" for w in self.lesson.budget_warnings(self.per_model, self.plans, self.records))
 
     def events(self, session):
         corpus = self.source.removeprefix("the ").replace("`", "")
@@ -159,7 +166,7 @@ class RaceRun:
         return update.done  # Stop reaches the core (`stop=`), which closes every run and says so
 
     def show(self, session, update: RaceUpdate) -> tuple:
-        return self.outputs(session, race_status(update, session))
+        return self.outputs(session, race_status(update, session) + self.warnings())
 
     def end(self, session, last) -> None:
         trained = [r for r in self.records if r.bundle is not None and r.final_val is not None and not r.diverged]

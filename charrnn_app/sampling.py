@@ -24,6 +24,8 @@ from .training import model_figure
 STREAM_EVERY = 0.1  # seconds between partial updates of a streamed sample
 MAX_SAMPLE_LENGTH = 5000
 MAX_PROMPT_LENGTH = 2000
+PREVIEW_LENGTH = 200  # characters the Write tab writes by itself when it opens (or a run ends) on a new model
+WAITING = "Press Sample (or Enter in the prompt) and the model writes here."
 
 
 def _model_for_sampling(session) -> Bundle:
@@ -59,7 +61,39 @@ def sample_text(session, prompt=None, length=500, temperature=TEMPERATURE, top_k
         if time.perf_counter() - last >= STREAM_EVERY:
             yield out, session
             last = time.perf_counter()
+    session.written_by = written_key(bundle)
     yield out, session
+
+
+def written_key(bundle: Bundle) -> tuple:
+    """Which model, at which step, wrote a sample: the Write tab's box shows a newer model's text once it changes."""
+    return id(bundle), bundle.step, bundle.chars_seen
+
+
+def preview(session, shown=None, prompt=None, temperature=TEMPERATURE, top_k=0, seed=None):
+    """What the Write tab's box shows when the tab opens or a run ends: (box, seed note, session). With a model
+    whose text the box does not show yet, PREVIEW_LENGTH characters written with the tab's prompt, temperature,
+    top-k and seed (an empty prompt where the model cannot read it); with none, the box empty and a placeholder
+    that says what to do. A sample the model already wrote stays, as does anything when the settings are bad."""
+    bundle = session.bundle if isinstance(session, Session) else None
+    if bundle is None:
+        if shown:  # the model was set aside: its text stays readable
+            return gr.skip(), gr.skip(), session
+        waiting = getattr(session, "set_aside_because", None) or texts.NO_MODEL
+        return gr.update(value="", placeholder=f"{waiting} Then press Sample."), "", session
+    if shown and session.written_by == written_key(bundle):
+        return gr.skip(), gr.skip(), session
+    try:
+        _check_prompt(bundle, prompt or "")
+    except gr.Error:
+        prompt = ""
+    try:
+        *_, (text, session) = sample_text(session, prompt, PREVIEW_LENGTH, temperature, top_k, seed)
+    except gr.Error:  # a setting the Sample button would refuse (it says why when pressed)
+        return gr.update(placeholder=WAITING), gr.skip(), session
+    return (gr.update(value=text, placeholder=WAITING), f"The first {PREVIEW_LENGTH} characters the model writes, "
+            f"written when the tab opened: press **Sample** for more (the length above). {seed_note(session)}",
+            session)
 
 
 def _random_as_none(seed):

@@ -43,6 +43,7 @@ class Session:
         self.run_sent: float | None = None  # when the running (or last) run joined the queue (monotonic s)…
         self.run_ended: float | None = None  # …and when it let go of the slot (None while it holds it)
         self.sample_seed: int | None = None  # the seed that wrote the Write tab's last sample (shown there)
+        self.written_by: tuple | None = None  # the model (id, step, chars) that wrote the sample the Write tab shows
         self.units = "nats"  # the loss chart's unit, switchable while training
         self.present = False  # presentation mode: the charts' larger type
         self.uniform: float | None = None  # reference levels of the last training text, for the chart

@@ -58,7 +58,7 @@ def build(page: Page, tab: gr.Tab) -> WriteTab:
                 gr.Markdown(texts.SAMPLE)
         with gr.Column(scale=3, min_width=340):
             output = gr.Textbox(label="What the model wrote", lines=10, max_lines=20, interactive=False,
-                                elem_id="sample-output")
+                                elem_id="sample-output", placeholder=sampling.WAITING)
             seed_used = gr.Markdown(elem_id="sample-seed")  # the seed that wrote it: to write it again
             probs_plot = gr.Plot(plots.probs_figure(None), label="next character", show_label=False,
                                  elem_id="next-char-plot")
@@ -71,12 +71,16 @@ def build(page: Page, tab: gr.Tab) -> WriteTab:
     gr.on(changed, sampling.next_char_text, w.probs_inputs, probs_text, trigger_mode="always_last", queue=False,
           **QUIET)
     trained = page.train.trained  # an empty prompt: one after which the next character is uncertain
-    trained.then(sampling.suggest_prompt, [page.session, prompt], prompt, **QUIET)
+    suggested = trained.then(sampling.suggest_prompt, [page.session, prompt], prompt, **QUIET)
     trained.then(sampling.next_char_chart, w.probs_inputs, probs_plot, **QUIET)
     trained.then(sampling.next_char_text, w.probs_inputs, probs_text, **QUIET)
+    # The tab opens (or a run ends) on a model whose text the box does not show yet: a short sample of it
+    shown = dict(fn=sampling.preview, inputs=[page.session, output, prompt, temperature, top_k, seed],
+                 outputs=[output, seed_used, page.session], concurrency_limit=4, concurrency_id="sample", **QUIET)
+    previews = [tab.select(**shown), suggested.then(**shown)]
     gr.on([sample.click, prompt.submit], sampling.sample_text, page.session, [output, page.session],
           inputs_kwargs={"prompt": prompt, "length": length, "temperature": temperature, "top_k": top_k,
-                         "seed": seed},
+                         "seed": seed}, cancels=previews,
           api_name="sample", concurrency_limit=4, concurrency_id="sample", show_progress="minimal"
           ).then(sampling.seed_note, page.session, seed_used, **QUIET)
     return w

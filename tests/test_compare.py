@@ -20,9 +20,10 @@ from gradio_client import Client
 import app
 from charrnn.copying import CopyIndex
 from charrnn.lessons import LESSONS
+from charrnn.presets import preset
 from charrnn.race import plan_race
 from charrnn.record import model_label
-from charrnn_app import compare_view, links, racing, runner, training
+from charrnn_app import compare_view, links, plots, racing, runner, training
 from charrnn_app.session import KEEP_WEIGHTS, Session
 from charrnn_app.settings import Settings, list_examples
 
@@ -131,6 +132,10 @@ def test_why_gates_scores_the_samples_and_a_race_over_the_limit_is_refused(setti
     # the lesson's conclusions are judged on this race and shown with its last status
     assert "What this race showed" in outs[-1][0]
     assert LESSONS["gates"].conclusions(s.runs) in outs[-1][0]
+    # 1 s per model is shorter than the LSTM's 200-step warm-up: the race's status says so while it runs, and
+    # the conclusions say why a claim it needed did not hold
+    assert s.runs[1].steps < 200 and any("1 s is too short for nn.LSTM" in out[0] for out in outs[:-1])
+    assert "Why:** nn.LSTM" in outs[-1][0] or all(v.held for v in LESSONS["gates"].verdicts(s.runs))
     with pytest.raises(Exception, match="race limit of 30 s"):
         race(Session(), settings, models=["ngram", "gru"], time_budget=20)
     keep = Session()  # only the last few runs keep their weights (and the model the Write tab samples from)
@@ -243,6 +248,9 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     good, bad = s.runs
     assert bad.diverged and not good.diverged
     assert "diverged" in outs[-1][0]  # the Train tab's status
+    # the typed rate (not the warm-up's) and a rate that trains: the preset's for this model
+    assert "(learning rate 10, still warming up" in outs[-1][0] and \
+        f"Try a learning rate of {preset('gru', len(TEXT), 5, 30)[1].lr:.2g}" in outs[-1][0]
     assert "DIVERGED" in training.model_figure(s).layout.title.text
     assert list(compare_view.runs_table(s)["ended"]) == ["done", "diverged"]
     assert f"{bad.name} · diverged" in names(compare_view.compare_figure(s))
@@ -255,3 +263,30 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     racing_now = racing.race_status(RaceUpdate([good, bad], 0, seconds=2.0), s)
     assert "1 of 2 done" in racing_now and "1 diverged" in racing_now  # a failure is not counted as done
     assert racing.race_status(RaceUpdate([good], None, done=True, seconds=3.0), s).startswith("**Done.**")
+
+
+def test_a_race_whose_finals_are_close_ends_on_a_y_axis_zoomed_to_them(settings):
+    """Issue 17: rungs of the ladder ended within 0.229-0.263 nats/char on an axis from 0 to ~4: not visibly
+    apart. Once every run has finished, a chart whose finals need under a quarter of the whole axis is zoomed
+    to them (a window of 3× their spread, at least 0.1 nats, not the start), says so on its axis and title,
+    and writes each run's final value at the end of its curve; while a run trains, the whole run is shown."""
+    s = Session()
+    outs = race(s, settings, models=["rnn", "rnn"], seed=0)  # one model twice, one seed: the closest finals
+    finals = [r.final_val for r in s.runs]
+    during = [out[1] for out in outs[:-1] if out[1] is not gr.skip() and hasattr(out[1], "layout")]
+    assert during and during[0].layout.yaxis.range[0] == 0  # the first turns, runs still training: from 0
+    fig = outs[-1][1]
+    low, high = fig.layout.yaxis.range
+    assert low <= min(finals) and max(finals) <= high  # the finals are on the chart …
+    assert high - low == pytest.approx(max(3 * (max(finals) - min(finals)), plots.ZOOM_MIN_WINDOW))
+    assert all(high < r.curve.train_loss[0] for r in s.runs)  # … and the start is not: it is the finish, zoomed
+    assert "zoomed: not from 0" in fig.layout.yaxis.title.text and "zoomed to the final losses" in fig.layout.title.text
+    assert sorted(a.text for a in fig.layout.annotations) == sorted(f"{v:.3f}" for v in finals)
+    # a run far above the rest: the window stays the others', and its value is written at the top edge, "↑"
+    far = replace(s.runs[0], run_id=99, final_val=max(finals) + 1.5)
+    zoomed = plots.runs_figure([*s.runs, far], uniform=s.uniform)
+    assert zoomed.layout.yaxis.range[1] < far.final_val and f"↑ {far.final_val:.3f}" in \
+        [a.text for a in zoomed.layout.annotations]
+    # finals far apart for the whole axis: the whole run, from 0
+    apart = replace(s.runs[1], final_val=min(finals) + 1.5)
+    assert plots.runs_figure([s.runs[0], apart], uniform=s.uniform).layout.yaxis.range[0] == 0

@@ -106,3 +106,37 @@ def test_the_diagnosis_calls_initial_weights_untrained_even_a_hair_below_the_uni
     history.add_val(0, 0, 0.0, math.log(27) - 1e-4)  # an untrained MLP's first estimate (measured: 3.296 < 3.2958+)
     found = diagnose(history, uniform=math.log(27), unigram=2.9, lr=1.0, stop_reason="diverged")
     assert found[0].kind == "diverged" and "nothing was learned" in found[0].message
+
+
+def test_the_cli_quotes_the_typed_learning_rate_and_advises_the_presets_rate(tmp_path, capsys):
+    """`--lr 10` on a GRU explodes inside the warm-up: the message names the 10 that was typed (and the warm-up's
+    rate at that step beside it), and advises the rate the preset uses for this model, not "3-10x lower" (from
+    10 still far too high); the diagnosis line advises the same rate."""
+    from charrnn.presets import preset
+
+    corpus, out = tmp_path / "t.txt", tmp_path / "m.safetensors"
+    corpus.write_text(TEXT)
+    code = cli.main(["train", str(corpus), "--model", "gru", "--n-hidden", "32", "--n-layer", "1", "--batch-size",
+                     "4", "--seq-len", "16", "--lr", "10", "--grad-clip", "none", "--eval-every", "0",
+                     "--max-steps", "50", "--quiet", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 1
+    default = preset("gru", len(TEXT), None, 50)[1].lr
+    assert default < 1  # the advice is a rate that trains, far below the typed 10
+    assert "(learning rate 10, still warming up: " in printed.err, printed.err
+    assert f"Try a learning rate of {default:.2g} (the default for this model)" in printed.err
+    assert f"A learning rate of {default:.2g} (the default for this model)" in printed.err  # the diagnosis
+    assert "3-10x" not in printed.err
+
+
+def test_a_divergence_at_the_presets_own_rate_advises_a_tenth_of_it():
+    """Where the run already used a rate at or below the preset's, the advice is a tenth of that rate; a rate that
+    was the schedule's peak is quoted alone."""
+    from charrnn.loop import divergence_advice, rate_words
+
+    config = TrainConfig(lr=3e-3, warmup_steps=20, max_steps=100, time_budget=None)
+    assert divergence_advice("gru", config) == "Try a learning rate of 0.0003 (a tenth of 0.003), or a smaller " \
+                                               "gradient clip."
+    assert rate_words(3e-3, config, 50) == "learning rate 0.003"
+    assert rate_words(1.5e-3, config, 9) == "learning rate 0.003, still warming up: 0.0015 at that step"
+    assert rate_words(1e-3, config, 80) == "learning rate 0.003, decaying: 0.001 at that step"

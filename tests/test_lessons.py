@@ -106,3 +106,45 @@ def test_the_ladders_identity_init_rung_trains(path):
     uniform, final = math.log(len(bundle.vocab)), events[-1].val_loss
     assert events[-1].stop_reason == "max_steps", events[-1].message
     assert final < uniform - 0.5, (uniform, final)  # it learned: far below a uniform guess
+
+
+def test_a_budget_too_short_for_the_lstms_warm_up_is_said_before_and_explained_after_the_race():
+    """"Why gates" at a tiny budget: the LSTM's learning rate warms up over 200 steps, which take longer than the
+    budget at the plan's estimated step time (said before the race, with that figure), and at the rate the race
+    measured (said while it runs); after it, a claim that did not hold says the LSTM stopped inside its warm-up.
+    A budget longer than the warm-up warns of nothing."""
+    from charrnn.claims import inside_warmup, warmup_of
+    from charrnn.race import plan_race
+
+    lesson = LESSONS["gates"]
+    text = (ROOT / "examples_corpora" / "brackets.txt").read_text()[:6_000]
+    shared = {**lesson.shared, **QUICK}
+    plans = plan_race(text, list(lesson.entrants), time_budget=1.0, shared=shared)
+    lstm = plans[1]
+    assert lstm.train_config.warmup_steps == 200 and lstm.cost.step_seconds
+    seconds = 200 * lstm.cost.step_seconds  # the warm-up on this machine, as the plan estimates it
+    before = lesson.budget_warnings(1.0, plans)
+    assert len(before) == (1 if seconds > 1.0 else 0) + (20 * plans[0].cost.step_seconds > 1.0)
+    assert seconds > 1.0, seconds  # 200 steps of a 192×2 LSTM take well over a second
+    warning = next(w for w in before if "nn.LSTM" in w)
+    assert "1 s is too short for nn.LSTM 192×2 to get past its warm-up" in warning
+    assert f"first 200 steps, about {seconds:.0f} s at the {lstm.cost.step_seconds:.2f} s a step" in warning
+    assert f"above {math.ceil(seconds / 5) * 5:.0f} s" in warning
+    assert lesson.budget_warnings(math.ceil(seconds) + 1.0, plans) == []  # the warm-up fits: nothing to say
+
+    records = run_lesson(lesson, text, budget=1.0)
+    rnn, lstm_run = records
+    assert 0 < lstm_run.steps < 200  # it stopped inside its warm-up
+    measured = warmup_of(lstm_run)
+    assert measured.measured and measured.seconds == pytest.approx(200 * lstm_run.seconds / lstm_run.steps)
+    assert any("it runs in this race" in w for w in lesson.budget_warnings(1.0, plans, records))
+    why = inside_warmup(lstm_run)
+    assert f"stopped after {lstm_run.steps:,} steps, inside its 200-step warm-up" in why
+    assert f"about {measured.seconds:.0f} s" in why
+    verdicts = lesson.verdicts(records)
+    shown = lesson.conclusions(records)
+    if not all(v.held for v in verdicts):  # a claim the LSTM needed did not hold: the conclusion says why
+        assert why in shown
+    else:
+        assert why not in shown
+    assert inside_warmup(rnn) is None or rnn.steps < 20

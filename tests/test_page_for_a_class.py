@@ -292,6 +292,7 @@ def test_a_diverged_run_is_marked_diverged_on_the_page_and_never_done(browser, u
         return s.includes('diverged') || s.includes('Done'); }""")
     status = page.inner_text("#status")
     assert "diverged" in status and "Done" not in status, status
+    assert "(learning rate 10, still warming up" in status and "Try a learning rate of 0.003" in status, status
     page.wait_for_function("[...document.querySelectorAll('#loss-plot .legendtext')].some(t => "
                            "t.textContent.includes('diverged'))")
     assert "DIVERGED" in page.text_content("#loss-plot .gtitle")
@@ -357,4 +358,37 @@ def test_the_readme_screenshot(browser, url):
     if os.environ.get("CHARRNN_SCREENSHOT") == "1" or not SCREENSHOT.exists():
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_write_tab_says_what_to_press_and_shows_a_new_models_text_when_it_opens(browser, url):
+    """Issue 17: the sample box was empty until Sample was pressed. Without a model it says what to do; when the
+    tab opens on a model whose text it does not show yet, it shows 200 characters of it (the tab's temperature and
+    seed); a sample the learner asked for stays when the tab is opened again."""
+    page = open_page(browser, url, "?example=tiny&budget=5")
+    page.get_by_role("tab", name="Write").click()
+    page.wait_for_function("""() => (document.querySelector('#sample-output textarea').placeholder || '')
+                              .includes('No model yet')""")
+    assert "press Sample" in page.get_attribute("#sample-output textarea", "placeholder")
+    assert page.input_value("#sample-output textarea") == ""
+    page.get_by_role("tab", name="Train").click()
+    page.click("#train")
+    wait_text(page, "#status", "Done")
+    page.get_by_role("tab", name="Write").click()  # the run's model writes by itself
+    page.wait_for_function("document.querySelector('#sample-output textarea').value.length >= 200")
+    preview = page.input_value("#sample-output textarea")
+    assert set(preview) <= set(TEXT) and len(preview) <= 200 + len(page.input_value("#prompt textarea"))
+    wait_text(page, "#sample-seed", "written when the tab opened")
+    page.fill("#prompt textarea", "the ")
+    page.fill("#length input[type=number]", "60")
+    page.press("#length input[type=number]", "Enter")
+    page.click("#sample")
+    page.wait_for_function("""() => { const v = document.querySelector('#sample-output textarea').value;
+                              return v.startsWith('the ') && v.length === 64; }""")
+    asked = page.input_value("#sample-output textarea")
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_role("tab", name="Write").click()  # the same model: the sample asked for stays
+    page.wait_for_timeout(1500)
+    assert page.input_value("#sample-output textarea") == asked
     page.close()

@@ -99,6 +99,7 @@ def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = N
     pass), where the model has tanh units.
     """
     from ..corpus import corpus_stats
+    from ..presets import advised_lr
     from .common import InspectError
     from .neurons import saturation
 
@@ -111,10 +112,13 @@ def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = N
         except InspectError:  # no tanh units, or diverged weights: nothing to add
             shares = None
     config = bundle.train_config
+    peak = getattr(config, "lr", None)
+    advised = advised_lr(bundle.model_name, peak, config.time_budget, config.max_steps) if peak else None
     return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
                     lr=getattr(config, "lr", None), stop_reason=stop_reason, saturation=shares,
                     model=model_facts(bundle.model), n_chars=len(text) if text else None,
-                    warmup_steps=getattr(config, "warmup_steps", None), run_steps=bundle.run_step)
+                    warmup_steps=getattr(config, "warmup_steps", None), run_steps=bundle.run_step,
+                    advised_lr=advised)
 
 
 def explain(finding: Finding) -> str:
@@ -126,7 +130,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
              lr: float | None = None, stop_reason: str | None = None,
              saturation: dict[str, float] | None = None, time_profile: list[float] | None = None,
              model: ModelFacts | None = None, n_chars: int | None = None, warmup_steps: int | None = None,
-             run_steps: int | None = None, min_steps: int = 30, plateau: float = 0.1, rise: float = 0.05,
+             run_steps: int | None = None, advised_lr: tuple[float, str] | None = None, min_steps: int = 30,
+             plateau: float = 0.1, rise: float = 0.05,
              vanish_ratio: float = 1e-2, saturated_share: float = 0.5, min_text: int = 2_000,
              jump: float = 0.3) -> list[Finding]:
     """Findings about a run, most serious first; an empty list when nothing looks wrong.
@@ -137,7 +142,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     saturation: {layer: share of |tanh| > 0.97}. time_profile: gradient norm of one prediction w.r.t.
     the input 0, 1, 2 … steps back, e.g. `saliency(model, vocab, text, t).raw[::-1]`. model: what the
     advice may suggest (None: suggest as for any model). n_chars: the length of the run's text.
-    warmup_steps, run_steps: the last run's warm-up and how many steps it took.
+    warmup_steps, run_steps: the last run's warm-up and how many steps it took. advised_lr: (a learning rate
+    to try, why) after a divergence (`charrnn.presets.advised_lr`; None: a tenth of `lr`).
     plateau: how close to a reference line counts as "at" it, as a share of (uniform − unigram).
     rise: how far (nats) validation must climb above its best to count as memorising.
     saturated_share: the share of saturated tanh units that explains a stuck or unstable loss (on a run
@@ -154,7 +160,7 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     if infinite is not None:
         return [infinite]
     if stop_reason == "diverged" or nonfinite:
-        return [_diverged(history, train, uniform, lr)] + _update_findings(update, stuck=True)
+        return [_diverged(history, train, uniform, lr, advised_lr)] + _update_findings(update, stuck=True)
     findings: list[Finding] = []
     short = short_text_finding(n_chars, min_text)
     if facts.counted and (stop_reason == "exhausted" or len(train) >= min_steps):
@@ -216,7 +222,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     return findings + causes
 
 
-def _diverged(history: History, train: list[float], uniform: float, lr: float | None) -> Finding:
+def _diverged(history: History, train: list[float], uniform: float, lr: float | None,
+              advised: tuple[float, str] | None = None) -> Finding:
     """The loss exploded: which weights the model holds now, as the loop kept them (`charrnn.loop`): the last
     with a finite validation loss below ln V, the last point of its curve; where there are none, untrained."""
     val = history.val_loss[-1] if history.val_loss else math.nan
@@ -231,8 +238,10 @@ def _diverged(history: History, train: list[float], uniform: float, lr: float | 
     else:
         said += (f" No weights had a validation loss below the uniform guess (ln V = {uniform:.2f} nats/char): "
                  "nothing was learned, and the model holds its untrained starting weights.")
-    return Finding("diverged", said, ev, "Lower the learning rate 3-10x, or the gradient clip (e.g. 0.5); a warm-up "
-                   "of a few hundred steps also helps a large model start gently.")
+    advised = advised or ((lr / 10, f"a tenth of {lr:.2g}") if lr else None)
+    lower = f"a learning rate of {advised[0]:.2g} ({advised[1]})" if advised else "a learning rate 10x lower"
+    return Finding("diverged", said, ev, f"{lower[0].upper()}{lower[1:]}, or a smaller gradient clip (e.g. 0.5); a "
+                   "warm-up of a few hundred steps also helps a large model start gently.")
 
 
 def _infinite_loss(history: History, train: list[float], stop_reason: str | None) -> Finding | None:
