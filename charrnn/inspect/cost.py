@@ -18,8 +18,9 @@ and 3.6 GB, the bigram table 141 s and a 128 MB figure). By what it computes:
     vectors      embedding map: the (V, D) table's principal components (V·D numbers, a few times)
     pairs        bigram table: the counts of the K × K most frequent character pairs drawn (`maps.MAP_CHARS`)
 
-Times are this project's one-thread figures (`estimate.FLOPS`); like the training estimate, a bound for
-refusing or sampling, not an accounting.
+Times are this project's one-thread figures (`estimate.FLOPS`) checked against measured views
+(`benchmarks/view_cost.py`: the constants below); like the training estimate, a bound for refusing or
+sampling, not an accounting.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ VIEWS = {"predictions": "forward", "worked_loss": "forward", "neurons": "forward
          "embedding_map": "vectors", "bigram_table": "pairs"}
 SHAPES_BATCH = (4, 16)  # `shapes.batch_shapes`'s (B, T)
 MAP_CHARS = 400  # characters an embedding map or a bigram table draws at most (the most frequent ones)
+# Measured by benchmarks/view_cost.py (2,000 characters, one thread, preset sizes for a 100k text; AMD EPYC
+# 2-core, 2026-12-05): the arithmetic's estimate undershot nn.GRU's Predictions 5x and find units over
+# nn.LSTM / nn.GRU / nn.RNN 19-28x (those read each layer's state one character at a time: 100-240 µs a
+# character); the worst forward view otherwise took 50 µs a character (nn.GRU; 112 µs on the process's
+# first call) and 1.8x the arithmetic (the transformer). A bound must not undershoot: these are the
+# measured worst cases, rounded up.
+STATE_VIEWS = {"neurons", "find_units", "saturation"}  # views that read hidden states (`neurons.activations`)
+STEP_SECONDS = 300e-6  # a character read one at a time through `step`, its states kept
+READ_SECONDS = 120e-6  # a character of a forward pass at batch 1, at least (nn.GRU's first call: 112 µs)
+MARGIN = 2.0  # measured ÷ arithmetic estimate, at most (1.8 for the transformer, 1.9 for nn.LSTM)
 
 
 @dataclass(frozen=True)
@@ -69,12 +80,21 @@ def view_cost(view: str, model: CharModel, model_name: str, n_chars: int) -> Vie
     if W is None or T <= W:  # one pass over the text, its state carried
         e = estimate(model_name, model.config, V, 1, T)
         return ViewCost(e.activation_bytes // 2 + _logit_bytes(model, e, T * V) + e.attention_bytes // 3,
-                        T / e.eval_chars_per_second)
+                        _read_seconds(view, model, T, T / e.eval_chars_per_second))
     batch = min(T, windows_per_batch(W, V))  # T windows of W characters, `batch` of them at a time
     whole, part = estimate(model_name, model.config, V, T, W), estimate(model_name, model.config, V, batch, W)
     window_logits = 4 * batch * W * V  # each window's logits, of which only the last row is kept
     return ViewCost(part.activation_bytes // 2 + window_logits + part.attention_bytes // 3
-                    + _logit_bytes(model, part, T * V), T * W / whole.eval_chars_per_second)
+                    + _logit_bytes(model, part, T * V),
+                    _read_seconds(view, model, T, T * W / whole.eval_chars_per_second))
+
+
+def _read_seconds(view: str, model: CharModel, T: int, arithmetic: float) -> float:
+    """Seconds a forward view takes over T characters: the arithmetic's estimate (`charrnn.estimate`) with
+    MARGIN, and at least the per-character cost measured where a view reads one character at a time (a layer
+    whose state is read between characters: `neurons._stepwise`) or the per-call work dominates at batch 1."""
+    stepwise = view in STATE_VIEWS and any(p.module is None for p in model.probes())
+    return max(MARGIN * arithmetic, T * (STEP_SECONDS if stepwise else READ_SECONDS))
 
 
 def cheapest_chars(view: str) -> int:
