@@ -156,14 +156,15 @@ def test_choosing_a_model_shows_exactly_its_settings(name):
 def test_the_page_shows_the_preset_for_this_text_and_budget_and_keeps_typed_values():
     small, big = {"n_chars": 5000, "vocab_size": 30}, {"n_chars": 1_100_000, "vocab_size": 65}
     ph = {s.name: u.get("placeholder") for s, u in zip(options.option_specs(), training.model_selected(
-        "lstm", big, 120), strict=False)}
-    assert ph["dropout"] == "0 (preset)" and ph["n_embd"] == "64 (preset)"  # tinyshakespeare, 120 s
+        "lstm", big, 60), strict=False)}
+    # tinyshakespeare, 60 s: ~5,700 steps at the tests' quiet step time (conftest), ~5 passes
+    assert ph["dropout"] == "0 (preset)" and ph["n_embd"] == "64 (preset)"
     ph = {s.name: u.get("placeholder") for s, u in zip(options.option_specs(), training.model_selected(
-        "lstm", small, 120), strict=False)}
+        "lstm", small, 60), strict=False)}
     assert ph["dropout"] == "0.2 (preset)"  # a small text: many passes, more dropout
-    _, line = training.plan_summary("lstm", big, 120, n_hidden="64", dropout="")
+    _, line = training.plan_summary("lstm", big, 60, n_hidden="64", dropout="")
     assert "**hidden size 64**" in line and "dropout 0 " in line  # typed: bold; empty: the preset's
-    _, line = training.plan_summary("lstm", big, 120, dropout="1.5")
+    _, line = training.plan_summary("lstm", big, 60, dropout="1.5")
     assert line.startswith("⚠️") and "dropout must be" in line
     ngram = {s.name: u.get("info") for s, u in zip(options.option_specs(), training.model_selected(
         "ngram", {"n_chars": 5000, "vocab_size": 8000}, 30), strict=False)}
