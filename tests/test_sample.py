@@ -107,3 +107,22 @@ def test_step_is_the_fused_layer_one_character_at_a_time(name):
             logits, state = m.step(x[t:t + 1], state)  # (1, V)
             steps.append(logits)
     torch.testing.assert_close(torch.stack(steps, 1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_an_ngram_counted_further_after_sampling_samples_what_a_fresh_count_would():
+    """The n-gram keeps rows of counts it looked up while sampling; more counting must not leave stale rows."""
+    first, more = "the cat sat on the mat. " * 20, "a dog ran to a log; the dog sat. " * 20
+    vocab = Vocab.from_text(first + more)
+
+    def counted(texts):
+        model = build_model("ngram", len(vocab), make_config("ngram", order=4), seed=0)
+        for text in texts:
+            model.fit_counts(torch.tensor(vocab.encode(text)), skip=-1)
+        return model
+
+    model = counted([first])
+    before = generate(model, vocab, "the ", 300, 1.0, None, 3)  # fills the rows kept for sampling
+    model.fit_counts(torch.tensor(vocab.encode(more)), skip=-1)
+    assert generate(model, vocab, "the ", 300, 1.0, None, 3) == generate(counted([first, more]), vocab, "the ", 300,
+                                                                       1.0, None, 3)
+    assert before == generate(counted([first]), vocab, "the ", 300, 1.0, None, 3)

@@ -17,6 +17,8 @@ from ..options import SettingError
 from .base import CharModel, ModelConfig, State
 from .describe import CountingCost
 
+ROW_CACHE_BYTES = 32 * 2**20  # rows of counts kept for sampling, at most: ~64,000 contexts at V = 65
+
 
 @dataclass
 class NGramConfig(ModelConfig):
@@ -87,6 +89,9 @@ class NGram(CharModel):
         self.register_buffer("place", torch.tensor(powers, dtype=torch.long), persistent=False)
         self.register_buffer("keys", torch.zeros(0, dtype=torch.long))
         self.register_buffer("counts", torch.zeros(0, dtype=torch.long))
+        self._powers = powers  # the place values as Python ints, for `step`
+        self._rows: dict[int, tuple[torch.Tensor, torch.Tensor] | None] = {}  # context id → counts, total
+        self._rows_of: tuple = ()  # the keys and counts tensors (and their versions) the rows were read from
 
     @property
     def context(self) -> int:
@@ -209,6 +214,48 @@ class NGram(CharModel):
         # after its context gets log 0 = -inf, and the loss on a text that has it is infinite.
         logits = probs.log().float().view(B, T, V)
         return logits, seq[:, T:]  # (B, T, V), (B, n-1)
+
+    def step(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """x (B,) → logits (B, V), state (B, n-1): `forward` on one character, equal bit for bit.
+
+        Sampling calls this once per character. `forward` searches the sorted keys anew for every context
+        length (order 4: four unique/searchsorted passes, ~0.5 ms); at batch 1 each context's row of counts
+        is looked up once in a bounded dict (`_counts_row`) and smoothed on the same (1, V) float64 shapes
+        with the same operations as in `forward`, so the logits are the same.
+        """
+        if x.shape[0] != 1:
+            return super().step(x, state)
+        V, k, n1 = self.vocab_size, self.config.smoothing, self.context
+        if state is None:
+            state = x.new_full((1, n1), self.pad)
+        state = torch.cat([state, x[:, None]], dim=1)[:, 1:]  # (1, n-1): the context of the next character
+        ids = state[0].tolist()
+        probs = torch.full((1, V), 1.0 / V, dtype=torch.float64, device=x.device)  # P_0: uniform
+        for forget in range(n1, -1, -1) if self.config.interpolate else [0]:
+            digits = [self.pad] * forget + ids[forget:]
+            row = self._counts_row(sum(d * p for d, p in zip(digits, self._powers, strict=True)))
+            if row is not None:  # never seen: keep the shorter context's, as `forward`'s where() does
+                counts, total = row  # (1, V), (1, 1)
+                probs = (counts + k * V * probs) / (total + k * V)
+        return probs.log().float(), state  # (1, V), (1, n-1)
+
+    def _counts_row(self, context_id: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A context's counts of every next character (1, V) float64 and their sum (1, 1), None if never seen.
+
+        Read with `_row_counts` the first time and kept, at most ROW_CACHE_BYTES of rows (the oldest go
+        first); forgotten whenever the counts change.
+        """
+        keys, counts, was = self.keys, self.counts, self._rows_of
+        versions = (keys._version, counts._version)  # an in-place change bumps these
+        if not (was and was[0] is keys and was[1] is counts and was[2] == versions):
+            self._rows, self._rows_of = {}, (keys, counts, versions)
+        if context_id not in self._rows:
+            if len(self._rows) >= max(1, ROW_CACHE_BYTES // (8 * self.vocab_size + 200)):
+                del self._rows[next(iter(self._rows))]
+            row = self._row_counts(torch.tensor([context_id], device=keys.device))  # (1, V)
+            total = row.sum(-1, keepdim=True)  # (1, 1)
+            self._rows[context_id] = (row, total) if total.item() > 0 else None
+        return self._rows[context_id]
 
     def _forget(self, ctx: torch.Tensor, k: int) -> torch.Tensor:
         """The contexts (N, n-1) with their oldest k characters replaced by the pad."""

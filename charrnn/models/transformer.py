@@ -48,6 +48,20 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_drop(self.proj(y))
 
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` in eval mode as bare tensor operations: x (B, T, C) → (B, T, C), the same numbers.
+
+        The same kernels on the same shapes as `forward` (nn.Linear on a contiguous (B, T, C) input is one
+        addmm on (B·T, C); dropout is off), so the result is equal bit for bit; only nn.Module's per-call
+        work is skipped, which at batch 1 costs about as much as this layer's arithmetic.
+        """
+        B, T, C = x.shape
+        qkv = torch.addmm(self.qkv.bias, x.view(B * T, C), self.qkv.weight.t())  # (B·T, 3C)
+        q, k, v = qkv.view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 × (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B * T, C)  # heads side by side again
+        return torch.addmm(self.proj.bias, y, self.proj.weight.t()).view(B, T, C)
+
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         """softmax(q kᵀ / √hd + causal mask) from this module's own qkv weights: x (B, T, C) → (B, nh, T, T).
 
@@ -78,6 +92,20 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → (B, T, C)
         x = x + self.attn(self.ln1(x))  # positions exchange information
         return x + self.mlp(self.ln2(x))  # each position thinks on its own
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` in eval mode as bare tensor operations: x (B, T, C) → (B, T, C), equal bit for bit
+        (see `CausalSelfAttention.infer`)."""
+        B, T, C = x.shape
+        x = x + self.attn.infer(_layer_norm(self.ln1, x))
+        up, down = self.mlp[0], self.mlp[2]
+        hidden = torch.addmm(up.bias, _layer_norm(self.ln2, x).view(B * T, C), up.weight.t())  # (B·T, 4C)
+        return x + torch.addmm(down.bias, F.gelu(hidden), down.weight.t()).view(B, T, C)
+
+
+def _layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    """norm(x) without the module call: x (..., C) → (..., C)."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 class Transformer(CharModel):
@@ -148,6 +176,26 @@ class Transformer(CharModel):
             h = block(h)
         logits = self.head(self.ln_f(h[:, -T:]))  # (B, T, V): only x's positions are asked for
         return logits, seq[:, -(bs - 1):] if bs > 1 else seq[:, :0]  # (B, ≤ block_size-1)
+
+    def step(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """x (B,) → logits (B, V), state (B, ≤ block_size-1): `forward` on one character, equal bit for bit.
+
+        Sampling calls this once per character. Outside training and autograd it runs the same kernels on
+        the same shapes as `forward` without nn.Module's per-call work (~30 module calls a step, a quarter
+        of a step's time at batch 1 at the preset size). It still re-reads the whole window: the positions
+        are learned and absolute, so once the window is full every character shifts every position, and
+        cached keys and values would be stale (tests/test_samples_pinned.py holds the samples to this).
+        """
+        if self.training or torch.is_grad_enabled():
+            return super().step(x, state)
+        bs = self.config.block_size
+        seq = x[:, None] if state is None else torch.cat([state, x[:, None]], dim=1)  # (B, P+1)
+        window = seq[:, -self.window_len(1):]  # (B, W)
+        h = F.embedding(window, self.tok_emb.weight) + self.pos_emb.weight[:window.shape[1]]  # (B, W, C)
+        for block in self.blocks:
+            h = block.infer(h)
+        logits = F.linear(_layer_norm(self.ln_f, h[:, -1:]), self.head.weight)  # (B, 1, V)
+        return logits[:, -1], seq[:, -(bs - 1):] if bs > 1 else seq[:, :0]
 
     def window_len(self, T: int = 1) -> int:
         """How many characters to look at when asked about T new ones.
