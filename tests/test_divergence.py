@@ -125,7 +125,7 @@ def test_the_cli_quotes_the_typed_learning_rate_and_advises_the_presets_rate(tmp
     assert default < 1  # the advice is a rate that trains, far below the typed 10
     assert "(learning rate 10, still warming up: " in printed.err, printed.err
     assert f"Try a learning rate of {default:.2g} (the default for this model)" in printed.err
-    assert f"A learning rate of {default:.2g} (the default for this model)" in printed.err  # the diagnosis
+    assert f"Lower the learning rate to {default:.2g} (the default for this model)" in printed.err  # the diagnosis
     assert "3-10x" not in printed.err
 
 

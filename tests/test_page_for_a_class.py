@@ -24,6 +24,7 @@ import torch
 import app
 from charrnn.inspect import AttentionMaps, BigramTable, EmbeddingMap
 from charrnn.lessons import LESSONS
+from charrnn.presets import preset
 from charrnn_app import compare_view, inside_figures, inside_model, inside_tab, links, plots, racing, typed
 from charrnn_app.page import present_charts
 from charrnn_app.session import Session
@@ -292,7 +293,8 @@ def test_a_diverged_run_is_marked_diverged_on_the_page_and_never_done(browser, u
         return s.includes('diverged') || s.includes('Done'); }""")
     status = page.inner_text("#status")
     assert "diverged" in status and "Done" not in status, status
-    assert "(learning rate 10, still warming up" in status and "Try a learning rate of 0.003" in status, status
+    default = preset("gru", len(TEXT), 10)[1].lr  # the advice: the rate the preset gives this model
+    assert "(learning rate 10, still warming up" in status and f"Try a learning rate of {default:.2g}" in status, status
     page.wait_for_function("[...document.querySelectorAll('#loss-plot .legendtext')].some(t => "
                            "t.textContent.includes('diverged'))")
     assert "DIVERGED" in page.text_content("#loss-plot .gtitle")

@@ -239,8 +239,8 @@ def _diverged(history: History, train: list[float], uniform: float, lr: float | 
         said += (f" No weights had a validation loss below the uniform guess (ln V = {uniform:.2f} nats/char): "
                  "nothing was learned, and the model holds its untrained starting weights.")
     advised = advised or ((lr / 10, f"a tenth of {lr:.2g}") if lr else None)
-    lower = f"a learning rate of {advised[0]:.2g} ({advised[1]})" if advised else "a learning rate 10x lower"
-    return Finding("diverged", said, ev, f"{lower[0].upper()}{lower[1:]}, or a smaller gradient clip (e.g. 0.5); a "
+    lower = f"to {advised[0]:.2g} ({advised[1]})" if advised else "10x"
+    return Finding("diverged", said, ev, f"Lower the learning rate {lower}, or the gradient clip (e.g. 0.5); a "
                    "warm-up of a few hundred steps also helps a large model start gently.")
 
 
