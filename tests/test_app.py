@@ -252,11 +252,11 @@ def test_training_settings_from_the_page_reach_the_trainer(files, settings):
     train(s, settings, corpus=str(files["abc"]), model="lstm", max_steps=2, lr=0.02, weight_decay=0.07)
     used = s.bundle.train_config
     assert (used.lr, used.weight_decay, used.batch_size, used.seq_len) == (0.02, 0.07, 8, 16)
-    s = Session()  # empty boxes: the preset's values for this budget (LSTM, 120 s: with weight decay)
+    s = Session()  # empty boxes: the preset's values for this budget (LSTM, 4,001 steps: with weight decay)
     long = Settings(max_seconds=120, examples_dir=files["examples"])
-    train(s, long, corpus=str(files["abc"]), model="lstm", max_steps=2, time_budget=120, weight_decay=None,
-          lr=None, n_hidden=16, n_embd=None)
-    assert s.bundle.train_config.weight_decay == 0.05 and s.bundle.train_config.lr == 5e-3
+    train(s, long, corpus=str(files["abc"]), model="lstm", max_steps=4001, time_budget=120, weight_decay=None,
+          lr=None, n_hidden=16, n_embd=None, batch_size=2, seq_len=4)
+    assert s.bundle.train_config.weight_decay == 0.05 and s.bundle.train_config.lr == 7e-3
 
 
 def test_sampling_errors_and_the_next_character_chart(files, settings):
