@@ -404,14 +404,15 @@ def _metrics(bundle: Bundle, config: TrainConfig, stats) -> dict:
         "unigram_entropy": stats.unigram_entropy,
         "model_config": bundle.model.config.to_dict(),
         "train_config": asdict(config),
-        "history": {"step": h.step, "chars": h.chars, "seconds": _seconds(h.point(i)[2] for i in range(len(h.step))),
+        "history": {"step": h.step, "chars": h.chars,
+                    "seconds": _seconds_axis(h.point(i)[2] for i in range(len(h.step))),
                     "train_loss": h.train_loss, "val_step": h.val_step, "val_chars": h.val_chars,
-                    "val_seconds": _seconds(h.val_point(i)[2] for i in range(len(h.val_step))),
+                    "val_seconds": _seconds_axis(h.val_point(i)[2] for i in range(len(h.val_step))),
                     "val_loss": h.val_loss},
     }
 
 
-def _seconds(values) -> list[float | None]:
+def _seconds_axis(values) -> list[float | None]:
     """A curve's seconds axis for JSON: the model's training seconds at each point (`History`: on its run's
     clock, evaluation included), to the millisecond; None where unknown (a checkpoint older than the axis)."""
     return [round(s, 3) if math.isfinite(s) else None for s in values]
