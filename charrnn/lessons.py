@@ -189,7 +189,7 @@ LADDER = (
 GATES = (
     Claim("lstm_lower", "the LSTM ends below the plain RNN", ends_below(1, 0),
           "**The LSTM's loss ended lower:** {loss_a:.3f} against {loss_b:.3f} nats/char.",
-          "**The plain RNN's loss ended as low** ({loss_b:.3f} against the LSTM's {loss_a:.3f}): with this budget "
+          "**The LSTM's loss did not end lower** ({loss_a:.3f} against the plain RNN's {loss_b:.3f}): with this budget "
           "neither has learned to track deep nesting yet.", runs=(1, 0)),
     Claim("lstm_balances", "the LSTM writes more balanced lines", scores_higher(1, 0),
           "**And it writes more balanced lines:** {score_a:.0%} of the LSTM's against {score_b:.0%} of the plain "

@@ -311,10 +311,11 @@ def find_units_rows(session, text=None, prop="all", span=""):
     matches = data.get("matches")
     if not matches:  # why there is none, in words (`note` escaped it and set it in italics)
         return f"<p><i>{table.strip('*')}</i></p>", data
+    cut = f"<p><i>⚠️ {figs.escape(data['sampled'])}</i></p>" if data.get("sampled") else ""  # as the other views say
     rows = "".join(f'<tr data-layer="{figs.escape(m["layer"])}" data-unit="{int(m["unit"])}"><td>'
                    f'{figs.escape(m["property"])}</td><td>{figs.escape(m["layer"])}</td><td>{int(m["unit"])}</td>'
                    f'<td>{m["correlation"]:+.2f}</td></tr>' for m in matches)
-    return ('<table class="units"><tr><th>property</th><th>layer</th><th>unit</th><th>correlation r</th></tr>'
+    return (f'{cut}<table class="units"><tr><th>property</th><th>layer</th><th>unit</th><th>correlation r</th></tr>'
             f"{rows}</table><p>r = +1: the unit is high exactly where the property holds; −1: low there; 0: "
             "unrelated. <b>Click a row</b> to see that unit over the text.</p>"), data
 

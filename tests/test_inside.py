@@ -108,6 +108,19 @@ def test_find_units_by_property_and_by_a_selected_span(settings):
     assert "select part of the text" in data["note"]
 
 
+
+def test_find_units_as_clickable_rows_says_when_it_was_computed_on_a_sample(settings):
+    """The page's Find units shows rows to click; a cut to the view budget must be said there too."""
+    from dataclasses import replace
+
+    s, _ = train(settings, model="lstm")
+    text = (s.train_text * (2_000 // len(s.train_text) + 1))[:2_000]  # 2,000 characters the model knows
+    s.view_limits = replace(s.view_limits or settings.limits, max_view_seconds=0.3)  # ~1,000 at 300 µs each
+    html, data = inside_text.find_units_rows(s, text, "all", "")
+    assert (data.get("sampled") or "").startswith("Computed on a sample: the first "), data
+    assert "⚠️ Computed on a sample" in html
+    assert "data-unit=" in html
+
 # ---- the diagnosis of real runs ----------------------------------------------------------------------
 
 def test_a_page_run_at_lr_1e_6_ends_saying_the_learning_rate_is_too_low(settings):
