@@ -276,7 +276,10 @@ def finish(session: Session, ev, latest: str, covered: str = "") -> TrainUpdate:
         note = f" {ev.message}" if ev.message else ""
         if ev.message:
             gr.Warning(ev.message)
-    note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
+    if ev is not None and not session.stop and ev.stop_reason == "diverged":  # the same settings would diverge again
+        note += " Type the learning rate suggested above, then press Train."
+    else:
+        note += " Let it write in the Write tab, download it in the Keep tab, or press Train to continue."
     status = (status_line(ev, bundle, session.units, label) if ev else f"**{label}**")
     status += (f" on {covered}" if covered and bundle.val_loss is not None else "") + reference_text(session)
     status += "." + note

@@ -248,6 +248,7 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     good, bad = s.runs
     assert bad.diverged and not good.diverged
     assert "diverged" in outs[-1][0]  # the Train tab's status
+    assert "then press Train" in outs[-1][0] and "Train to continue" not in outs[-1][0]  # not the same run again
     # the typed rate (not the warm-up's) and a rate that trains: the preset's for this model
     assert "(learning rate 10, still warming up" in outs[-1][0] and \
         f"Try a learning rate of {preset('gru', len(TEXT), 5, 30)[1].lr:.2g}" in outs[-1][0]
