@@ -91,8 +91,10 @@ def preview(session, shown=None, prompt=None, temperature=TEMPERATURE, top_k=0, 
         *_, (text, session) = sample_text(session, prompt, PREVIEW_LENGTH, temperature, top_k, seed)
     except gr.Error:  # a setting the Sample button would refuse (it says why when pressed)
         return gr.update(placeholder=WAITING), gr.skip(), session
-    return (gr.update(value=text, placeholder=WAITING), f"The first {PREVIEW_LENGTH} characters the model writes, "
-            f"written when the tab opened: press **Sample** for more (the length above). {seed_note(session)}",
+    untrained = ("**This model has not learned anything yet** (step 0: its starting weights), so this is close "
+                 "to random characters. " if bundle.step == 0 and not bundle.model.fitted_by_counting else "")
+    return (gr.update(value=text, placeholder=WAITING), f"{untrained}The first {PREVIEW_LENGTH} characters the model "
+            f"writes, written when the tab opened: press **Sample** for more (the length above). {seed_note(session)}",
             session)
 
 

@@ -17,7 +17,7 @@ from gradio_client.exceptions import AppError
 
 import app
 import charrnn
-from charrnn import MODELS, CorpusError
+from charrnn import MODELS, CorpusError, plan_run
 from charrnn_app import corpus_view, options, plots, runner, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import Settings, example_notes, list_examples
@@ -395,3 +395,17 @@ def test_the_final_status_says_which_held_out_text_the_loss_covered(files, setti
     outs = train(s, settings, corpus=str(files["abc"]), model="gru", max_steps=3)
     held_out = len(s.val_text) - 1  # each held-out character but the first is predicted
     assert f"nats/char on the whole held-out text ({held_out:,} characters)" in outs[-1][0]
+
+
+def test_the_write_tab_says_when_the_model_it_previews_has_learned_nothing(files, settings):
+    """A run that diverged with no good weights keeps its starting weights: the preview must not pass for a
+    model's writing (a tester saw gibberish under "The first 200 characters the model writes")."""
+    s = Session()
+    s.bundle = plan_run("abc" * 400, "lstm", {"n_hidden": 16}, max_steps=1).build()  # step 0: untrained
+    _, note, _ = sampling.preview(s)
+    assert note.startswith("**This model has not learned anything yet**")
+    s = Session()
+    train(s, settings, corpus=str(files["abc"]), model="lstm", max_steps=2, n_hidden=16)
+    s.written_by = None
+    _, note, _ = sampling.preview(s)
+    assert note.startswith("The first ")
