@@ -9,6 +9,7 @@ weights it reached; the optimizer moments and schedule position are kept in the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -105,6 +106,20 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
+@functools.cache
+def cpu_lstm_runs_bf16() -> bool:
+    """Whether nn.LSTM runs under CPU bf16 autocast here: oneDNN builds no bf16 LSTM primitive on CPUs
+    without AVX-512 (e.g. AVX2-only AMD EPYC), and the forward pass raises RuntimeError. One tiny probe a
+    process, so a run asked for bf16 stops with a SettingError before training, not a traceback mid-run."""
+    probe = torch.nn.LSTM(2, 2)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            probe(torch.zeros(1, 1, 2))
+    except RuntimeError:
+        return False
+    return True
+
+
 def check_config(config: TrainConfig, model: CharModel, n_train: int, n_val: int) -> None:
     """Every field of `config` within its range (`charrnn.options`), and the text long enough for it.
 
@@ -120,6 +135,10 @@ def check_config(config: TrainConfig, model: CharModel, n_train: int, n_val: int
     if n_train < config.seq_len + 2 or n_val < 2:
         raise TrainingError(f"not enough text for a sequence length of {config.seq_len}: "
                             f"{n_train} training and {n_val} validation characters")
+    if config.precision == "bf16" and pick_device(config.device).type == "cpu" \
+            and any(isinstance(m, torch.nn.LSTM) for m in model.modules()) and not cpu_lstm_runs_bf16():
+        raise SettingError("precision", "bf16 autocast cannot run nn.LSTM on this CPU (oneDNN's bf16 LSTM needs "
+                           "AVX-512): use --precision fp32, or auto (bf16 only where the CPU runs it fast)", "bf16")
     if model.max_seq_len is not None and config.seq_len > model.max_seq_len:
         raise TrainingError(f"the sequence length ({config.seq_len}) is longer than the {model.max_seq_len} "
                             "characters the model reads at once; lower it or raise the model's block size")

@@ -92,6 +92,26 @@ def test_bad_checkpoint_and_prompt(tmp_path):
     assert r.returncode == 2 and "never saw these characters" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_bf16_lstm_trains_or_is_refused_in_one_line(tmp_path):
+    """`--precision bf16` asked for nn.LSTM on a CPU whose oneDNN has no bf16 LSTM (AVX2-only, e.g. AMD EPYC
+    Zen 2/3) was a RuntimeError traceback from the first step; now it is one line and exit 2 before training.
+    Where the CPU runs it (AVX-512 / AMX), the same command trains."""
+    from charrnn.train import cpu_lstm_runs_bf16
+
+    out = tmp_path / "m.safetensors"
+    r = run("train", SANITY, "--model", "lstm", "--max-steps", 2, "--precision", "bf16", "--threads", 1,
+            "--n-hidden", 16, "--out", out, "--quiet", cwd=tmp_path)
+    if cpu_lstm_runs_bf16():
+        assert r.returncode == 0 and out.exists(), r.stderr
+    else:
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert "bf16" in r.stderr and "--precision fp32" in r.stderr and not out.exists()
+    # bf16 for a model without nn.LSTM runs everywhere (emulated where the CPU has no bf16: slower, not wrong)
+    r = run("train", SANITY, "--model", "gru", "--max-steps", 2, "--precision", "bf16", "--threads", 1,
+            "--n-hidden", 16, "--out", out, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 def test_ctrl_c_stops_and_still_saves(tmp_path):
     import signal
     import time
