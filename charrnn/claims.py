@@ -119,13 +119,15 @@ def plan_label(plan) -> str:
 
 def inside_warmup(record) -> str | None:
     """After a race: why a run that stopped inside its warm-up could not show what a claim needs, or None."""
-    warm = warmup_of(record)
-    if warm is None or record.steps >= warm.steps or record.diverged or not record.steps:
+    # Its own step rate, however few steps it made: on a slow or busy CPU a 1 s race makes fewer than
+    # MEASURED_STEPS, and that run is the one that most needs the explanation.
+    steps = record.settings.get("warmup_steps") if record.settings else None
+    if not steps or not record.steps or record.steps >= steps or record.diverged or record.seconds <= 0:
         return None
-    return (f"**Why:** {record.label} stopped after {record.steps:,} steps, inside its {warm.steps}-step warm-up: its "
+    return (f"**Why:** {record.label} stopped after {record.steps:,} steps, inside its {steps}-step warm-up: its "
             f"learning rate was still rising towards {record.settings.get('lr', 0):.2g}, so it never trained at full "
             f"rate. At its {record.steps / record.seconds:.1f} steps a second here the warm-up alone takes about "
-            f"{warm.steps * record.seconds / record.steps:.0f} s: race it for longer than that.")
+            f"{steps * record.seconds / record.steps:.0f} s: race it for longer than that.")
 
 
 # ---- what a race measured ---------------------------------------------------------------------------

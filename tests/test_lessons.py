@@ -41,8 +41,13 @@ def test_every_lesson_judges_every_claim_on_every_example_text(key):
     assert lesson.claims, key
     for path in EXAMPLES:
         text = path.read_text()[:lesson.max_chars or 6_000]
-        records = run_lesson(lesson, text, budget=min(1.0, max(0.4, 2.0 / len(lesson.entrants))))
-        verdicts = lesson.verdicts(records)
+        budget = min(1.0, max(0.4, 2.0 / len(lesson.entrants)))
+        for longer in (1, 4, 10):  # a slow or busy CPU: a run too brief to judge races again for longer
+            records = run_lesson(lesson, text, budget=budget * longer)
+            verdicts = lesson.verdicts(records)
+            brief = [v for v in verdicts if v.held is None and "ran too briefly" in v.text]
+            if not brief:
+                break
         assert [v.claim for v in verdicts] == [c.key for c in lesson.claims]
         shown = lesson.conclusions(records)  # what the page shows after the race: every verdict's words
         assert all(v.text in shown for v in verdicts)
@@ -113,7 +118,7 @@ def test_a_budget_too_short_for_the_lstms_warm_up_is_said_before_and_explained_a
     budget at the plan's estimated step time (said before the race, with that figure), and at the rate the race
     measured (said while it runs); after it, a claim that did not hold says the LSTM stopped inside its warm-up.
     A budget longer than the warm-up warns of nothing."""
-    from charrnn.claims import inside_warmup, warmup_of
+    from charrnn.claims import MEASURED_STEPS, inside_warmup, warmup_of
     from charrnn.race import plan_race
 
     lesson = LESSONS["gates"]
@@ -135,12 +140,16 @@ def test_a_budget_too_short_for_the_lstms_warm_up_is_said_before_and_explained_a
     records = run_lesson(lesson, text, budget=1.0)
     rnn, lstm_run = records
     assert 0 < lstm_run.steps < 200  # it stopped inside its warm-up
+    own_seconds = 200 * lstm_run.seconds / lstm_run.steps  # the warm-up at the run's own step rate
     measured = warmup_of(lstm_run)
-    assert measured.measured and measured.seconds == pytest.approx(200 * lstm_run.seconds / lstm_run.steps)
-    assert any("it runs in this race" in w for w in lesson.budget_warnings(1.0, plans, records))
-    why = inside_warmup(lstm_run)
+    if lstm_run.steps >= MEASURED_STEPS:  # enough steps for the race's warnings to quote its own rate
+        assert measured.measured and measured.seconds == pytest.approx(own_seconds)
+        assert any("it runs in this race" in w for w in lesson.budget_warnings(1.0, plans, records))
+    else:  # a slow or busy CPU: too few steps to replace the estimate while it runs (here no plan: none)
+        assert measured is None
+    why = inside_warmup(lstm_run)  # after the race its own rate explains it, however few steps it made
     assert f"stopped after {lstm_run.steps:,} steps, inside its 200-step warm-up" in why
-    assert f"about {measured.seconds:.0f} s" in why
+    assert f"about {own_seconds:.0f} s" in why
     verdicts = lesson.verdicts(records)
     shown = lesson.conclusions(records)
     if not all(v.held for v in verdicts):  # a claim the LSTM needed did not hold: the conclusion says why

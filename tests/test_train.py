@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from charrnn import Bundle, TrainConfig, TrainingError, Vocab, build_model, checkpoint, split, train
+from charrnn.loss import evaluate_pieces
 from charrnn.options import SettingError
 from charrnn.train import lr_at
 
@@ -177,13 +178,16 @@ def test_a_time_budget_includes_the_final_validation_pass():
     from charrnn import make_config
 
     bundle = Bundle(build_model("lstm", len(vocab), make_config("lstm", n_hidden=256, n_layer=2)), vocab, "lstm")
-    budget = 3.0
+    # The budget follows this CPU: a final pass of ~30 % of it, inside the third a run may keep for it (an AVX2
+    # core under load takes ~7 s for this pass, where the machine this was written on took under 1 s).
+    list(evaluate_pieces(bundle.model, va[:4_000], 16))  # oneDNN's first calls, outside the timing
     began = time.perf_counter()
-    events = list(train(bundle, tr, va, config(max_steps=None, time_budget=budget, eval_every=0.5,
+    list(evaluate_pieces(bundle.model, va, 16))
+    budget = max(3.0, 3.5 * (time.perf_counter() - began))
+    events = list(train(bundle, tr, va, config(max_steps=None, time_budget=budget, eval_every=budget / 6,
                                                eval_chars=2000, final_eval_chars=None)))
-    total = time.perf_counter() - began
     last_step = [e for e in events if e.phase == "training" and not e.done][-1]
-    final_pass = events[-1].elapsed - last_step.elapsed
+    final_pass = events[-1].elapsed - last_step.elapsed  # the run's clock: setup before its first step is not budgeted
     assert events[-1].stop_reason == "time_budget"
     assert final_pass > 0.2 * budget  # the pass is long enough to matter...
-    assert total < budget * 1.1 + 0.5  # ...and fits in the budget (it once came after it)
+    assert events[-1].elapsed < budget * 1.1 + 0.5  # ...and fits in the budget (it once came after it)
