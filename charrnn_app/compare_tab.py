@@ -20,7 +20,7 @@ from charrnn.record import COPY_MIN_LEN, FILM_SEED, FILM_TEMPERATURE
 from . import compare_view as view
 from . import links, options, plots, racing, training, waiting
 from .page import Page, show_on_phone
-from .runner import mark_pending, stop_training
+from .runner import mark_pending, not_started, stop_training
 from .settings import PAGE_TIME_BUDGET
 
 LABEL, TAB_ID = "Compare", "compare-tab"
@@ -160,6 +160,8 @@ def wire_races(page: Page, c: CompareTab) -> None:
     c.stop.click(stop_training, session, c.status, **quiet)
     for button in (c.race, *c.lesson_buttons.values()):  # a phone: the status and the chart come into view
         button.click(None, None, None, js=show_on_phone("race-status"), **quiet)
+    for event in c.raced:  # refused before it started (a field's number out of range): no longer waiting
+        event.failure(not_started, session, [c.status, c.queue_timer], **quiet)
     for event in c.raced:  # the Train tab's chart shows the tab's model, now the race's best
         event.then(training.model_figure, session, train.loss_plot, show_progress="hidden", api_visibility="private")
 

@@ -217,6 +217,49 @@ def test_a_projector_reads_the_charts_and_the_compare_chart_is_on_the_first_scre
     page.close()
 
 
+TOASTS = "[...document.querySelectorAll('.toast-message-item')].map(t => t.innerText)"
+TYPED_OUT_OF_RANGE = [  # (tab, field, a number outside its range, the button that asks for a run, the message)
+    ("Train", "#time-budget", "2", None, "“time budget (seconds)” takes a number from 5 to 30: 2 became 5."),
+    ("Train", "#time-budget", "500", None, "“time budget (seconds)” takes a number from 5 to 30: 500 became 30."),
+    ("Compare", "#race-budget", "0", None, "“budget per model (seconds of its own training)” takes a number from 1 "
+                                           "to 30: 0 became 1."),
+    ("Write", "#length", "5", None, "“length (characters)” takes a number from 10 to 2000: 5 became 10."),
+    ("Write", "#seed", "-5", "#sample", "“seed (-1 = random)” cannot be -5: it takes a number -1 or more."),
+    ("Train", "#max-steps", "-3", "#train", "“step limit (0 = none)” cannot be -3: it takes a number 0 or more."),
+]
+
+
+@pytest.mark.browser
+def test_a_number_typed_outside_its_range_names_the_field_and_the_server_logs_nothing(browser, url):
+    """A tester typed 2 into the time budget (its least is 5 s): Gradio's red "Value 2 is less than minimum value
+    5." and a traceback in the server's log — and typing 25 showed the same for its 2. Now typing says nothing
+    while the number is on its way; a slider typed outside its range says which number it took when it loses
+    the focus, a number field sent out of range with Train or Sample is refused naming the field and its
+    range (Train then says it did not start), and the server logs nothing (this module's traceback watch); a
+    link's Train budget below the least opens the page at the least."""
+    page = open_page(browser, url, "?example=tiny&budget=2")
+    box = "#time-budget input[type=number]"
+    page.wait_for_function(f"document.querySelector('{box}').value === '5'")
+    page.click("#settings")  # the step limit is in the settings
+    page.click(box, click_count=3)
+    page.keyboard.type("25", delay=100)  # sends 2, then 25
+    wait_text(page, "#plan", "and 25 s")
+    page.press(box, "Tab")
+    assert page.evaluate(TOASTS) == []  # nothing said about the 2 on its way to 25
+    for tab, field, value, button, words in TYPED_OUT_OF_RANGE:
+        page.get_by_role("tab", name=tab).click()
+        page.fill(f"{field} input[type=number]", value)
+        page.press(f"{field} input[type=number]", "Tab")  # the focus leaves the field
+        if button:
+            page.click(button)
+        page.wait_for_function(f"(w) => ({TOASTS}).includes(w)", arg=words)
+    wait_text(page, "#status", "Not started")
+    toasts = page.evaluate(TOASTS)  # each said once, and nothing else (no Gradio "Value … minimum value")
+    assert set(toasts) <= {words for *_, words in TYPED_OUT_OF_RANGE} and len(toasts) == len(set(toasts)), toasts
+    assert page.input_value(box) == "30" and "and 30 s" in page.inner_text("#plan")
+    page.close()
+
+
 @pytest.mark.browser
 def test_a_queued_race_shows_its_place_in_line(browser, url):
     first, second = open_page(browser, url, "?example=tiny&budget=20"), open_page(browser, url, "?example=tiny")
