@@ -71,8 +71,8 @@ body.present #status { min-height: 0; }
 
 
 def show_on_phone(elem_id: str) -> str:
-    """Browser code for a click: on a phone-sized screen, scroll `elem_id` (a status above its chart) to the
-    top, so that pressing Train or Race visibly starts something."""
+    """Browser code for a click: on a phone-sized screen, scroll `elem_id` (a status above its chart, or the
+    column of a chart and its status) to the top, so that pressing Train or Race visibly starts something."""
     return (f"() => {{ if (window.innerWidth <= 640) document.getElementById('{elem_id}')"
             "?.scrollIntoView({block: 'start'}); }")
 

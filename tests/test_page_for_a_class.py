@@ -217,6 +217,32 @@ def test_a_projector_reads_the_charts_and_the_compare_chart_is_on_the_first_scre
     page.close()
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("size, query, lesson", [
+    ((1280, 720), "?present=1&lesson=memorise&budget=1", "memorise"),  # a projector, a two-model lesson
+    ((1400, 1000), "?lesson=ladder&budget=1", "ladder"),  # a desktop, the lesson with the most to say
+])
+def test_the_compare_chart_stays_on_the_first_screen_after_a_lesson_has_run(browser, url, size, query, lesson):
+    """A tester saw the Compare chart on the first screen before a lesson and below it after: what the race
+    showed (a paragraph a claim, above the chart) pushed it down, at projector size and, after the ladder, at
+    desktop size. The chart stays on the first screen with the lesson's findings under it."""
+    width, height = size
+    page = open_page(browser, url, query, width, height)
+    if "present=1" in query:
+        page.wait_for_function("document.body.classList.contains('present')")
+    wait_text(page, "#lesson-text", "Budget:")
+    page.click(f"#lesson-{lesson}")
+    wait_text(page, "#race-status", "What this race showed", timeout=120_000)
+    page.evaluate("window.scrollTo(0, 0)")
+    chart = page.evaluate(CHART, "compare-plot")
+    status = page.evaluate("document.querySelector('#race-status').getBoundingClientRect().toJSON()")
+    FIGURES[f"{width}x{height} after the {lesson} lesson"] = {"compare chart": chart, "status": status}
+    print(f"\n{width}×{height} after the {lesson} lesson: Compare chart {chart}; status {status}")
+    assert 0 <= chart["top"] and chart["bottom"] <= height  # all of it on the first screen
+    assert status["top"] >= chart["bottom"] - 1  # the findings under the chart
+    page.close()
+
+
 TOASTS = "[...document.querySelectorAll('.toast-message-item')].map(t => t.innerText)"
 TYPED_OUT_OF_RANGE = [  # (tab, field, a number outside its range, the button that asks for a run, the message)
     ("Train", "#time-budget", "2", None, "“time budget (seconds)” takes a number from 5 to 30: 2 became 5."),
