@@ -142,6 +142,32 @@ def test_an_inside_view_draws_once_per_model_state_and_quietly_without_a_model()
     assert draw(s, drawn, "y") == ("drawn", "y") and calls == ["x", "y"]
 
 
+def test_no_tab_shows_the_same_accordion_twice(settings):
+    """A tester saw "The numbers (JSON, also what the API returns)" twice in Inside → Predictions (the coloured
+    text's, then the worked loss's): within one tab (not counting the tabs inside it) no two accordions read the
+    same — one holds both of a view's numbers, or each says whose they are."""
+
+    def accordions(block):
+        for child in getattr(block, "children", []):
+            if isinstance(child, gr.Tab):
+                continue  # a tab inside this one: counted on its own
+            if isinstance(child, gr.Accordion):
+                yield child.label
+            yield from accordions(child)
+
+    def tabs(block):
+        for child in getattr(block, "children", []):
+            if isinstance(child, gr.Tab):
+                yield child
+            yield from tabs(child)
+
+    demo = app.build_demo(settings)
+    seen = {tab.label: list(accordions(tab)) for tab in tabs(demo)}
+    assert "The numbers (JSON, also what the API returns)" in seen["Predictions"]
+    for label, titles in seen.items():
+        assert len(titles) == len(set(titles)), (label, titles)
+
+
 # ---- the page in a browser ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
