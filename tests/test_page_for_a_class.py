@@ -142,6 +142,32 @@ def test_an_inside_view_draws_once_per_model_state_and_quietly_without_a_model()
     assert draw(s, drawn, "y") == ("drawn", "y") and calls == ["x", "y"]
 
 
+def test_the_write_tabs_preview_says_how_to_write_it_again_and_its_words_are_true():
+    """The preview under the Write tab's box is 200 characters while the length box says 500: its note said "same
+    prompt, length, temperature and top-k", which writes 500. It says 200 now (and an empty prompt where the
+    box's could not be read), and doing what it says writes the same text again."""
+    from charrnn import Bundle, TrainConfig, Vocab, build_model, make_config, split, train
+    from charrnn_app import sampling
+
+    vocab = Vocab.from_text(TEXT)
+    bundle = Bundle(build_model("gru", len(vocab), make_config("gru", n_hidden=16, n_layer=1)), vocab, "gru")
+    for _ in train(bundle, *split(vocab.encode(TEXT), seq_len=8), TrainConfig(max_steps=5, time_budget=None,
+                                                                                batch_size=4, seq_len=8)):
+        pass
+    s = Session()
+    s.bundle = bundle
+    for prompt, empty in (("the ", False), ("the ~", True)):  # "~": a character this model never saw
+        s.written_by = None
+        box, note, _ = sampling.preview(s, None, prompt, 0.8, 0, -1)
+        seed = s.sample_seed
+        assert f"put {seed} in the seed box" in note and f"{sampling.PREVIEW_LENGTH} in the length" in note, note
+        assert "same prompt, length" not in note and ("nothing in the prompt" in note) == empty, note
+        again = list(sampling.sample_text(s, "" if empty else prompt, sampling.PREVIEW_LENGTH, 0.8, 0, seed))[-1][0]
+        assert again == box["value"]
+    list(sampling.sample_text(s, "the ", 60, 0.8, 0, 3))
+    assert "same prompt, length, temperature and top-k" in sampling.seed_note(s)  # Sample's text: the boxes'
+
+
 def test_no_tab_shows_the_same_accordion_twice(settings):
     """A tester saw "The numbers (JSON, also what the API returns)" twice in Inside → Predictions (the coloured
     text's, then the worked loss's): within one tab (not counting the tabs inside it) no two accordions read the
