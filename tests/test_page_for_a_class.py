@@ -99,6 +99,43 @@ def test_presentation_mode_draws_the_charts_in_large_type():
     assert s.present and train_chart.layout.font.size >= 20 and compare_chart.layout.font.size >= 20
 
 
+def finished_run(run_id: int, final: float, steps: int = 100):
+    """A finished run's record whose validation loss falls from 3.0 to `final` over `steps` steps."""
+    from charrnn.bundle import History
+    from charrnn.record import RunRecord
+
+    h = History()
+    for i in range(0, steps + 1, 10):
+        loss = 3.0 + (final - 3.0) * i / steps
+        h.add(i, i * 64, i / 10, loss)
+        h.add_val(i, i * 64, i / 10, loss)
+    return RunRecord(run_id, "gru", "nn.GRU 64×1", {}, 1, "the example `tiny`", 1000, 900, 0, curve=h, steps=steps,
+                     final_val=final, stop_reason="time_budget")
+
+
+def test_the_final_labels_of_close_runs_stand_apart_and_the_zoomed_title_fits_the_chart():
+    """A tester saw the final-loss labels of two runs ending 0.01 apart written over each other on the zoomed
+    Compare chart, and its title cut off at 1280 px. Labels of curves that end together stand at least a line of
+    text apart (on a plot 180 px tall), in presentation mode too; each still says its own
+    value; the zoomed chart's title fits the chart beside the lesson at 1280 px (~700 px) and, in presentation
+    mode, the page's width."""
+    runs = [finished_run(1, 1.500), finished_run(2, 1.510), finished_run(3, 1.515, 95)]
+    for present, font in ((False, 13), (True, plots.PRESENT_FONT)):
+        fig = plots.runs_figure(runs, uniform=3.2, present=present)
+        low, high = fig.layout.yaxis.range
+        assert "zoomed to the final losses" in fig.layout.title.text  # the finals are close: zoomed
+        labels = sorted((a.y, a.text) for a in fig.layout.annotations)
+        assert [t for _, t in labels] == ["1.500", "1.510", "1.515"]
+        line_px = 1.2 * font  # a line of text
+        ys = [y for y, _ in labels]  # on a plot 180 px tall: the desktop's Compare chart under a legend of 7 runs
+        gaps_px = [(b - a) / (high - low) * 180 for a, b in zip(ys, ys[1:], strict=False)]
+        assert min(gaps_px) >= line_px, gaps_px
+        assert all(low <= y <= high for y, _ in labels)
+        title = fig.layout.title
+        width = len(title.text) * 0.55 * title.font.size  # a proportional font's average glyph: ~0.55 em
+        assert width <= (1216 if present else 700) - 40, (title.text, width)
+
+
 def test_the_embedding_map_says_when_it_is_too_little_to_read():
     chars = list("abcd")
     flat = EmbeddingMap(chars, chars, [0, 1, 0, 1], [0, 0, 1, 1], [0.09, 0.08], "input.embedding.weight (V, E)")
