@@ -20,7 +20,7 @@ from charrnn.record import COPY_MIN_LEN, FILM_SEED, FILM_TEMPERATURE
 from . import compare_view as view
 from . import links, options, plots, racing, training, waiting
 from .page import Page, show_on_phone
-from .runner import mark_pending, stop_training
+from .runner import mark_pending, not_started, stop_training
 from .settings import PAGE_TIME_BUDGET
 
 LABEL, TAB_ID = "Compare", "compare-tab"
@@ -83,8 +83,10 @@ def layout(page: Page) -> CompareTab:
                           for key, lesson in LESSONS.items()}
     with gr.Row(elem_id="compare-row"):  # the chart first (on a projector's first screen), the lesson beside it
         with gr.Column(scale=3, min_width=340, elem_id="compare-watch"):
-            status = gr.Markdown("Pick a lesson, or choose models and press **Race**.", elem_id="race-status")
+            # The status under the chart: what a finished lesson's race showed runs to many lines, and above
+            # the chart it pushed the chart off the first screen
             chart = gr.Plot(plots.runs_figure([]), show_label=False, elem_id="compare-plot")
+            status = gr.Markdown("Pick a lesson, or choose models and press **Race**.", elem_id="race-status")
             x_axis = gr.Radio([("training step", "step"), ("characters seen", "chars"), ("seconds", "seconds")],
                               value="step", label="x axis", elem_id="x-axis",
                               info="characters seen is fair across batch sizes; seconds (each model's own) shows speed")
@@ -158,8 +160,10 @@ def wire_races(page: Page, c: CompareTab) -> None:
                                     api_visibility="private", **race_kwargs))
     wire_budget(page, c)
     c.stop.click(stop_training, session, c.status, **quiet)
-    for button in (c.race, *c.lesson_buttons.values()):  # a phone: the status and the chart come into view
-        button.click(None, None, None, js=show_on_phone("race-status"), **quiet)
+    for button in (c.race, *c.lesson_buttons.values()):  # a phone: the chart and the status come into view
+        button.click(None, None, None, js=show_on_phone("compare-watch"), **quiet)
+    for event in c.raced:  # refused before it started (a field's number out of range): no longer waiting
+        event.failure(not_started, session, [c.status, c.queue_timer], **quiet)
     for event in c.raced:  # the Train tab's chart shows the tab's model, now the race's best
         event.then(training.model_figure, session, train.loss_plot, show_progress="hidden", api_visibility="private")
 

@@ -35,9 +35,14 @@ def _strip(elem_id: str) -> gr.HTML:
     return gr.HTML("", elem_id=elem_id, css_template=t.CSS, js_on_load=t.CLICK_JS)
 
 
-def _numbers(elem_id: str) -> gr.JSON:
-    with gr.Accordion("The numbers (JSON, also what the API returns)", open=False):
-        return gr.JSON(elem_id=elem_id)
+def _numbers(*elem_ids: str, of: str = "", labels: tuple = ()):
+    """One accordion with the numbers a view shows, as the API returns them: a gr.JSON for each of `elem_ids`
+    (several: labelled by `labels`), one JSON returned as itself. `of` names the view where a sub-tab has
+    two, each with its own numbers (" of the map"): no two accordions of a sub-tab read the same."""
+    with gr.Accordion(f"The numbers{of} (JSON, also what the API returns)", open=False):
+        boxes = [gr.JSON(elem_id=e, label=label or None, show_label=bool(label))
+                 for e, label in zip(elem_ids, [*labels, *[""] * len(elem_ids)], strict=False)]
+    return boxes[0] if len(boxes) == 1 else boxes
 
 
 def fill_text(session, text):
@@ -132,8 +137,8 @@ def predictions(session, text, look, limits) -> None:
         position = gr.Number(1, precision=0, minimum=1, label="position (or click a character)",
                              elem_id="pred-position")
         worked = gr.Markdown(elem_id="worked-loss")
-        data = _numbers("pred-data")
-        worked_data = _numbers("worked-data")
+        data, worked_data = _numbers("pred-data", "worked-data",
+                                     labels=("the coloured text (/predictions)", "the worked loss (/worked_loss)"))
     look.click(t.predictions_view, [session, text], [strip, summary, data], api_name="predictions", **limits)
     position.submit(t.worked_loss_view, [session, text, position], [worked, worked_data], api_name="worked_loss",
                     **limits)
@@ -150,7 +155,7 @@ def neurons(session, text, look, limits) -> None:
             show = gr.Button("Show this unit", elem_id="neuron-show")
         strip = _strip("neuron-strip")
         summary = gr.Markdown(elem_id="neuron-summary")
-        data = _numbers("neuron-data")
+        data = _numbers("neuron-data", of=" of this unit")
         gr.Markdown("**Find units** that track a property of the text — or select a span in the text box "
                     "above and choose “selected span”.")
         with gr.Row():
@@ -159,7 +164,7 @@ def neurons(session, text, look, limits) -> None:
             span = gr.Textbox(label="selected span (start-end)", elem_id="find-span", max_lines=1)
             find = gr.Button("Find units", elem_id="find-units")
         units_table = gr.HTML(elem_id="units-table", css_template=t.UNITS_CSS, js_on_load=t.UNIT_CLICK_JS)
-        units_data = _numbers("units-data")
+        units_data = _numbers("units-data", of=" of the units found")
     tab.select(refresh_layers, [session, layer], layer, show_progress="hidden", api_visibility="private")
     gr.on([show.click, unit.submit], t.neuron_view, [session, text, layer, unit], [layer, strip, summary, data],
           api_name="neurons", **limits)
@@ -208,10 +213,10 @@ def maps(session, text, look, limits) -> None:
         show = gr.Button("Show the maps", elem_id="maps-show")
         map_plot = gr.Plot(show_label=False, elem_id="map-plot")
         map_summary = gr.Markdown(elem_id="map-summary")
-        map_data = _numbers("map-data")
+        map_data = _numbers("map-data", of=" of the map")
         attention_plot = gr.Plot(show_label=False, elem_id="attention-plot")
         attention_summary = gr.Markdown(elem_id="attention-summary")
-        attention_data = _numbers("attention-data")
+        attention_data = _numbers("attention-data", of=" of the attention")
     show.click(m.map_view, session, [map_plot, map_summary, map_data], api_name="embedding_map", **limits)
     show.click(m.attention_view, [session, text], [attention_plot, attention_summary, attention_data],
                api_name="attention", **limits)

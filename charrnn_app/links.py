@@ -77,14 +77,17 @@ def fits(text: str) -> bool:
     return len(text) <= MAX_TEXT and len(urlencode({"text": text})) <= MAX_QUERY
 
 
-def link_loader(examples=(), max_seconds: float = 120.0):
+def link_loader(examples=(), max_seconds: float = 120.0, least_seconds: float = 0.0):
     """The page's load handler: updates for (example, model, time budget, presentation mode, pasted text)
-    from the page's URL; a key the link does not set leaves its component as it is."""
+    from the page's URL; a key the link does not set leaves its component as it is. A budget below the Train
+    field's least (`least_seconds`; a race's budget may be shorter) opens the page at that least."""
 
     def apply_link(request: gr.Request):
         state = parse(dict(request.query_params) if request is not None else {}, examples, max_seconds)
         if "lesson" in state or "models" in state:  # a race's link: the budget is each model's, not Train's
             state.pop("budget", None)
+        elif "budget" in state:
+            state["budget"] = max(state["budget"], least_seconds)
         return tuple(gr.update(value=state[k]) if k in state else gr.skip() for k in KEYS)
 
     return apply_link

@@ -71,8 +71,8 @@ body.present #status { min-height: 0; }
 
 
 def show_on_phone(elem_id: str) -> str:
-    """Browser code for a click: on a phone-sized screen, scroll `elem_id` (a status above its chart) to the
-    top, so that pressing Train or Race visibly starts something."""
+    """Browser code for a click: on a phone-sized screen, scroll `elem_id` (a status above its chart, or the
+    column of a chart and its status) to the top, so that pressing Train or Race visibly starts something."""
     return (f"() => {{ if (window.innerWidth <= 640) document.getElementById('{elem_id}')"
             "?.scrollIntoView({block: 'start'}); }")
 
@@ -142,6 +142,10 @@ class Page:
         gr.Timer(keep_alive_seconds(self.settings.session_ttl)).tick(
             lambda s: s, self.session, self.session, queue=False, show_progress="hidden", api_visibility="private")
         self.present.change(None, self.present, None, js=PRESENT_JS, queue=False, api_visibility="private")
+        for block in list(self.demo.blocks.values()):  # a number typed outside a slider's range: say what it took
+            if isinstance(block, gr.Slider):
+                block.release(note_clamped(block), None, None, show_progress="hidden",
+                              api_visibility="private")
         if self.train is not None and self.compare is not None:  # the charts' type follows (drawn on the server)
             self.present.change(present_charts, [self.present, self.session, self.corpus_info, self.compare.x_axis],
                                 [self.train.loss_plot, self.compare.chart], queue=False, show_progress="hidden",
@@ -188,6 +192,30 @@ def present_charts(on, session, info, x_axis):
     session.present = bool(on)
     train_chart = training.model_figure(session) if session.bundle is not None else training.corpus_chart(info, session)
     return train_chart, compare_view.compare_figure(session, x_axis)
+
+
+class ReleaseData(gr.EventData):
+    """A slider's release event: `value`, the number it held when released (a typed one, before Gradio's slider
+    takes it into its range; the event's inputs carry the number after that)."""
+
+    def __init__(self, target, data):
+        super().__init__(target, data)
+        self.value = data
+
+
+def note_clamped(slider: gr.Slider):
+    """The release handler of `slider`: a number typed outside its range is taken to the nearest end of it when
+    the field loses the focus (by Gradio's slider, silently); the page says so. Its events read that nearest
+    number while the field is typed (`Server.explain_unreadable_inputs`)."""
+
+    def note(released: ReleaseData) -> None:
+        value, low, high = released.value, slider.minimum, slider.maximum
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or low <= value <= high:
+            return
+        gr.Warning(f"“{slider.label}” takes a number from {low:g} to {high:g}: "
+                   f"{value:g} became {min(max(value, low), high):g}.")
+
+    return note
 
 
 def keep_alive_seconds(ttl: float) -> float:

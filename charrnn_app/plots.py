@@ -203,8 +203,11 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     zoom = finish_range(shown_runs, top * 1.08, k)
     if zoom is not None:  # finals too close to tell apart on the whole run's axis: the finish, labelled as such
         y_range, y_title = zoom, f"cross-entropy ({unit}) · zoomed: not from 0"
-        title += " · y axis zoomed to the final losses (double-click the chart: the whole run)"
-    final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range[1] if zoom else None)
+        # short enough for the chart's width beside the lesson at 1280 px (~700 px); double-clicking for the
+        # whole run is in the tab's help
+        title = "Validation (solid) and training (dotted) loss · zoomed to the final losses"
+    final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range[1] if zoom else None,
+                 y_range[1] - y_range[0])
     return styled(fig, present, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
                    xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range))
 
@@ -238,19 +241,39 @@ def finish_range(records: list, whole_top: float, k: float = 1.0) -> list[float]
     return None
 
 
+LABEL_PLOT_PX = 180  # the plot area's height (pixels) that spacing the final labels assumes (a desktop's
+# Compare chart under a legend of seven runs: ~190)
+LABEL_COLUMN = 0.15  # labels whose curves end within this share of the x axis stand in one column
+
+
 def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float, size: int = 13,
-                 top: float | None = None) -> None:
+                 top: float | None = None, y_span: float | None = None) -> None:
     """Each finished run's final validation loss written just above the end of its curve, in its colour; one
-    above a zoomed axis's `top` at that edge, with an arrow up ("↑ 1.234")."""
+    above a zoomed axis's `top` at that edge, with an arrow up ("↑ 1.234"). Labels whose curves end close
+    together (in one column, LABEL_COLUMN of the x axis, and closer than a line of text on a `y_span` axis)
+    are moved apart, each at least a line above the one below it (those at the top edge: below the one above),
+    so that runs ending 0.01 apart stay readable."""
+    labels = []
     for r in records:
         xs = getattr(r.curve, val_key) or getattr(r.curve, key)
         if not xs or r.diverged or r.ended == "training" or r.final_val is None or not math.isfinite(r.final_val):
             continue
         value = r.final_val * k
-        above = top is not None and value > top
-        fig.add_annotation(x=xs[-1], y=top if above else value, text=f"↑ {value:.3f}" if above else f"{value:.3f}",
+        labels.append((value, xs[-1], top is not None and value > top, run_color(r.run_id)))
+    right = max((x for _, x, _, _ in labels), default=0) or 1.0
+    line = 1.4 * size / LABEL_PLOT_PX * y_span if y_span else 0.0  # a line of text, in the y axis's units
+    placed: list[tuple[float, float, bool]] = []  # (y, x, at the top edge) of the labels written so far
+    # upwards from the lowest in-range label; then the top edge's, downwards from the edge
+    for value, x, above, color in sorted(labels, key=lambda v: (v[2], v[0] if not v[2] else -v[0])):
+        column = [y for y, px, up in placed if up == above and abs(px - x) < LABEL_COLUMN * right]
+        if above:
+            y = min([top, *[c - line for c in column]])
+        else:
+            y = max([value, *[c + line for c in column]])
+        placed.append((y, x, above))
+        fig.add_annotation(x=x, y=y, text=f"↑ {value:.3f}" if above else f"{value:.3f}",
                            showarrow=False, xanchor="right", yanchor="top" if above else "bottom",
-                           yshift=0 if above else 3, font=dict(color=run_color(r.run_id), size=size))
+                           yshift=0 if above else 3, font=dict(color=color, size=size))
 
 
 def next_char_figure(chart, present: bool = False) -> go.Figure:

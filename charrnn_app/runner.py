@@ -237,6 +237,16 @@ def mark_pending(session, time_budget=None):
     return WAITING, gr.Timer(active=True)
 
 
+def not_started(session):
+    """A Train or Race that failed (`.failure`): if it was refused before its handler ran — a number outside
+    its field's range, which the page's message names — the tab no longer waits for it. Returns (status, the
+    place-in-line timer); a run that did start has said how it ended, so nothing changes then."""
+    if not isinstance(session, Session) or session.running or not session.pending:
+        return gr.skip(), gr.skip()
+    session.pending = False
+    return "**Not started:** a setting cannot be used as it is — the message says which.", gr.Timer(active=False)
+
+
 def stop_training(session, queued: bool = False):
     """Ask this tab's run to stop after its current step (the model is kept), or, if it has not started
     (waiting in the queue — `queued`, or marked by the page's click — or planning), to be cancelled.

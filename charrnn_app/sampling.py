@@ -83,10 +83,11 @@ def preview(session, shown=None, prompt=None, temperature=TEMPERATURE, top_k=0, 
         return gr.update(value="", placeholder=f"{waiting} Then press Sample."), "", session
     if shown and session.written_by == written_key(bundle):
         return gr.skip(), gr.skip(), session
+    dropped = False
     try:
         _check_prompt(bundle, prompt or "")
     except gr.Error:
-        prompt = ""
+        prompt, dropped = "", True
     try:
         *_, (text, session) = sample_text(session, prompt, PREVIEW_LENGTH, temperature, top_k, seed)
     except gr.Error:  # a setting the Sample button would refuse (it says why when pressed)
@@ -94,7 +95,8 @@ def preview(session, shown=None, prompt=None, temperature=TEMPERATURE, top_k=0, 
     untrained = ("**This model has not learned anything yet** (step 0: its starting weights), so this is close "
                  "to random characters. " if bundle.step == 0 and not bundle.model.fitted_by_counting else "")
     return (gr.update(value=text, placeholder=WAITING), f"{untrained}The first {PREVIEW_LENGTH} characters the model "
-            f"writes, written when the tab opened: press **Sample** for more (the length above). {seed_note(session)}",
+            f"writes, written when the tab opened: press **Sample** for more (the length above). "
+            f"{seed_note(session, PREVIEW_LENGTH, dropped)}",
             session)
 
 
@@ -106,13 +108,21 @@ def _random_as_none(seed):
         return seed
 
 
-def seed_note(session) -> str:
-    """Which seed wrote the last sample, to write it again (the Write tab shows it under the sample)."""
+def seed_note(session, length: int | None = None, empty_prompt: bool = False) -> str:
+    """Which seed wrote the last sample, to write it again (the Write tab shows it under the sample). `length`:
+    the characters it wrote when that was not the length box's (a preview's PREVIEW_LENGTH); `empty_prompt`:
+    written with an empty prompt in place of the box's (a preview, where the model cannot read the box's)."""
     seed = getattr(session, "sample_seed", None)
     if seed is None:
         return ""
-    return (f"Written with seed **{seed}**: put {seed} in the seed box (same prompt, length, temperature and "
-            "top-k) to write this text again; −1 draws a new seed each time.")
+    if length is None and not empty_prompt:
+        return (f"Written with seed **{seed}**: put {seed} in the seed box (same prompt, length, temperature and "
+                "top-k) to write this text again; −1 draws a new seed each time.")
+    boxes = [f"{seed} in the seed box"] + ([f"{length} in the length"] if length is not None else [])
+    boxes += ["nothing in the prompt"] if empty_prompt else []
+    same = "same temperature and top-k" if empty_prompt else "same prompt, temperature and top-k"
+    return (f"Written with seed **{seed}**: put {', '.join(boxes[:-1])} and {boxes[-1]} ({same}) and press Sample "
+            "to write this text again; −1 draws a new seed each time.")
 
 
 def _next_char(session, prompt, temperature, top_k):

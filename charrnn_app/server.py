@@ -10,7 +10,8 @@ list, None, False) rather than failing a user's request.
         .enqueued_at(request)         when a running request joined the queue (time.monotonic())
         .forget(session_hash)         drop Gradio's own copy of a session's state; its values
         .expire_idle(ttl, free)       forget the sessions unused for the TTL (a script's calls never disconnect)
-        .explain_unreadable_inputs()  a value a field cannot read: a gr.Error naming it, not a bare "Error"
+        .explain_unreadable_inputs()  a value a field cannot read, or outside its range: a gr.Error naming
+                                      it, not a bare "Error" or a traceback in the server's log
         .cache / .session_root()      Gradio's cache folder, and this server's folder for tab files
     cache_sweep(ttl)                  Blocks(delete_cache=…): Gradio's own sweep of its cache, a backstop
     Uploads                           which tabs use which uploaded files; the last one out removes it
@@ -143,16 +144,29 @@ class Server:
         """A value an input field cannot read (a list or "NaN" for a number, null for a slider) is answered
         with a gr.Error naming the field and what it takes. Gradio's components fail on such a value before
         any handler runs (a TypeError in `preprocess`), which the page and the API only show as a bare
-        "Error". Gradio wraps that failure in a ComponentProcessingError saying which input it was."""
+        "Error". Gradio wraps that failure in a ComponentProcessingError saying which input it was.
+        A number outside a slider's or a number field's range (2 s in a time budget from 5 s) is refused in
+        `preprocess` too, with a gr.Error that names no field and that Gradio logs with a traceback. Where a
+        user (or a script) asks for something — a click, a submit — it is refused with the field's name and
+        range, as the user's error. Where a field is being typed (its change, or a chain after it), the
+        event reads the nearest number in range: typing 25 sends 2 first, which is no mistake, and a slider
+        takes that nearest number itself when it loses the focus (`page.note_clamped` says so)."""
         preprocess = getattr(self._demo, "preprocess_data", None)
         if preprocess is None:
             return
 
         async def explained(block_fn, inputs, *args, **kwargs):
+            if not asked(block_fn):
+                inputs = in_range(block_fn, inputs)
             try:
                 return await preprocess(block_fn, inputs, *args, **kwargs)
             except ComponentProcessingError as e:
                 raise gr.Error(unreadable_input(block_fn, inputs, str(e)), print_exception=False) from None
+            except gr.Error as e:
+                outside = out_of_range(block_fn, inputs, e.message)
+                if outside is None:
+                    raise
+                raise gr.Error(outside, print_exception=False) from None
 
         self._demo.preprocess_data = explained
 
@@ -187,6 +201,56 @@ def unreadable_input(block_fn, inputs: list, message: str) -> str:
         kind += f" ({info['description']})"
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
     return f"“{name}” cannot be {shown}: it takes {kind}."
+
+
+ASKING = {"click", "submit"}  # events by which a user asks for something: a number out of range is refused
+
+
+def asked(block_fn) -> bool:
+    """Whether an event is a request (a click, a submit), not the page following a field being typed."""
+    return any(isinstance(t, (tuple, list)) and len(t) > 1 and t[1] in ASKING
+               for t in getattr(block_fn, "targets", None) or [])
+
+
+def in_range(block_fn, inputs: list) -> list:
+    """`inputs` with each number that lies outside its field's range (a Slider's or a Number's minimum and
+    maximum) moved to the nearest end of it."""
+    out = list(inputs)
+    for i, (block, sent) in enumerate(zip(getattr(block_fn, "inputs", None) or [], inputs, strict=False)):
+        if isinstance(sent, bool) or not isinstance(sent, (int, float)):
+            continue
+        low, high = getattr(block, "minimum", None), getattr(block, "maximum", None)
+        if isinstance(low, (int, float)) and sent < low:
+            out[i] = low
+        elif isinstance(high, (int, float)) and sent > high:
+            out[i] = high
+    return out
+
+
+# Gradio's words for a number outside a field's range (`Number.raise_if_out_of_bounds`, Slider's too)
+OUT_OF_RANGE = re.compile(r"Value (\S+) is (less|greater) than (minimum|maximum) value (\S+)\.")
+
+
+def out_of_range(block_fn, inputs: list, message: str) -> str | None:
+    """What to tell the sender of a number outside its field's range: the field (its label), the number and
+    the range, or None when `message` is not Gradio's out-of-range refusal. Gradio's message names no field:
+    the field is the first input whose value is that number and lies beyond that bound."""
+    found = OUT_OF_RANGE.fullmatch(str(message).strip())
+    if found is None:
+        return None
+    value, low = float(found.group(1)), found.group(2) == "less"
+    bound = float(found.group(4))
+    for block, sent in zip(getattr(block_fn, "inputs", None) or [], inputs, strict=False):
+        if isinstance(sent, bool) or not isinstance(sent, (int, float)) or sent != value:
+            continue
+        if (sent < bound) if low else (sent > bound):
+            name = getattr(block, "label", None) or getattr(block, "elem_id", None) or "a number field"
+            lo, hi = getattr(block, "minimum", None), getattr(block, "maximum", None)
+            lo, hi = (bound, hi) if low else (lo, bound)
+            takes = (f"from {lo:g} to {hi:g}" if lo is not None and hi is not None else
+                     f"{lo:g} or more" if lo is not None else f"at most {hi:g}")
+            return f"“{name}” cannot be {value:g}: it takes a number {takes}."
+    return f"{value:g} is {'below' if low else 'above'} the {found.group(3)} its field takes, {bound:g}."
 
 
 def cache_sweep(ttl: float) -> tuple[int, int]:

@@ -16,7 +16,7 @@ import gradio as gr
 
 from . import corpus_view, links, options, plots, texts, training, typed, waiting
 from .page import Page, show_on_phone
-from .runner import mark_pending
+from .runner import mark_pending, not_started
 from .settings import PAGE_TIME_BUDGET, example_notes
 
 LABEL, TAB_ID = "Train", "train-tab"
@@ -70,6 +70,11 @@ def option_input(spec) -> gr.components.Component:
     return gr.Textbox(value=None, placeholder="preset", info=spec.help or None, max_lines=1, **common)
 
 
+def least_seconds(settings) -> float:
+    """The shortest time budget the Train field takes (a link's shorter one opens at it)."""
+    return min(5, settings.max_seconds)
+
+
 def build(page: Page, tab: gr.Tab) -> TrainTab:
     """The Train tab's layout, then its wiring."""
     handles = layout(page)
@@ -89,7 +94,7 @@ def layout(page: Page) -> TrainTab:
             corpus_file = gr.File(label=f"…or upload a .txt file (up to {s.max_upload_text})", file_types=[".txt"],
                                   type="filepath", elem_id="corpus-file", height=130)
             model = gr.Dropdown(options.model_choices(), value=options.default_model(), label="Model", elem_id="model")
-            time_budget = gr.Slider(min(5, s.max_seconds), s.max_seconds, step=5,
+            time_budget = gr.Slider(least_seconds(s), s.max_seconds, step=5,
                                     value=min(PAGE_TIME_BUDGET, s.max_seconds), label="time budget (seconds)",
                                     elem_id="time-budget", info=f"at most {s.max_seconds:g} s per run on this server")
             with gr.Row(equal_height=True):
@@ -149,7 +154,7 @@ def wire_text(page: Page, t: TrainTab) -> None:
     t.corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=s.max_upload_bytes),
                          [t.corpus_file, t.ascii_fold, t.latin1, session], None, api_visibility="private")
     t.example.input(corpus_view.example_chosen, t.example, [t.corpus_file, t.corpus_text], api_visibility="private")
-    demo.load(links.link_loader(tuple(page.examples), s.max_seconds), None,
+    demo.load(links.link_loader(tuple(page.examples), s.max_seconds, least_seconds(s)), None,
               [t.example, t.model, t.time_budget, page.present, t.corpus_text], show_progress="hidden",
               api_visibility="private")
 
@@ -187,6 +192,7 @@ def wire_run(page: Page, t: TrainTab) -> None:
                        "max_steps": t.max_steps, "reset": t.reset, **t.named_fields},
         api_name="train", concurrency_limit=s.concurrency, concurrency_id="train",
         show_progress="full", show_progress_on=t.status)  # Gradio's queue position and estimated start
+    t.trained.failure(not_started, session, [t.status, queue_timer], queue=False, **quiet)  # refused, not waiting
     t.stop.click(page.runner.stop_handler(), session, t.status, queue=False, api_name="stop")
     t.units.change(training.change_units, [t.units, session, page.corpus_info], t.loss_plot, queue=False, **quiet)
     page.corpus_info.change(training.corpus_chart, [page.corpus_info, session], t.loss_plot, **quiet)

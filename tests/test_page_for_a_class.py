@@ -99,6 +99,43 @@ def test_presentation_mode_draws_the_charts_in_large_type():
     assert s.present and train_chart.layout.font.size >= 20 and compare_chart.layout.font.size >= 20
 
 
+def finished_run(run_id: int, final: float, steps: int = 100):
+    """A finished run's record whose validation loss falls from 3.0 to `final` over `steps` steps."""
+    from charrnn.bundle import History
+    from charrnn.record import RunRecord
+
+    h = History()
+    for i in range(0, steps + 1, 10):
+        loss = 3.0 + (final - 3.0) * i / steps
+        h.add(i, i * 64, i / 10, loss)
+        h.add_val(i, i * 64, i / 10, loss)
+    return RunRecord(run_id, "gru", "nn.GRU 64×1", {}, 1, "the example `tiny`", 1000, 900, 0, curve=h, steps=steps,
+                     final_val=final, stop_reason="time_budget")
+
+
+def test_the_final_labels_of_close_runs_stand_apart_and_the_zoomed_title_fits_the_chart():
+    """A tester saw the final-loss labels of two runs ending 0.01 apart written over each other on the zoomed
+    Compare chart, and its title cut off at 1280 px. Labels of curves that end together stand at least a line of
+    text apart (on a plot 180 px tall), in presentation mode too; each still says its own
+    value; the zoomed chart's title fits the chart beside the lesson at 1280 px (~700 px) and, in presentation
+    mode, the page's width."""
+    runs = [finished_run(1, 1.500), finished_run(2, 1.510), finished_run(3, 1.515, 95)]
+    for present, font in ((False, 13), (True, plots.PRESENT_FONT)):
+        fig = plots.runs_figure(runs, uniform=3.2, present=present)
+        low, high = fig.layout.yaxis.range
+        assert "zoomed to the final losses" in fig.layout.title.text  # the finals are close: zoomed
+        labels = sorted((a.y, a.text) for a in fig.layout.annotations)
+        assert [t for _, t in labels] == ["1.500", "1.510", "1.515"]
+        line_px = 1.2 * font  # a line of text
+        ys = [y for y, _ in labels]  # on a plot 180 px tall: the desktop's Compare chart under a legend of 7 runs
+        gaps_px = [(b - a) / (high - low) * 180 for a, b in zip(ys, ys[1:], strict=False)]
+        assert min(gaps_px) >= line_px, gaps_px
+        assert all(low <= y <= high for y, _ in labels)
+        title = fig.layout.title
+        width = len(title.text) * 0.55 * title.font.size  # a proportional font's average glyph: ~0.55 em
+        assert width <= (1216 if present else 700) - 40, (title.text, width)
+
+
 def test_the_embedding_map_says_when_it_is_too_little_to_read():
     chars = list("abcd")
     flat = EmbeddingMap(chars, chars, [0, 1, 0, 1], [0, 0, 1, 1], [0.09, 0.08], "input.embedding.weight (V, E)")
@@ -140,6 +177,58 @@ def test_an_inside_view_draws_once_per_model_state_and_quietly_without_a_model()
     assert draw(s, drawn, "x") == ("drawn", "x") and draw(s, drawn, "x") == (gr.skip(),) * 2
     s.bundle.step = 20  # trained further: drawn again
     assert draw(s, drawn, "y") == ("drawn", "y") and calls == ["x", "y"]
+
+
+def test_the_write_tabs_preview_says_how_to_write_it_again_and_its_words_are_true():
+    """The preview under the Write tab's box is 200 characters while the length box says 500: its note said "same
+    prompt, length, temperature and top-k", which writes 500. It says 200 now (and an empty prompt where the
+    box's could not be read), and doing what it says writes the same text again."""
+    from charrnn import Bundle, TrainConfig, Vocab, build_model, make_config, split, train
+    from charrnn_app import sampling
+
+    vocab = Vocab.from_text(TEXT)
+    bundle = Bundle(build_model("gru", len(vocab), make_config("gru", n_hidden=16, n_layer=1)), vocab, "gru")
+    for _ in train(bundle, *split(vocab.encode(TEXT), seq_len=8), TrainConfig(max_steps=5, time_budget=None,
+                                                                                batch_size=4, seq_len=8)):
+        pass
+    s = Session()
+    s.bundle = bundle
+    for prompt, empty in (("the ", False), ("the ~", True)):  # "~": a character this model never saw
+        s.written_by = None
+        box, note, _ = sampling.preview(s, None, prompt, 0.8, 0, -1)
+        seed = s.sample_seed
+        assert f"put {seed} in the seed box" in note and f"{sampling.PREVIEW_LENGTH} in the length" in note, note
+        assert "same prompt, length" not in note and ("nothing in the prompt" in note) == empty, note
+        again = list(sampling.sample_text(s, "" if empty else prompt, sampling.PREVIEW_LENGTH, 0.8, 0, seed))[-1][0]
+        assert again == box["value"]
+    list(sampling.sample_text(s, "the ", 60, 0.8, 0, 3))
+    assert "same prompt, length, temperature and top-k" in sampling.seed_note(s)  # Sample's text: the boxes'
+
+
+def test_no_tab_shows_the_same_accordion_twice(settings):
+    """A tester saw "The numbers (JSON, also what the API returns)" twice in Inside → Predictions (the coloured
+    text's, then the worked loss's): within one tab (not counting the tabs inside it) no two accordions read the
+    same — one holds both of a view's numbers, or each says whose they are."""
+
+    def accordions(block):
+        for child in getattr(block, "children", []):
+            if isinstance(child, gr.Tab):
+                continue  # a tab inside this one: counted on its own
+            if isinstance(child, gr.Accordion):
+                yield child.label
+            yield from accordions(child)
+
+    def tabs(block):
+        for child in getattr(block, "children", []):
+            if isinstance(child, gr.Tab):
+                yield child
+            yield from tabs(child)
+
+    demo = app.build_demo(settings)
+    seen = {tab.label: list(accordions(tab)) for tab in tabs(demo)}
+    assert "The numbers (JSON, also what the API returns)" in seen["Predictions"]
+    for label, titles in seen.items():
+        assert len(titles) == len(set(titles)), (label, titles)
 
 
 # ---- the page in a browser ---------------------------------------------------------------------------------
@@ -214,6 +303,75 @@ def test_a_projector_reads_the_charts_and_the_compare_chart_is_on_the_first_scre
         assert chart["tick_px"] >= 20 and chart["xtick_px"] >= 20 and chart["legend_px"] >= 20
         assert chart["height"] >= 720 / 2  # the chart at least half the screen's height
     assert 0 <= compare["top"] and compare["bottom"] <= 720  # all of it on the first screen
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size, query, lesson", [
+    ((1280, 720), "?present=1&lesson=memorise&budget=1", "memorise"),  # a projector, a two-model lesson
+    ((1400, 1000), "?lesson=ladder&budget=1", "ladder"),  # a desktop, the lesson with the most to say
+])
+def test_the_compare_chart_stays_on_the_first_screen_after_a_lesson_has_run(browser, url, size, query, lesson):
+    """A tester saw the Compare chart on the first screen before a lesson and below it after: what the race
+    showed (a paragraph a claim, above the chart) pushed it down, at projector size and, after the ladder, at
+    desktop size. The chart stays on the first screen with the lesson's findings under it."""
+    width, height = size
+    page = open_page(browser, url, query, width, height)
+    if "present=1" in query:
+        page.wait_for_function("document.body.classList.contains('present')")
+    wait_text(page, "#lesson-text", "Budget:")
+    page.click(f"#lesson-{lesson}")
+    wait_text(page, "#race-status", "What this race showed", timeout=120_000)
+    page.evaluate("window.scrollTo(0, 0)")
+    chart = page.evaluate(CHART, "compare-plot")
+    status = page.evaluate("document.querySelector('#race-status').getBoundingClientRect().toJSON()")
+    FIGURES[f"{width}x{height} after the {lesson} lesson"] = {"compare chart": chart, "status": status}
+    print(f"\n{width}×{height} after the {lesson} lesson: Compare chart {chart}; status {status}")
+    assert 0 <= chart["top"] and chart["bottom"] <= height  # all of it on the first screen
+    assert status["top"] >= chart["bottom"] - 1  # the findings under the chart
+    page.close()
+
+
+TOASTS = "[...document.querySelectorAll('.toast-message-item')].map(t => t.innerText)"
+TYPED_OUT_OF_RANGE = [  # (tab, field, a number outside its range, the button that asks for a run, the message)
+    ("Train", "#time-budget", "2", None, "“time budget (seconds)” takes a number from 5 to 30: 2 became 5."),
+    ("Train", "#time-budget", "500", None, "“time budget (seconds)” takes a number from 5 to 30: 500 became 30."),
+    ("Compare", "#race-budget", "0", None, "“budget per model (seconds of its own training)” takes a number from 1 "
+                                           "to 30: 0 became 1."),
+    ("Write", "#length", "5", None, "“length (characters)” takes a number from 10 to 2000: 5 became 10."),
+    ("Write", "#seed", "-5", "#sample", "“seed (-1 = random)” cannot be -5: it takes a number -1 or more."),
+    ("Train", "#max-steps", "-3", "#train", "“step limit (0 = none)” cannot be -3: it takes a number 0 or more."),
+]
+
+
+@pytest.mark.browser
+def test_a_number_typed_outside_its_range_names_the_field_and_the_server_logs_nothing(browser, url):
+    """A tester typed 2 into the time budget (its least is 5 s): Gradio's red "Value 2 is less than minimum value
+    5." and a traceback in the server's log — and typing 25 showed the same for its 2. Now typing says nothing
+    while the number is on its way; a slider typed outside its range says which number it took when it loses
+    the focus, a number field sent out of range with Train or Sample is refused naming the field and its
+    range (Train then says it did not start), and the server logs nothing (this module's traceback watch); a
+    link's Train budget below the least opens the page at the least."""
+    page = open_page(browser, url, "?example=tiny&budget=2")
+    box = "#time-budget input[type=number]"
+    page.wait_for_function(f"document.querySelector('{box}').value === '5'")
+    page.click("#settings")  # the step limit is in the settings
+    page.click(box, click_count=3)
+    page.keyboard.type("25", delay=100)  # sends 2, then 25
+    wait_text(page, "#plan", "and 25 s")
+    page.press(box, "Tab")
+    assert page.evaluate(TOASTS) == []  # nothing said about the 2 on its way to 25
+    for tab, field, value, button, words in TYPED_OUT_OF_RANGE:
+        page.get_by_role("tab", name=tab).click()
+        page.fill(f"{field} input[type=number]", value)
+        page.press(f"{field} input[type=number]", "Tab")  # the focus leaves the field
+        if button:
+            page.click(button)
+        page.wait_for_function(f"(w) => ({TOASTS}).includes(w)", arg=words)
+    wait_text(page, "#status", "Not started")
+    toasts = page.evaluate(TOASTS)  # each said once, and nothing else (no Gradio "Value … minimum value")
+    assert set(toasts) <= {words for *_, words in TYPED_OUT_OF_RANGE} and len(toasts) == len(set(toasts)), toasts
+    assert page.input_value(box) == "30" and "and 30 s" in page.inner_text("#plan")
     page.close()
 
 

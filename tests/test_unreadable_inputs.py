@@ -69,6 +69,31 @@ def test_a_value_a_field_cannot_read_gets_a_message_naming_the_field(server, tra
 
 
 @pytest.mark.server
+@pytest.mark.parametrize("api, values, words", [
+    ("/train", {"example": "tiny", "time_budget": 2}, "“time budget (seconds)” cannot be 2: it takes a number "
+                                                      "from 5 to 20"),
+    ("/train", {"example": "tiny", "time_budget": 500}, "“time budget (seconds)” cannot be 500: it takes a number "
+                                                        "from 5 to 20"),
+    ("/sample", {"prompt": "the", "length": 5}, "“length (characters)” cannot be 5: it takes a number from 10 to 2000"),
+    ("/sample", {"prompt": "the", "temperature": 3}, "“temperature” cannot be 3: it takes a number from 0 to 2"),
+    ("/sample", {"prompt": "the", "seed": -5}, "“seed (-1 = random)” cannot be -5: it takes a number -1 or more"),
+    ("/race", {"example": "tiny", "models": ["ngram"], "time_budget": 0}, "“budget per model (seconds of its own "
+                                                                         "training)” cannot be 0"),
+])
+def test_a_number_outside_its_fields_range_is_refused_naming_the_field_and_no_traceback(
+        server, trained, server_tracebacks, api, values, words):
+    """Gradio refuses a number outside a slider's (or a number field's) range before any handler runs, with
+    "Value 2 is less than minimum value 5." and a traceback in the server's log (a tester typed 2 into the
+    time budget): a request (Train, Sample, Race; a script's call) is answered with the field's name and its
+    range, as the user's error, and nothing is logged."""
+    client, _ = trained
+    before = len(server_tracebacks.seen)
+    message = raw_call(server, client, api, values)
+    assert message and words in message, message
+    assert server_tracebacks.seen[before:] == []
+
+
+@pytest.mark.server
 def test_a_seed_past_a_floats_range_is_a_clear_refusal(trained):
     client, _ = trained
     with pytest.raises(AppError, match="seed must be a whole number .* digits"):
