@@ -20,7 +20,9 @@ The CLI and the app both start from this; every value can be overridden. How it 
    its learning rate is 5e-3 (H256×2 cannot take that rate). From ~4,000 steps (~4 passes) on the LSTM
    generalises better with weight decay (AdamW's, 0.05: each step pulls every weight towards 0 by
    lr × 0.05 of itself) and a larger embedding (64) than without, and better than with dropout, which
-   also costs ~15% of the speed.
+   also costs ~15% of the speed. A time budget that buys the LSTM's two layers fewer than ~3,000 steps
+   (a CPU without fast bf16: 60-300 s on an AVX2 laptop core) trains one layer of the same width instead,
+   where this machine measures it ≥ 1.8× faster a step (`_FEW_STEPS`): in equal time it learns more.
 3. **Corpus size**: the same budget on a small text is many passes over it, and a big network then
    learns the text by heart (validation loss rises while training loss falls). Above 8 expected
    passes dropout goes up to 0.2, above 50 the network also shrinks one size.
@@ -87,6 +89,19 @@ _SIZE_BY_BUDGET: dict[str, list[tuple[float, dict]]] = {
              (30_000, {"n_hidden": 192, "dropout": 0.0, "n_embd": 64, "lr": 5e-3, "weight_decay": 0.05}),
              (math.inf, {"n_hidden": 256, "dropout": 0.1, "n_embd": 64, "lr": 3e-3, "weight_decay": 0.05})],
 }
+# A time budget too short for the first row's layers: when its network would make fewer than this many steps,
+# one layer of the same width trains instead (LSTM only: measured). On a CPU that computes in fp32 (AVX2, no
+# AVX-512: most laptops) one layer of 192 makes ~2.4x the steps a second of two, and in the time two layers
+# take, one learns more (benchmarks/proxy_lstm.py on tinyshakespeare, 2026-12-06, equal time on an AVX2 EPYC
+# at one thread, seed 1 (seed 2), one layer against two): 60 s 1.728 (1.738) against 1.992 (1.958); 120 s
+# 1.607 (1.608) against 1.728 (1.689); 180 s 1.560 against 1.653; 300 s (2,700 steps of two) 1.519 against
+# 1.566. For as many *steps* two layers learn more (1,050 steps: 1.740 against 1.787), so a step budget keeps
+# them. The rows above were tuned on a CPU with fast bf16 (AMX: 5,700 steps of two layers in 60 s); there a
+# 30 s budget (~2,850 steps) comes here only if one layer is measured _ONE_LAYER_GAIN times faster.
+_FEW_STEPS: dict[str, float] = {"lstm": 3_000}
+# ...and only where one layer is measured this much faster a step than two (2.4x here; on a CPU where small
+# products are cheap relative to their overhead the gain is smaller, and the trade not measured)
+_ONE_LAYER_GAIN = 1.8
 # Model options by corpus size: rows of (below this many characters, options); the last row: any larger.
 # A counted n-gram needs enough text to have seen its contexts: a 5-gram on 10,000 characters has seen
 # almost none of them twice.
@@ -136,6 +151,15 @@ def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfi
     return options, config
 
 
+def preset_reasons(model_name: str, options: dict, time_budget: float | None) -> dict[str, str]:
+    """Why the preset changed a family's own value, for the plan's "why" column: {setting: words}."""
+    family_layers = FAMILIES.get(model_name, ({}, {}))[0].get("n_layer")
+    if family_layers and options.get("n_layer", family_layers) < family_layers and time_budget:
+        return {"n_layer": f"{family_layers} layers would make too few steps in {time_budget:g} s on this CPU (a "
+                          "measured step); one makes more and learns more in that time"}
+    return {}
+
+
 def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_chars: int,
                 time_budget: float | None, max_steps: int | None, config: TrainConfig, vocab_size: int | None,
                 step_seconds: StepSeconds | None) -> dict:
@@ -151,6 +175,14 @@ def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_c
             if steps <= limit:
                 break
         settings = dict(row)
+        if steps < _FEW_STEPS.get(family, 0) and options.get("n_layer", 1) > 1:  # too few steps for its layers
+            network = {**options, **{k: v for k, v in settings.items() if k not in _TRAIN_FIELDS}, "n_layer": 1}
+            one_layer = (time_budget or 0) / measure(family, network, config, vocab_size or 65)
+            # measured on a big text (under 8 passes); on a small one a single layer cannot take the dropout
+            # the passes rule below adds (between layers), so two layers stay
+            if one_layer >= _ONE_LAYER_GAIN * steps \
+                    and one_layer * config.batch_size * config.seq_len / max(n_chars, 1) <= _MANY_PASSES:
+                settings["n_layer"], steps = 1, one_layer
     passes = steps * config.batch_size * config.seq_len / max(n_chars, 1)
     if passes > _MANY_PASSES:  # small text or long budget: it would start learning the text by heart
         settings["dropout"] = 0.2
