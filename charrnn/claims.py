@@ -62,6 +62,12 @@ class Claim:
             held, figures = self.test(records)
         except (IndexError, ValueError, ZeroDivisionError):
             held, figures = None, {}
+        early = [records[i] for i in self.runs if i < len(records) and _stopped_in_warmup(records[i])]
+        if held is False and self.trained and early:  # it never trained at full rate: its loss says nothing yet
+            where = " and ".join(f"{r.label} stopped inside its learning-rate warm-up ({r.steps:,} of "
+                                 f"{r.settings['warmup_steps']} steps)" for r in early)
+            return Verdict(self.key, self.statement, None, f"This race cannot tell whether {self.statement}: "
+                           f"{where}, so it never trained at full rate.", figures)
         words = self.held if held else self.not_held if held is False else self.undecided
         return Verdict(self.key, self.statement, held,
                        words.format(statement=self.statement, **names, **figures), figures)
@@ -117,13 +123,25 @@ def plan_label(plan) -> str:
     return model_label(plan.model_name, plan.model_config.to_dict(), asdict(plan.train_config))
 
 
+def _stopped_in_warmup(record) -> bool:
+    """Whether a finished run ended before its learning-rate warm-up did (it never trained at full rate)."""
+    from .models import model_class
+
+    name = getattr(record, "model_name", None)
+    if name is None or model_class(name).fitted_by_counting:  # counted, not descended: no learning rate
+        return False
+    settings = getattr(record, "settings", None) or {}
+    steps = settings.get("warmup_steps")
+    return bool(steps) and 0 <= getattr(record, "steps", steps) < steps and record.stop_reason != "diverged"
+
+
 def inside_warmup(record) -> str | None:
     """After a race: why a run that stopped inside its warm-up could not show what a claim needs, or None."""
     # Its own step rate, however few steps it made: on a slow or busy CPU a 1 s race makes fewer than
     # MEASURED_STEPS, and that run is the one that most needs the explanation.
-    steps = record.settings.get("warmup_steps") if record.settings else None
-    if not steps or not record.steps or record.steps >= steps or record.diverged or record.seconds <= 0:
+    if not _stopped_in_warmup(record) or not record.steps or record.diverged or record.seconds <= 0:
         return None
+    steps = record.settings["warmup_steps"]
     return (f"**Why:** {record.label} stopped after {record.steps:,} steps, inside its {steps}-step warm-up: its "
             f"learning rate was still rising towards {record.settings.get('lr', 0):.2g}, so it never trained at full "
             f"rate. At its {record.steps / record.seconds:.1f} steps a second here the warm-up alone takes about "

@@ -97,3 +97,24 @@ def test_the_cli_prints_no_finding_after_a_healthy_run_and_the_verdict_after_a_f
     assert cli.main(["train", str(corpus), "--model", "lstm", "--max-steps", "40", *common]) == 0
     err = capsys.readouterr().err  # the LSTM preset warms up for 200 steps: 40 are far too few
     assert "warning: The run stopped after 40 steps, inside its 200-step learning-rate warm-up" in err
+
+
+def test_a_run_of_a_few_steps_inside_its_warm_up_is_warned_not_just_too_short_to_judge():
+    """A tester's 8-step page run (time budget 5 s on a slow CPU) ended "Done" at the uniform guess with no
+    warning: under 30 steps the diagnosis said only "too few to judge" (info, not shown as a warning). A run that
+    stopped inside its warm-up is unfinished however few steps it took: that is a warning."""
+    from charrnn.run import plan_run
+
+    text = TEXTS["weather"].read_text()[:20_000]
+    plan = plan_run(text, "lstm", {"n_hidden": 32, "n_layer": 1, "seed": 0}, max_steps=8)
+    assert plan.train_config.warmup_steps == 200
+    bundle = plan.build()
+    stop = [e.stop_reason for e in plan.train(bundle)][-1]
+    findings = diagnose_run(bundle, text, stop_reason=stop)
+    early = [f for f in findings if f.kind == "too_early"]
+    assert early and early[0].severity == "warning" and "inside its 200-step learning-rate warm-up" in early[0].message
+    # a run with no warm-up left unfinished is still only "too few to judge" (info)
+    plan = plan_run(text, "lstm", {"n_hidden": 32, "n_layer": 1, "seed": 0, "warmup_steps": 0}, max_steps=8)
+    bundle = plan.build()
+    stop = [e.stop_reason for e in plan.train(bundle)][-1]
+    assert [f.severity for f in diagnose_run(bundle, text, stop_reason=stop) if f.kind == "too_early"] == ["info"]
