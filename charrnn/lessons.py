@@ -171,8 +171,9 @@ LADDER = (
     Claim("carried_state", "carrying the state between batches helps", ends_below(5, 4, 0.01),
           "**Rung 6: memory across windows.** With the state carried the loss ended at {loss_a:.3f}, without it "
           "{loss_b:.3f}: the network now uses what came before its window.",
-          "**Carrying the state made little difference here** ({loss_a:.3f} against {loss_b:.3f}): on this text "
-          "what predicts the next character mostly lies inside a window.", runs=(5, 4)),
+          "**Carrying the state did not help here:** the loss ended at {loss_a:.3f} with it and {loss_b:.3f} "
+          "without. On this text what predicts the next character may lie mostly inside a window, or this "
+          "race was too short for the carried state to pay.", runs=(5, 4)),
     Claim("identity_trains", "a relu RNN started from the identity trains", learned(6),
           "**Rung 7 trains:** the relu RNN started from W_hh = I ended at {loss_a:.3f} nats/char (from "
           "{start:.2f}): the identity passes the state, and its gradient, on unchanged at the start.",
