@@ -66,7 +66,9 @@ def test_every_view_answers_for_every_model(settings, name):
     fig, summary, data = inside_model.attention_view(s, None)
     assert (len(fig.data) == 2 * 2) if name == "transformer" else "only the transformer" in data["note"]
     findings, grad, ratio, _, data = inside_model.diagnosis_view(s)
-    assert f"Only {STATS_EVERY} steps" in findings
+    # 10 steps: a counted n-gram is too early to judge; a model descending its gradient stopped inside its warm-up
+    assert (f"Only {STATS_EVERY} steps" in findings) if name == "ngram" else \
+        f"stopped after {STATS_EVERY} steps, inside its" in findings
     assert (not data["grad_stats"]) if name == "ngram" else (grad.data and ratio.data)  # the preset samples gradients
 
 

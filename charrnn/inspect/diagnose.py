@@ -168,7 +168,8 @@ def diagnose(history: History, *, uniform: float, unigram: float, grad_stats: li
     if len(train) < min_steps:
         # a run that stopped inside its warm-up is known to be unfinished however few steps it took: the page
         # once said "Done" to an 8-step run at the uniform guess with no warning (a tester's finding)
-        findings.append(too_early_finding(warmup_steps, run_steps) or Finding(
+        early = None if facts.counted else too_early_finding(warmup_steps, run_steps)  # counting has no rate
+        findings.append(early or Finding(
             "too_early", f"Only {len(train)} steps so far: too few to judge the loss curve.", {"steps": len(train)},
             f"Train for at least {min_steps} steps.", "info"))
         return findings + ([short] if short else []) + _gradient_findings(
