@@ -84,7 +84,8 @@ class UpdateSize:
     def describe(self) -> str:
         where = (f"steps {self.first_step}-{self.last_step}" if self.first_step != self.last_step
                  else f"step {self.first_step}")
-        return f"{self.ratio:.1e} (median over {self.samples} samples, {where}, at ≥ half the peak learning rate)"
+        over = f"median over {self.samples} samples" if self.samples != 1 else "1 sample"
+        return f"{self.ratio:.1e} ({over}, {where}, at ≥ half the peak learning rate)"
 
 
 def main_phase(grad_stats: list[dict] | None, share: float = 0.5) -> list[dict]:

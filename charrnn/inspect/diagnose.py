@@ -301,8 +301,8 @@ def _update_findings(update: UpdateSize | None, stuck: bool) -> list[Finding]:
                         "about 1e-3 is usual, so learning will be very slow.",
                         {"update_ratio": update.ratio}, "Raise the learning rate.", "warning")]
     if update.ratio > 1e-1:
-        return [Finding("updates_too_large", f"Each step changes the weights by {update.ratio:.0%} of their size "
-                        f"({update.describe()}); about 0.1% is usual, so training may jump around or diverge.",
+        return [Finding("updates_too_large", f"Each step changes the weights by {update.ratio:.0%} of their size, "
+                        f"{update.describe()}; about 0.1% is usual, so training may jump around or diverge.",
                         {"update_ratio": update.ratio}, "Lower the learning rate.", "warning")]
     return []
 
