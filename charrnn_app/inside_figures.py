@@ -114,6 +114,14 @@ def graph_figure(graph) -> go.Figure:
                    height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), hovermode="closest")
 
 
+def variance_shares(emb) -> tuple[float, float, float]:
+    """The percentages of the vectors' variance on the map's two directions and together, as the page writes
+    them (8.4, 7.4, 15.8): one decimal, the total the sum of the two as written, so that the axes and the words
+    never read "8% and 7%" beside "16%"."""
+    a, b = (round(100 * v, 1) for v in emb.explained[:2])
+    return a, b, round(a + b, 1)
+
+
 def embedding_figure(emb, readable: bool = True) -> go.Figure:
     """The characters on their two principal directions; `readable` False: the title says the map shows too
     little of the vectors' variance to read (see `inside_model.map_readable`)."""
@@ -121,12 +129,12 @@ def embedding_figure(emb, readable: bool = True) -> go.Figure:
     fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=emb.labels, textposition="top center",
                     textfont=dict(size=14), marker=dict(color=BLUE if readable else "#999999", size=7),
                     name="characters", hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
+    first, second, both = (f"{v:.1f}%" for v in variance_shares(emb))
     title = ("Character embeddings, projected on their 2 main directions (PCA)" if readable else
-             f"Character embeddings (PCA) — too little to read: these 2 directions show "
-             f"{sum(emb.explained):.0%} of the variance")
+             f"Character embeddings (PCA) — too little to read: these 2 directions show {both} of the variance")
     return styled(fig, title=dict(text=title, x=0.01, font=dict(size=14)),
-                   xaxis=dict(title=f"direction 1 ({emb.explained[0]:.0%} of the variance)"),
-                   yaxis=dict(title=f"direction 2 ({emb.explained[1]:.0%})"), showlegend=False)
+                   xaxis=dict(title=f"direction 1 ({first} of the variance)"),
+                   yaxis=dict(title=f"direction 2 ({second})"), showlegend=False)
 
 
 def bigram_figure(table) -> go.Figure:

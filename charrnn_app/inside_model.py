@@ -30,8 +30,11 @@ SHAPE_HEADERS = ["module", "tensor", "shape (named)", "sizes", "dtype", "what it
 GRAPH_STEPS = 3  # time steps the recorded graph unrolls (fewer when a deep model's graph is too big)
 
 
-def _blank(title: str) -> go.Figure:
-    """A small empty chart whose title says why there is nothing to draw."""
+def _blank(what: str) -> go.Figure:
+    """A small empty chart whose title says that there is no `what` to draw ("attention map"); the reason is
+    said once, in the view's note beside it (written in the title as well, it read twice, and a long reason was
+    cut off at a phone's width)."""
+    title = f"No {what} to draw for this model: the note says why"
     return styled(go.Figure(), title=dict(text=title, x=0.01, font=dict(size=14)), height=120,
                    xaxis=dict(visible=False), yaxis=dict(visible=False))
 
@@ -46,7 +49,7 @@ def shapes_view(session, text=None):
     try:
         shapes = inspect.batch_shapes(model, vocab, text)
     except InspectError as e:
-        return [], note(str(e)), _blank(str(e)), "", {"note": str(e)}
+        return [], note(str(e)), _blank("graph"), "", {"note": str(e)}
     rows = [["  " * r.depth + (r.module_path or r.module) + (f" ×{r.calls}" if r.calls > 1 else ""), r.name, r.dims,
              " × ".join(map(str, r.sizes)) or "scalar", r.dtype, r.what] for r in shapes.tensors]
     dims = ", ".join(f"{k} = {v}" for k, v in shapes.dims.items())
@@ -61,7 +64,8 @@ def shapes_view(session, text=None):
         except InspectError:
             continue
     if graph is None:
-        fig = _blank("the graph of this model is too large to draw")
+        fig = _blank("graph")
+        summary += " The graph of one forward pass is too large to draw for this model."
     else:
         fig, dot = figs.graph_figure(graph), inspect.to_dot(graph)
         ops = sum(n.kind == "op" for n in graph.nodes)
@@ -100,18 +104,19 @@ def map_readable(emb) -> bool:
     """Whether the two principal directions show enough of how the vectors differ (READABLE_SHARE together).
     Below it, most of the differences lie in the directions left out: two characters drawn close may be far
     apart, so listing "closest pairs" would teach noise (e.g. a 20 s LSTM's 9 % + 8 %)."""
-    return sum(emb.explained) >= READABLE_SHARE
+    return figs.variance_shares(emb)[2] >= 100 * READABLE_SHARE  # the total as written: never "only 20.0%"
 
 
 def embedding_words(emb, drawn: str = "") -> str:
     """The map in words: what it shows (`drawn`: which characters, when not all), and the closest pairs only
     where the map is readable."""
-    shares = f"{emb.explained[0]:.0%} and {emb.explained[1]:.0%} of their variance"
+    first, second, both = (f"{v:.1f}%" for v in figs.variance_shares(emb))
+    shares = f"{first} and {second} of their variance"
     head = (f"Each character's learned vector ({emb.source}), projected on the two directions where the "
             f"vectors differ most ({shares}). " + drawn)
     if not map_readable(emb):
         return head + (f"⚠️ **Too little to read:** together these two directions show only "
-                       f"{sum(emb.explained):.0%} of how the vectors differ (a readable map shows at least "
+                       f"{both} of how the vectors differ (a readable map shows at least "
                        f"{READABLE_SHARE:.0%}); most of the differences lie in the directions left out, so "
                        "characters drawn close may not be alike. Train longer and look again.")
     return head + ("Characters the model treats alike sit close; closest pairs here: "
@@ -133,7 +138,7 @@ def bigram_view(session, model, vocab, why: InspectError):
         check_budget(session, "bigram_table")
         table = inspect.bigram_table(model, vocab, max_chars=MAP_CHARS)
     except InspectError:
-        return _blank(str(why)), note(str(why)), {"note": str(why)}
+        return _blank("map"), note(str(why)), {"note": str(why)}
     pairs = sorted(((n, a, b) for a, row in zip(table.chars, table.counts, strict=True)
                     for b, n in zip(table.chars, row, strict=True)), reverse=True)[:8]
     drawn = (f" The {len(table.chars):,} characters that begin the most pairs, of its {table.vocab_size:,}, are "
@@ -151,7 +156,7 @@ def attention_view(session, text=None):
     try:
         maps = inspect.attention_maps(model, vocab, text, max_chars=48)
     except InspectError as e:
-        return _blank(str(e)), note(str(e)), {"note": str(e)}
+        return _blank("attention map"), note(str(e)), {"note": str(e)}
     lines = []
     for li, layer in enumerate(maps.weights):
         for hi, head in enumerate(layer):

@@ -65,6 +65,9 @@ def test_every_view_answers_for_every_model(settings, name):
     assert fig.data and ("counts" in summary if name == "ngram" else "x" in data)
     fig, summary, data = inside_model.attention_view(s, None)
     assert (len(fig.data) == 2 * 2) if name == "transformer" else "only the transformer" in data["note"]
+    if name != "transformer":  # the reason once, in the note: the empty chart only says there is nothing to draw
+        assert "only the transformer" in summary and "only the transformer" not in fig.layout.title.text
+        assert fig.layout.title.text == "No attention map to draw for this model: the note says why"
     findings, grad, ratio, _, data = inside_model.diagnosis_view(s)
     # 10 steps: a counted n-gram is too early to judge; a model descending its gradient stopped inside its warm-up
     assert (f"Only {STATS_EVERY} steps" in findings) if name == "ngram" else \

@@ -140,9 +140,17 @@ def test_the_embedding_map_says_when_it_is_too_little_to_read():
     chars = list("abcd")
     flat = EmbeddingMap(chars, chars, [0, 1, 0, 1], [0, 0, 1, 1], [0.09, 0.08], "input.embedding.weight (V, E)")
     words = inside_model.embedding_words(flat)
-    assert not inside_model.map_readable(flat) and "Too little to read" in words and "17%" in words
+    assert not inside_model.map_readable(flat) and "Too little to read" in words and "17.0%" in words
     assert "closest pairs" not in words
     assert "too little to read" in inside_figures.embedding_figure(flat, False).layout.title.text
+    # A tester read "8%" and "7%" on the axes beside "16%" in the title (8.4 + 7.4 = 15.8): the shares are written
+    # to one decimal, and the total is the sum of the two as written, on the axes, in the title and in the words.
+    tester = EmbeddingMap(chars, chars, [0, 1, 0, 1], [0, 0, 1, 1], [0.0836, 0.0744], "input.embedding.weight (V, E)")
+    fig, words = inside_figures.embedding_figure(tester, False), inside_model.embedding_words(tester)
+    assert "8.4%" in fig.layout.xaxis.title.text and "7.4%" in fig.layout.yaxis.title.text
+    assert "15.8%" in fig.layout.title.text and "8.4% and 7.4%" in words and "only 15.8%" in words
+    edge = EmbeddingMap(chars, chars, [0, 1, 0, 1], [0, 0, 1, 1], [0.1204, 0.07976], "input.embedding.weight (V, E)")
+    assert inside_model.map_readable(edge)  # 12.0% + 8.0% = 20.0% as written: never "only 20.0% … at least 20%"
     clear = EmbeddingMap(chars, chars, [0, 0.1, 5, 5.3], [0, 0, 1, 1], [0.6, 0.2], "input.embedding.weight (V, E)")
     assert inside_model.map_readable(clear) and "closest pairs here: `a` `b`" in inside_model.embedding_words(clear)
 
