@@ -129,7 +129,10 @@ RUN_OPTIONS: dict[str, Option] = {o.name: o for o in [
 ]}
 
 SAMPLE_OPTIONS: dict[str, Option] = {o.name: o for o in [
-    Option("temperature", "float", "temperature", "0 = always the likeliest · 1 = as learned", 0, 100),
+    # One range for the page's slider, the API and the CLI (the CLI took 9 where the page stops at 2): at 2 the
+    # distribution is already close to a uniform guess, above it a sample is noise
+    Option("temperature", "float", "temperature", "0 = always the likeliest · 1 = as learned · 2 = wild", 0, 2,
+           advice="above 2 a sample is close to a uniform guess over the vocabulary"),
     Option("top_k", "int", "top-k", "keep the k likeliest characters (0 = all)", 0, 1_000_000),
     Option("length", "int", "length", "characters to write", 0, 1_000_000),
     Option("seed", "int", "seed", "random seed of the sampler", 0, 2**32 - 1, none="random"),

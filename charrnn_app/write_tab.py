@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from charrnn.options import SAMPLE_OPTIONS
+
 from . import plots, sampling, texts
 from .page import Page
 
@@ -47,8 +49,9 @@ def build(page: Page, tab: gr.Tab) -> WriteTab:
         with gr.Column(scale=2, min_width=320):
             prompt = gr.Textbox(label="prompt (the text the model continues; may be empty)", lines=2,
                                 elem_id="prompt")
-            temperature = gr.Slider(0, 2, value=0.8, step=0.05, label="temperature", elem_id="temperature",
-                                    info="0 = always the likeliest · 1 = as learned · 2 = wild")
+            t = SAMPLE_OPTIONS["temperature"]
+            temperature = gr.Slider(t.minimum, t.maximum, value=0.8, step=0.05, label=t.label, elem_id="temperature",
+                                    info=t.help)
             with gr.Row():
                 length = gr.Slider(10, 2000, value=500, step=10, label="length (characters)", elem_id="length")
                 top_k = gr.Slider(0, 100, value=0, step=1, label="top-k (0 = all)", elem_id="top-k")

@@ -140,6 +140,8 @@ def test_page_handler_says_the_same_words_and_keeps_the_model(model, bad, words,
     (["train", "{c}", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "{d}"], "is a folder, not a text file"),
     (["sample", "{c}.safetensors", "--temperature", "nan"], "temperature must be a finite number"),
+    # the page's slider stops at 2; the CLI took 9 (a tester's finding): one range everywhere
+    (["sample", "{c}.safetensors", "--temperature", "9"], "temperature must be a number from 0 to 2, not 9"),
 ])
 def test_real_cli_processes_fail_in_one_line(argv, words, corpus, tmp_path):
     argv = [a.format(c=corpus, d=tmp_path) for a in argv]
@@ -149,6 +151,7 @@ def test_real_cli_processes_fail_in_one_line(argv, words, corpus, tmp_path):
 
 
 SAMPLE_BAD = [({"temperature": "nan"}, "temperature must be a finite number"), ({"temperature": -1}, "temperature"),
+              ({"temperature": 2.5}, "temperature must be a number from 0 to 2"),
               ({"top_k": -1}, "top_k must be"), ({"seed": 2**64}, "seed must be"), ({"length": -5}, "length must be")]
 
 
