@@ -110,8 +110,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def cpu_lstm_runs_bf16() -> bool:
     """Whether nn.LSTM runs under CPU bf16 autocast here: oneDNN builds no bf16 LSTM primitive on CPUs
     without AVX-512 (e.g. AVX2-only AMD EPYC), and the forward pass raises RuntimeError. One tiny probe a
-    process, so a run asked for bf16 stops with a SettingError before training, not a traceback mid-run."""
-    probe = torch.nn.LSTM(2, 2)
+    process, so a run asked for bf16 stops with a SettingError before training, not a traceback mid-run. The
+    probe's weights are drawn under `torch.random.fork_rng`: asking leaves torch's global random stream as it was."""
+    with torch.random.fork_rng(devices=[]):
+        probe = torch.nn.LSTM(2, 2)
     try:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             probe(torch.zeros(1, 1, 2))

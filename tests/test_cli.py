@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SANITY = ROOT / "examples_corpora" / "sanity.txt"
@@ -106,6 +107,13 @@ def test_bf16_lstm_trains_or_is_refused_in_one_line(tmp_path):
     else:
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
         assert "bf16" in r.stderr and "--precision fp32" in r.stderr and not out.exists()
+    # asking draws the probe's weights aside: torch's global random stream is where it was
+    cpu_lstm_runs_bf16.cache_clear()
+    torch.manual_seed(0)
+    cpu_lstm_runs_bf16()
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
     # bf16 for a model without nn.LSTM runs everywhere (emulated where the CPU has no bf16: slower, not wrong)
     r = run("train", SANITY, "--model", "gru", "--max-steps", 2, "--precision", "bf16", "--threads", 1,
             "--n-hidden", 16, "--out", out, "--quiet", cwd=tmp_path)
