@@ -107,8 +107,10 @@ class WarmUp:
 def warmup_of(record=None, plan=None) -> WarmUp | None:
     """The warm-up of a race's run: from its record (`settings`, and its own step rate once it has taken
     MEASURED_STEPS steps), else from its plan (`charrnn.run.RunPlan`: the estimated step time, None on a GPU)."""
-    settings = record.settings if record is not None else None
-    steps = settings.get("warmup_steps") if settings else (plan.train_config.warmup_steps if plan else None)
+    if record is not None:
+        steps = warmup_steps(getattr(record, "model_name", None), getattr(record, "settings", None))
+    else:
+        steps = warmup_steps(plan.model_name, asdict(plan.train_config)) if plan is not None else None
     label = record.label if record is not None else plan_label(plan) if plan is not None else ""
     if not steps:
         return None
@@ -123,16 +125,21 @@ def plan_label(plan) -> str:
     return model_label(plan.model_name, plan.model_config.to_dict(), asdict(plan.train_config))
 
 
-def _stopped_in_warmup(record) -> bool:
-    """Whether a finished run ended before its learning-rate warm-up did (it never trained at full rate)."""
+def warmup_steps(model_name: str | None, settings: dict | None) -> int | None:
+    """The learning-rate warm-up (steps) that a run's training settings (`TrainConfig` as a dict) give it; None
+    where there is none: no warm-up set, or a counted model (the n-gram: fitted by counting, no learning rate)."""
     from .models import model_class
 
-    name = getattr(record, "model_name", None)
-    if name is None or model_class(name).fitted_by_counting:  # counted, not descended: no learning rate
-        return False
-    settings = getattr(record, "settings", None) or {}
-    steps = settings.get("warmup_steps")
-    return bool(steps) and 0 <= getattr(record, "steps", steps) < steps and record.stop_reason != "diverged"
+    steps = (settings or {}).get("warmup_steps")
+    if not steps or model_name is None or model_class(model_name).fitted_by_counting:
+        return None
+    return steps
+
+
+def _stopped_in_warmup(record) -> bool:
+    """Whether a finished run ended before its learning-rate warm-up did (it never trained at full rate)."""
+    steps = warmup_steps(getattr(record, "model_name", None), getattr(record, "settings", None))
+    return steps is not None and 0 <= getattr(record, "steps", steps) < steps and record.stop_reason != "diverged"
 
 
 def inside_warmup(record) -> str | None:
