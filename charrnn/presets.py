@@ -126,44 +126,49 @@ _TOO_MANY_PASSES = 50.0
 def preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfig.time_budget,
            max_steps: int | None = None, vocab_size: int | None = None,
            step_seconds: StepSeconds | None = None) -> tuple[dict, TrainConfig]:
+    """(model options, training config): `explained_preset` without its reasons."""
+    options, config, _ = explained_preset(model_name, n_chars, time_budget, max_steps, vocab_size, step_seconds)
+    return options, config
+
+
+def explained_preset(model_name: str, n_chars: int, time_budget: float | None = TrainConfig.time_budget,
+                     max_steps: int | None = None, vocab_size: int | None = None,
+                     step_seconds: StepSeconds | None = None) -> tuple[dict, TrainConfig, dict[str, str]]:
     """(model options, training config) for `model_name` on a corpus of `n_chars` characters with a
     vocabulary of `vocab_size` (None: English-sized); options are capped to what the vocabulary allows
     (`CharModel.largest_options`: e.g. the n-gram's order, whose keys must fit in 64 bits).
 
     step_seconds(family, model options, config, vocabulary size) → seconds per training step: what a time
     budget buys for the recurrent families (None: `charrnn.steprate.step_seconds`, measured here once per
-    process and network; a step budget never measures). Raises whatever `step_seconds` raises."""
+    process and network; a step budget never measures). Raises whatever `step_seconds` raises.
+
+    The third value says why a rule of the budget moved a setting off its family's value, for the plan's "why"
+    column ({setting: words}): each rule gives its own reason where it decides."""
     family_options, settings = FAMILIES.get(model_name, ({}, {}))
+    reasons: dict[str, str] = {}
     options = dict(family_options)
     config = replace(TrainConfig(time_budget=time_budget, max_steps=max_steps), **settings)
     config = replace(config, stats_every=STATS_EVERY)
     if model_name in _BY_CORPUS_SIZE:
         options.update(next(row for limit, row in _BY_CORPUS_SIZE[model_name] if n_chars < limit))
     if model_name in _SIZE_BY_BUDGET:
-        row = _budget_row(model_name, _SIZE_BY_BUDGET[model_name], options, n_chars, time_budget, max_steps, config,
-                          vocab_size, step_seconds)
+        row, reasons = _budget_row(model_name, _SIZE_BY_BUDGET[model_name], options, n_chars, time_budget, max_steps,
+                                   config, vocab_size, step_seconds)
         config = replace(config, **{k: v for k, v in row.items() if k in _TRAIN_FIELDS})
         options.update({k: v for k, v in row.items() if k not in _TRAIN_FIELDS})
     if vocab_size:  # a CJK text has thousands of characters: e.g. fewer n-gram contexts fit in the keys
         for option, largest in model_class(model_name).largest_options(vocab_size).items():
             if option in options:
                 options[option] = min(options[option], largest)
-    return options, config
-
-
-def preset_reasons(model_name: str, options: dict, time_budget: float | None) -> dict[str, str]:
-    """Why the preset changed a family's own value, for the plan's "why" column: {setting: words}."""
-    family_layers = FAMILIES.get(model_name, ({}, {}))[0].get("n_layer")
-    if family_layers and options.get("n_layer", family_layers) < family_layers and time_budget:
-        return {"n_layer": f"{family_layers} layers would make too few steps in {time_budget:g} s on this CPU (a "
-                          "measured step); one makes more and learns more in that time"}
-    return {}
+    return options, config, reasons
 
 
 def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_chars: int,
                 time_budget: float | None, max_steps: int | None, config: TrainConfig, vocab_size: int | None,
-                step_seconds: StepSeconds | None) -> dict:
-    """The settings of the budget row `table` gives for the steps the budget buys, adjusted to the corpus size."""
+                step_seconds: StepSeconds | None) -> tuple[dict, dict[str, str]]:
+    """(the settings of the budget row `table` gives for the steps the budget buys, adjusted to the corpus size;
+    {setting: why} for a setting a rule here moved off the row)."""
+    reasons: dict[str, str] = {}
     if max_steps is not None:  # a step budget: known, the same plan on every machine
         steps = max_steps
         settings = dict(next(row for limit, row in table if steps <= limit))
@@ -182,13 +187,18 @@ def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_c
             # the passes rule below adds (between layers), so two layers stay
             if one_layer >= _ONE_LAYER_GAIN * steps \
                     and one_layer * config.batch_size * config.seq_len / max(n_chars, 1) <= _MANY_PASSES:
+                layers = {**options, **settings}["n_layer"]
+                reasons["n_layer"] = (f"{layers} layers would make "
+                                      f"{steps:,.0f} steps in {time_budget:g} s on this CPU (a measured step), too "
+                                      f"few for their depth; one layer makes {one_layer:,.0f} and learns more in "
+                                      "that time")
                 settings["n_layer"], steps = 1, one_layer
     passes = steps * config.batch_size * config.seq_len / max(n_chars, 1)
     if passes > _MANY_PASSES:  # small text or long budget: it would start learning the text by heart
         settings["dropout"] = 0.2
     if passes > _TOO_MANY_PASSES:  # and fewer weights to do it with
         settings["n_hidden"] = _SIZES[max(0, _SIZES.index(settings["n_hidden"]) - 1)]
-    return settings
+    return settings, reasons
 
 
 def advised_lr(model_name: str, peak: float, time_budget: float | None = TrainConfig.time_budget,

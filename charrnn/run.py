@@ -33,7 +33,7 @@ from .estimate import Estimate, estimate
 from .limits import NO_LIMITS, Limits, check_cost
 from .models import MODELS, ModelConfig, build_model, make_config, model_class
 from .options import MODEL_OPTIONS, OPTIONS, TRAIN_OPTIONS, SettingError, check
-from .presets import StepSeconds, preset, preset_reasons
+from .presets import StepSeconds, explained_preset
 from .textstore import Corpus, LazyText
 from .train import TrainConfig, TrainEvent, TrainingError, check_config, pick_device, run_progress, train
 
@@ -208,9 +208,10 @@ def _fill(name: str, n_chars: int, vocab_size: int, given: dict, have: set, time
     time_budget, reasons = _time_budget(time_budget, max_steps, resume, limits, default_time_budget)
     mine = {k: v for k, v in given.items() if k in have}
     train_given = {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
-    options, config = preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size, step_seconds=step_seconds)
+    options, config, why = explained_preset(name, n_chars, time_budget, max_steps, vocab_size=vocab_size,
+                                            step_seconds=step_seconds)
     if continue_from is None:  # why the preset left a family's own value (yours, typed below, needs no reason)
-        reasons.update({k: v for k, v in preset_reasons(name, options, time_budget).items() if k not in mine})
+        reasons.update({k: v for k, v in why.items() if k not in mine})
     sources = {}
     if continue_from is not None:
         old = continue_from.model.config.to_dict()

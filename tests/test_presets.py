@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from charrnn import MODELS, build_model, make_config, steprate
-from charrnn.presets import FAMILIES, preset
+from charrnn.presets import FAMILIES, explained_preset, preset
 from charrnn.train import TrainConfig, check_config
 
 MEASURE = steprate.step_seconds  # the real measurement (conftest gives the other tests a quiet machine's figure)
@@ -97,6 +97,12 @@ def test_too_few_steps_for_two_layers_trains_one_where_it_is_measured_faster():
     assert preset("lstm", 80_000, 60, step_seconds=avx2)[0]["n_layer"] == 2
     # the other recurrent families keep their layers (not measured)
     assert preset("gru", SHAKESPEARE, 60, step_seconds=avx2)[0]["n_layer"] == 2
+    # the rule that lowers the layers says why, with the steps it counted; where no rule moved them, no reason
+    _, _, why = explained_preset("lstm", SHAKESPEARE, 60, step_seconds=avx2)
+    assert why == {"n_layer": "2 layers would make 545 steps in 60 s on this CPU (a measured step), too few for "
+                              "their depth; one layer makes 1,304 and learns more in that time"}
+    assert explained_preset("lstm", SHAKESPEARE, 600, step_seconds=avx2)[2] == {}
+    assert explained_preset("lstm", 80_000, 60, step_seconds=avx2)[2] == {}
 
 
 def test_a_measured_step_is_real_and_kept_for_the_process():
