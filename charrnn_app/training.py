@@ -19,6 +19,7 @@ import gradio as gr
 
 import charrnn
 from charrnn import MODELS, Bundle, run
+from charrnn.bundle import History
 from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
@@ -94,10 +95,35 @@ def reference_text(session: Session) -> str:
     return f" (for comparison: {' and '.join(refs)} {unit})" if refs else ""
 
 
-def model_figure(session: Session) -> object:
-    """The loss chart of the tab's model (empty before training), in the tab's units."""
+def shown_history(session: Session) -> History | None:
+    """The curve the Train chart draws: the tab's model's own, and after a divergence what its run showed up to
+    it. The model went back to its last good weights and its History with them (what a checkpoint says), but the
+    run's record keeps every step it made (`RunRecord.curve`, what Compare draws), so both charts agree."""
     b = session.bundle
-    return plots.loss_figure(b.history if b else None, session.uniform, session.unigram, session.units,
+    if b is None or session.stop_reason != "diverged":
+        return b.history if b else None
+    record = next((r for r in reversed(session.runs) if r.bundle is b), None)
+    if record is None or not record.curve.step or (b.history.step and record.curve.step[-1] <= b.history.step[-1]):
+        return b.history
+    h, c, first = b.history, record.curve, record.curve.step[0]
+    shown = History()  # the model's points before the record began (a loaded checkpoint's), then the record's
+    for i in range(len(h.step)):
+        if h.step[i] < first:
+            shown.add(*h.point(i))
+    for i in range(len(h.val_step)):
+        if h.val_step[i] < first:
+            shown.add_val(*h.val_point(i))
+    for i in range(len(c.step)):
+        shown.add(*c.point(i))
+    for i in range(len(c.val_step)):
+        shown.add_val(*c.val_point(i))
+    return shown
+
+
+def model_figure(session: Session) -> object:
+    """The loss chart of the tab's model (empty before training), in the tab's units; a diverged run's steps
+    up to the divergence, marked (`shown_history`)."""
+    return plots.loss_figure(shown_history(session), session.uniform, session.unigram, session.units,
                              session.present, session.stop_reason == "diverged")
 
 
