@@ -115,17 +115,28 @@ def describe_corpus(corpus=None, text=None, example=None, ascii_fold=False, lati
     return "\n".join(lines), preview, info
 
 
-def check_upload(corpus, ascii_fold=False, latin1=False, session=None, *, max_bytes) -> None:
+def check_upload(corpus, ascii_fold=False, latin1=False, session=None, text=None, example=None, *, max_bytes) -> None:
     """Note the upload in the app's ledger as this tab's (so that another tab closing does not remove a file
-    with the same bytes), then raise gr.Error if it cannot be trained on (a toast with what to do)."""
+    with the same bytes), then raise gr.Error if the file cannot be read as text (a toast with what to do, and
+    what Train uses instead: the page then takes the file out of the box, `refused_upload`, so that a later
+    Train or lesson does not read it again). Folding to ASCII is not checked here: unticking it fixes that
+    without a new upload, and the statistics say so."""
     if not corpus:
         return
     if hasattr(session, "claim"):
         session.claim(corpus)
     try:
-        load_corpus(corpus, None, None, ascii_fold, examples={}, max_bytes=max_bytes, latin1=latin1)
+        load_corpus(corpus, None, None, False, examples={}, max_bytes=max_bytes, latin1=latin1)
     except CorpusError as e:
-        raise user_error(str(e)) from None
+        instead = ("the pasted text" if text and text.strip() else f"the example `{example}`" if example
+                   else "nothing yet: pick an example or paste text")
+        raise user_error(f"{str(e).rstrip('.')}. The file was taken out of the upload box, so Train uses "
+                         f"{instead}; to train on the file, fix it and upload it again.") from None
+
+
+def refused_upload():
+    """After `check_upload` refused a file: empty the upload box (the statistics then describe what is used)."""
+    return None
 
 
 def example_chosen(example):

@@ -151,8 +151,11 @@ def wire_text(page: Page, t: TrainTab) -> None:
     gr.on([demo.load, *(c.change for c in t.corpus_inputs)], describe, t.corpus_inputs,
           [t.corpus_stats, t.preview, page.corpus_info], trigger_mode="always_last", show_progress="hidden",
           api_name="describe_corpus")
-    t.corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=s.max_upload_bytes),
-                         [t.corpus_file, t.ascii_fold, t.latin1, session], None, api_visibility="private")
+    checked = t.corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=s.max_upload_bytes),
+                                   [t.corpus_file, t.ascii_fold, t.latin1, session, t.corpus_text, t.example], None,
+                                   api_visibility="private")
+    # A refused file leaves the box (the toast said so): later Train presses and lessons use what the page shows.
+    checked.failure(corpus_view.refused_upload, None, t.corpus_file, queue=False, api_visibility="private")
     t.example.input(corpus_view.example_chosen, t.example, [t.corpus_file, t.corpus_text], api_visibility="private")
     demo.load(links.link_loader(tuple(page.examples), s.max_seconds, least_seconds(s)), None,
               [t.example, t.model, t.time_budget, page.present, t.corpus_text], show_progress="hidden",
