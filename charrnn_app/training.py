@@ -236,6 +236,7 @@ class TrainRun:
         self.upload = fields["corpus"]
         self.run_plan: RunPlan | None = None
         self.source, self.bundle, self.budget, self.records = None, None, None, []
+        self.note = ""  # a budget typed out of range: the line saying what was used (`page.note_budget`)
 
     def say(self, session, status: str) -> tuple:
         return (*TrainUpdate(status), session)
@@ -245,6 +246,9 @@ class TrainRun:
                                           examples=self.examples)
         plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
         self.run_plan, self.budget = plan, plan.train_config.time_budget
+        note, session.budget_note = getattr(session, "budget_note", None), None
+        used = note is not None and self.budget is not None and note.endswith(f"used {self.budget:g} s")
+        self.note = f"\n\n{note}." if used else ""
 
     def begin(self, session) -> tuple:
         plan = self.run_plan
@@ -256,7 +260,7 @@ class TrainRun:
         self.records = [session.record_run(plan, self.bundle, self.source, checker)]  # the runs table
         verb = "Continuing" if plan.continue_from is not None else "Starting"
         return (*TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {self.source} ({len(plan.data.text):,} "
-                             "characters)…", model_figure(session), reset=False), session)
+                             f"characters)…{self.note}", model_figure(session), reset=False), session)
 
     def events(self, session):
         return self.run_plan.train(self.bundle)
@@ -269,7 +273,7 @@ class TrainRun:
         return ev.done or session.stop
 
     def show(self, session, ev) -> tuple:
-        return (*TrainUpdate(status_line(ev, self.bundle, session.units), model_figure(session),
+        return (*TrainUpdate(status_line(ev, self.bundle, session.units) + self.note, model_figure(session),
                              ev.sample if ev.sample is not None else SKIP), session)
 
     def end(self, session, ev) -> None:
@@ -278,7 +282,8 @@ class TrainRun:
 
     def finish(self, session, ev) -> tuple:
         covered = self.run_plan.val_coverage(final=ev is not None and ev.done)
-        return (*finish(session, ev, self.records[0].sample, covered), session)
+        update = finish(session, ev, self.records[0].sample, covered)
+        return (*update._replace(status=update.status + self.note), session)
 
     def failed(self, session, error: str) -> tuple:
         return (*TrainUpdate(f"**Stopped.** {error}", model_figure(session)), session)

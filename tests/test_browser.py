@@ -140,3 +140,27 @@ def test_a_bad_upload_says_what_to_do_once_and_leaves_the_box(page, tmp_path):
     assert "binary" not in status and "Not started" not in status, status
     told = page.eval_on_selector_all(".toast-message-item", "els => els.map(e => e.innerText)")
     assert sum("binary" in t for t in told) == 1, told  # said once
+
+
+def test_a_budget_typed_below_the_least_and_train_pressed_says_the_number_used(page):
+    """A tester typed 2 into the time budget (least 5 s) and pressed Train: the run used 5 s and only a toast, gone
+    before the run ended, said so. The box shows the number used, and a line beside it and the run's status say
+    "time budget: least is 5 s — used 5 s" for as long as the run (and the box) keep it."""
+    page.get_by_role("tab", name="Train").click()
+    box = "#time-budget input[type=number]"
+    page.click(box, click_count=3)
+    page.keyboard.type("2", delay=50)
+    page.click("#train")  # straight from the box: no Tab, no Enter
+    note = "time budget: least is 5 s — used 5 s"
+    page.wait_for_function("(w) => document.querySelector('#budget-note')?.innerText.includes(w)", arg=note)
+    page.wait_for_function("(w) => document.querySelector('#status').innerText.includes(w)"
+                           " && document.querySelector('#status').innerText.includes('Training')", arg=note)
+    assert page.input_value(box) == "5"
+    page.click("#stop")
+    page.wait_for_function("(w) => document.querySelector('#status').innerText.includes('Stopped')"
+                           " && document.querySelector('#status').innerText.includes(w)", arg=note)
+    page.click(box, click_count=3)
+    page.keyboard.type("10", delay=50)
+    page.press(box, "Tab")  # a number in range: the line goes
+    page.wait_for_function("!document.querySelector('#budget-note') || "
+                           "!document.querySelector('#budget-note').innerText.includes('least')")
