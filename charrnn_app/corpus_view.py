@@ -44,6 +44,17 @@ def load_corpus(corpus: str | None, text: str | None, example: str | None, ascii
     return out, source
 
 
+def instead_of_upload(corpus, text, example) -> str:
+    """The way out of an uploaded file that cannot be trained on while the page also shows another text: the
+    upload is read first (`load_corpus`), so the file has to leave its box. "" when there is no upload or
+    nothing else to use."""
+    if not corpus:
+        return ""
+    other = "the pasted text" if text and text.strip() else f"the example `{example}`" if example else None
+    return (f" To use {other} instead, clear the uploaded file {Path(corpus).name} (× in its box: the upload is "
+            "read first).") if other else ""
+
+
 def chars(characters) -> str:
     """Characters as inline code, with space, newline and tab made visible."""
     return " ".join(f"`{plots.shown(c)}`" for c in characters)

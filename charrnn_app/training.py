@@ -18,7 +18,7 @@ from typing import NamedTuple
 import gradio as gr
 
 import charrnn
-from charrnn import MODELS, Bundle, run
+from charrnn import MODELS, Bundle, CorpusError, run
 from charrnn.bundle import History
 from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
@@ -26,7 +26,7 @@ from charrnn.run import RunPlan
 from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
-from .corpus_view import load_corpus
+from .corpus_view import instead_of_upload, load_corpus
 from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
@@ -221,6 +221,8 @@ def plan_for_page(session: Session, fields: dict, choices: dict, *, settings: Se
     except ValueError as e:  # SettingError, TrainingError, CorpusError, UnknownModel: the user's to fix
         way_out = (" To train a new model instead, tick “Start a new model” (download the current one first if "
                    "you want to keep it)." if continuing is not None and not isinstance(e, SettingError) else "")
+        if isinstance(e, CorpusError):  # the upload's text cannot be trained on: the example is one × away
+            way_out = instead_of_upload(f["corpus"], f["text"], f["example"]) + way_out
         raise user_error(f"{str(e).rstrip('.')}.{way_out}") from None
 
 
