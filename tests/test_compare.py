@@ -315,5 +315,7 @@ def test_a_diverged_train_run_shows_its_real_steps_rate_and_curve_on_the_train_t
     fig = outs[-1][1]  # the Train chart draws what happened up to the divergence, marked, like Compare's
     train = next(t for t in fig.data if t.name.startswith("train"))
     assert list(train.x) == run.curve.step and train.name.endswith("· diverged")
+    val = [t for t in fig.data if t.name.startswith("validation")]  # never drawn back to the restored step
+    assert all(list(t.x) == sorted(t.x) for t in val) and run.curve.val_step == sorted(run.curve.val_step)
     assert "DIVERGED" in fig.layout.title.text
     assert list(training.model_figure(s).data[0].x) == run.curve.step  # also when redrawn (e.g. in bits)
