@@ -285,7 +285,7 @@ class TrainRun:
     def finish(self, session, ev) -> tuple:
         covered = self.run_plan.val_coverage(final=ev is not None and ev.done)
         update = finish(session, ev, self.records[0].sample, covered)
-        return (*update._replace(status=update.status + self.note), session)
+        return (update.status + self.note, *update[1:], session)
 
     def failed(self, session, error: str) -> tuple:
         return (*TrainUpdate(f"**Stopped.** {error}", model_figure(session)), session)
