@@ -102,6 +102,9 @@ class Loop:
     stop_reason: str | None = None  # "max_steps" | "time_budget" | "diverged" | "exhausted" | "interrupted"
     message: str | None = None  # advice when something went wrong
     eval_rate: float | None = None  # validation characters a second, as measured by the periodic estimates
+    # After a divergence: (step, chars_seen) the run had reached before its weights went back. Its events say how
+    # far it got and at what rate (the model's own counters say what its restored weights have seen).
+    reached: tuple[int, int] | None = None
 
     @classmethod
     def begin(cls, bundle: Bundle, config: TrainConfig, offset: float) -> Loop:
@@ -204,6 +207,7 @@ def restore_good(bundle: Bundle, loop: Loop, how: str, lr: float, config: TrainC
     `lr`: the rate of the step that exploded. Returns None (the optimizer that is no longer kept)."""
     kept, failed = loop.good, bundle.step + 1
     rate, advice = rate_words(lr, config, bundle.run_step), divergence_advice(bundle.model_name, config)
+    loop.reached = (bundle.step, bundle.chars_seen)
     bundle.model.load_state_dict(kept.weights)
     bundle.model.zero_grad(set_to_none=True)  # the diverged step's gradients are not kept
     rewind(bundle, kept)
@@ -310,13 +314,16 @@ def live_sample(bundle: Bundle, config: TrainConfig, loop: Loop) -> str:
 def emit(bundle: Bundle, config: TrainConfig, loop: Loop, train_loss: float, val_loss: float | None = None,
          lr: float = 0.0, grad_norm: float = 0.0, *, sample: str | None = None, stats: dict | None = None,
          phase: str = "training", done: bool = False) -> Iterator[TrainEvent]:
-    """Yield the step's TrainEvent; an "own" clock stands still while the consumer holds it."""
+    """Yield the step's TrainEvent; an "own" clock stands still while the consumer holds it. After a divergence
+    its step, characters and rate are those the run reached (`Loop.reached`), and `restored_step` says which
+    weights the model went back to."""
     elapsed = loop.clock.now()
     run_time = max(elapsed - loop.start_seconds, 1e-9)
     remaining = max(0.0, config.time_budget - elapsed) if config.time_budget else None
     diverged = done and loop.stop_reason == "diverged"
-    event = TrainEvent(bundle.step, bundle.chars_seen, train_loss, val_loss, lr, grad_norm,
-                       max(bundle.chars_seen - loop.start_chars, 0) / run_time, elapsed, remaining, sample, done,
+    step, chars = loop.reached or (bundle.step, bundle.chars_seen)
+    event = TrainEvent(step, chars, train_loss, val_loss, lr, grad_norm,
+                       max(chars - loop.start_chars, 0) / run_time, elapsed, remaining, sample, done,
                        loop.stop_reason if done else None, loop.message if done else None, stats, phase,
                        loop.good.step if diverged else None, diverged and not loop.good.learned,
                        torch.get_num_threads())

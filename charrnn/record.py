@@ -8,8 +8,9 @@
 A record keeps its curves and numbers for as long as the tab lives; `bundle` (the weights) may be dropped
 (set to None) to bound memory. Its `curve` is a `charrnn.bundle.History` derived from the model's own (the
 one record of the losses, which the checkpoint keeps): the points its runs added, on the record's seconds
-axis. Continuing the same bundle extends its record (`begin_segment`): the curves go on, `resumed_at`
-marks where, and the film strip gets the new run's frames.
+axis (never a validation point behind the last: after a divergence, the restored weights' final estimate).
+Continuing the same bundle extends its record (`begin_segment`): the curves go on, `resumed_at` marks where,
+and the film strip gets the new run's frames.
 
 The film strip samples at fixed points of the run's budget (FILM_POINTS: 1 %, 5 %, 20 %, 50 %, 100 %)
 with the same prompt, seed and temperature, so the frames differ only by what the model has learned;
@@ -152,7 +153,9 @@ class RunRecord:
             c.add(step, chars, seconds + self._shift, loss)
         for i in range(max(val_start, val_done - 1), len(h.val_step)):
             step, chars, seconds, loss = h.val_point(i)
-            if math.isfinite(loss):
+            # after a divergence the final pass measures the restored weights, at their earlier step: that point
+            # is not where the run went, and on the run's curve it would draw the line back to that step
+            if math.isfinite(loss) and not (c.val_step and step < c.val_step[-1]):
                 c.add_val(step, chars, seconds + self._shift, loss)
                 self.best_val = loss if self.best_val is None else min(self.best_val, loss)
         self._marks = (len(h.step), len(h.val_step), val_start)

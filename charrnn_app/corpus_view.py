@@ -44,6 +44,17 @@ def load_corpus(corpus: str | None, text: str | None, example: str | None, ascii
     return out, source
 
 
+def instead_of_upload(corpus, text, example) -> str:
+    """The way out of an uploaded file that cannot be trained on while the page also shows another text: the
+    upload is read first (`load_corpus`), so the file has to leave its box. "" when there is no upload or
+    nothing else to use."""
+    if not corpus:
+        return ""
+    other = "the pasted text" if text and text.strip() else f"the example `{example}`" if example else None
+    return (f" To use {other} instead, clear the uploaded file {Path(corpus).name} (× in its box: the upload is "
+            "read first).") if other else ""
+
+
 def chars(characters) -> str:
     """Characters as inline code, with space, newline and tab made visible."""
     return " ".join(f"`{plots.shown(c)}`" for c in characters)
@@ -115,17 +126,28 @@ def describe_corpus(corpus=None, text=None, example=None, ascii_fold=False, lati
     return "\n".join(lines), preview, info
 
 
-def check_upload(corpus, ascii_fold=False, latin1=False, session=None, *, max_bytes) -> None:
+def check_upload(corpus, ascii_fold=False, latin1=False, session=None, text=None, example=None, *, max_bytes) -> None:
     """Note the upload in the app's ledger as this tab's (so that another tab closing does not remove a file
-    with the same bytes), then raise gr.Error if it cannot be trained on (a toast with what to do)."""
+    with the same bytes), then raise gr.Error if the file cannot be read as text (a toast with what to do, and
+    what Train uses instead: the page then takes the file out of the box, `refused_upload`, so that a later
+    Train or lesson does not read it again). Folding to ASCII is not checked here: unticking it fixes that
+    without a new upload, and the statistics say so."""
     if not corpus:
         return
     if hasattr(session, "claim"):
         session.claim(corpus)
     try:
-        load_corpus(corpus, None, None, ascii_fold, examples={}, max_bytes=max_bytes, latin1=latin1)
+        load_corpus(corpus, None, None, False, examples={}, max_bytes=max_bytes, latin1=latin1)
     except CorpusError as e:
-        raise user_error(str(e)) from None
+        instead = ("the pasted text" if text and text.strip() else f"the example `{example}`" if example
+                   else "nothing yet: pick an example or paste text")
+        raise user_error(f"{str(e).rstrip('.')}. The file was taken out of the upload box, so Train uses "
+                         f"{instead}; to train on the file, fix it and upload it again.") from None
+
+
+def refused_upload():
+    """After `check_upload` refused a file: empty the upload box (the statistics then describe what is used)."""
+    return None
 
 
 def example_chosen(example):

@@ -218,6 +218,31 @@ def note_clamped(slider: gr.Slider):
     return note
 
 
+def clamped_note(slider: gr.Slider, value) -> str | None:
+    """The one line that says a typed number outside `slider`'s range was not used as typed: "time budget: least
+    is 5 s — used 5 s" (None for a number in range, or no number)."""
+    low, high = slider.minimum, slider.maximum
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or low <= value <= high:
+        return None
+    name = slider.label.split(" (")[0]
+    end, used = ("least", low) if value < low else ("most", high)
+    return f"{name}: {end} is {used:g} s — used {used:g} s"
+
+
+def note_budget(slider: gr.Slider):
+    """The Train budget's release handler: a number typed outside its range (2 in a budget from 5 s) stays said
+    beside the field and in the next run's status (`Session.budget_note`), not only in a toast that fades: a
+    tester typed 2, pressed Train, and saw the run use 5 s with nothing on the page saying so."""
+
+    def note(released: ReleaseData, session):
+        line = clamped_note(slider, released.value)
+        if isinstance(session, Session):
+            session.budget_note = line
+        return gr.update(value=line or "", visible=line is not None)
+
+    return note
+
+
 def keep_alive_seconds(ttl: float) -> float:
     """How often an open tab writes its State back (a third of the TTL, at most every 10 minutes)."""
     return max(1.0, min(ttl / 3, 600.0))

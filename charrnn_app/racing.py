@@ -13,14 +13,14 @@ import math
 
 import gradio as gr
 
-from charrnn import MODELS, corpus_stats
+from charrnn import MODELS, CorpusError, corpus_stats
 from charrnn.checkers import CHECKERS
 from charrnn.lessons import LESSONS, Lesson
 from charrnn.race import DEFAULT_ENTRANTS, Entrant, RaceUpdate, plan_race, race
 
 from . import compare_view as view
 from . import user_error
-from .corpus_view import load_corpus
+from .corpus_view import instead_of_upload, load_corpus
 from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
@@ -128,7 +128,8 @@ class RaceRun:
                                    shared=self.shared, limits=settings.limits, max_seconds=settings.max_race_seconds)
             session.check_room(sum(PARAM_BYTES * p.n_params for p in self.plans) + len(self.text), settings.max_tab_mb)
         except ValueError as e:
-            raise user_error(f"{str(e).rstrip('.')}.") from None
+            way_out = instead_of_upload(corpus, text, example) if isinstance(e, CorpusError) else ""
+            raise user_error(f"{str(e).rstrip('.')}.{way_out}") from None
         name = lesson.checker if lesson is not None else corpus_checker(corpus, text, example)
         self.checker = CHECKERS.get(name) if name else None
         self.budget = self.per_model * len(self.plans)

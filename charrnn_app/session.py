@@ -59,6 +59,7 @@ class Session:
         self.hidden: set[int] = set()  # runs not drawn on the comparison chart
         self._copy_index: tuple[str, CopyIndex] | None = None  # (training text, its index): built once per text
         self.stop_reason: str | None = None  # why the last run ended ("diverged", "time_budget" …), for the diagnosis
+        self.budget_note: str | None = None  # a Train budget typed out of range: the line saying what was used
         self.closed = False  # the tab went away (closed or expired): a run still finishing keeps nothing
 
     def kept_bytes(self) -> int:

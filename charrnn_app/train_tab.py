@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from . import corpus_view, links, options, plots, texts, training, typed, waiting
-from .page import Page, show_on_phone
+from .page import Page, note_budget, show_on_phone
 from .runner import mark_pending, not_started
 from .settings import PAGE_TIME_BUDGET, example_notes
 
@@ -49,6 +49,7 @@ class TrainTab:
     preview: gr.Textbox
     download: gr.DownloadButton  # the trained model's file: made here (a run fills it), rendered by the Keep tab
     trained: object = None  # the /train event, for what follows a run (`.then`)
+    budget_note: object = None  # gr.Markdown: a budget typed out of range, and the number used
 
     @property
     def corpus_inputs(self) -> list:
@@ -97,6 +98,7 @@ def layout(page: Page) -> TrainTab:
             time_budget = gr.Slider(least_seconds(s), s.max_seconds, step=5,
                                     value=min(PAGE_TIME_BUDGET, s.max_seconds), label="time budget (seconds)",
                                     elem_id="time-budget", info=f"at most {s.max_seconds:g} s per run on this server")
+            budget_note = gr.Markdown(visible=False, elem_id="budget-note")
             with gr.Row(equal_height=True):
                 train = gr.Button("Train", variant="primary", elem_id="train", scale=2)
                 stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
@@ -139,7 +141,7 @@ def layout(page: Page) -> TrainTab:
     download = gr.DownloadButton("Download the model (.safetensors)", elem_id="download", render=False)
     return TrainTab(corpus_file, corpus_text, example, ascii_fold, latin1, model, time_budget, max_steps, reset,
                     yours, train, stop, plan_line, card, fields, status, loss_plot, live_sample, units, corpus_stats,
-                    preview, download)
+                    preview, download, budget_note=budget_note)
 
 
 def wire_text(page: Page, t: TrainTab) -> None:
@@ -151,8 +153,11 @@ def wire_text(page: Page, t: TrainTab) -> None:
     gr.on([demo.load, *(c.change for c in t.corpus_inputs)], describe, t.corpus_inputs,
           [t.corpus_stats, t.preview, page.corpus_info], trigger_mode="always_last", show_progress="hidden",
           api_name="describe_corpus")
-    t.corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=s.max_upload_bytes),
-                         [t.corpus_file, t.ascii_fold, t.latin1, session], None, api_visibility="private")
+    checked = t.corpus_file.upload(functools.partial(corpus_view.check_upload, max_bytes=s.max_upload_bytes),
+                                   [t.corpus_file, t.ascii_fold, t.latin1, session, t.corpus_text, t.example], None,
+                                   api_visibility="private")
+    # A refused file leaves the box (the toast said so): later Train presses and lessons use what the page shows.
+    checked.failure(corpus_view.refused_upload, None, t.corpus_file, queue=False, api_visibility="private")
     t.example.input(corpus_view.example_chosen, t.example, [t.corpus_file, t.corpus_text], api_visibility="private")
     demo.load(links.link_loader(tuple(page.examples), s.max_seconds, least_seconds(s)), None,
               [t.example, t.model, t.time_budget, page.present, t.corpus_text], show_progress="hidden",
@@ -177,6 +182,10 @@ def wire_run(page: Page, t: TrainTab) -> None:
     gr.on([demo.load, t.model.change, t.max_steps.change, *(c.change for c in t.fields)], typed.listed,
           [t.model, t.max_steps, *t.fields], t.yours, trigger_mode="always_last", **quiet)
     t.yours.input(typed.reset, [t.yours, t.model, t.max_steps, *t.fields], [*t.fields, t.max_steps], **quiet)
+
+    # A budget typed out of range is taken to the nearest end when the box loses the focus (a click on Train too):
+    # the line beside it says which number was used, and the run's status repeats it.
+    t.time_budget.release(note_budget(t.time_budget), session, t.budget_note, queue=False, **quiet)
 
     # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.
     queue_timer = gr.Timer(waiting.POLL_SECONDS, active=False)  # while this tab's Train waits in line

@@ -18,14 +18,15 @@ from typing import NamedTuple
 import gradio as gr
 
 import charrnn
-from charrnn import MODELS, Bundle, run
+from charrnn import MODELS, Bundle, CorpusError, run
+from charrnn.bundle import History
 from charrnn.checkers import CHECKERS
 from charrnn.options import SettingError
 from charrnn.run import RunPlan
 from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
-from .corpus_view import load_corpus
+from .corpus_view import instead_of_upload, load_corpus
 from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
@@ -94,10 +95,35 @@ def reference_text(session: Session) -> str:
     return f" (for comparison: {' and '.join(refs)} {unit})" if refs else ""
 
 
-def model_figure(session: Session) -> object:
-    """The loss chart of the tab's model (empty before training), in the tab's units."""
+def shown_history(session: Session) -> History | None:
+    """The curve the Train chart draws: the tab's model's own, and after a divergence what its run showed up to
+    it. The model went back to its last good weights and its History with them (what a checkpoint says), but the
+    run's record keeps every step it made (`RunRecord.curve`, what Compare draws), so both charts agree."""
     b = session.bundle
-    return plots.loss_figure(b.history if b else None, session.uniform, session.unigram, session.units,
+    if b is None or session.stop_reason != "diverged":
+        return b.history if b else None
+    record = next((r for r in reversed(session.runs) if r.bundle is b), None)
+    if record is None or not record.curve.step or (b.history.step and record.curve.step[-1] <= b.history.step[-1]):
+        return b.history
+    h, c, first = b.history, record.curve, record.curve.step[0]
+    shown = History()  # the model's points before the record began (a loaded checkpoint's), then the record's
+    for i in range(len(h.step)):
+        if h.step[i] < first:
+            shown.add(*h.point(i))
+    for i in range(len(h.val_step)):
+        if h.val_step[i] < first:
+            shown.add_val(*h.val_point(i))
+    for i in range(len(c.step)):
+        shown.add(*c.point(i))
+    for i in range(len(c.val_step)):
+        shown.add_val(*c.val_point(i))
+    return shown
+
+
+def model_figure(session: Session) -> object:
+    """The loss chart of the tab's model (empty before training), in the tab's units; a diverged run's steps
+    up to the divergence, marked (`shown_history`)."""
+    return plots.loss_figure(shown_history(session), session.uniform, session.unigram, session.units,
                              session.present, session.stop_reason == "diverged")
 
 
@@ -195,6 +221,8 @@ def plan_for_page(session: Session, fields: dict, choices: dict, *, settings: Se
     except ValueError as e:  # SettingError, TrainingError, CorpusError, UnknownModel: the user's to fix
         way_out = (" To train a new model instead, tick “Start a new model” (download the current one first if "
                    "you want to keep it)." if continuing is not None and not isinstance(e, SettingError) else "")
+        if isinstance(e, CorpusError):  # the upload's text cannot be trained on: the example is one × away
+            way_out = instead_of_upload(f["corpus"], f["text"], f["example"]) + way_out
         raise user_error(f"{str(e).rstrip('.')}.{way_out}") from None
 
 
@@ -210,6 +238,7 @@ class TrainRun:
         self.upload = fields["corpus"]
         self.run_plan: RunPlan | None = None
         self.source, self.bundle, self.budget, self.records = None, None, None, []
+        self.note = ""  # a budget typed out of range: the line saying what was used (`page.note_budget`)
 
     def say(self, session, status: str) -> tuple:
         return (*TrainUpdate(status), session)
@@ -219,6 +248,9 @@ class TrainRun:
                                           examples=self.examples)
         plan.train_config = replace(plan.train_config, sample_every=SAMPLE_EVERY, sample_length=LIVE_SAMPLE_LENGTH)
         self.run_plan, self.budget = plan, plan.train_config.time_budget
+        note, session.budget_note = getattr(session, "budget_note", None), None
+        used = note is not None and self.budget is not None and note.endswith(f"used {self.budget:g} s")
+        self.note = f"\n\n{note}." if used else ""
 
     def begin(self, session) -> tuple:
         plan = self.run_plan
@@ -230,7 +262,7 @@ class TrainRun:
         self.records = [session.record_run(plan, self.bundle, self.source, checker)]  # the runs table
         verb = "Continuing" if plan.continue_from is not None else "Starting"
         return (*TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {self.source} ({len(plan.data.text):,} "
-                             "characters)…", model_figure(session), reset=False), session)
+                             f"characters)…{self.note}", model_figure(session), reset=False), session)
 
     def events(self, session):
         return self.run_plan.train(self.bundle)
@@ -243,7 +275,7 @@ class TrainRun:
         return ev.done or session.stop
 
     def show(self, session, ev) -> tuple:
-        return (*TrainUpdate(status_line(ev, self.bundle, session.units), model_figure(session),
+        return (*TrainUpdate(status_line(ev, self.bundle, session.units) + self.note, model_figure(session),
                              ev.sample if ev.sample is not None else SKIP), session)
 
     def end(self, session, ev) -> None:
@@ -252,7 +284,8 @@ class TrainRun:
 
     def finish(self, session, ev) -> tuple:
         covered = self.run_plan.val_coverage(final=ev is not None and ev.done)
-        return (*finish(session, ev, self.records[0].sample, covered), session)
+        update = finish(session, ev, self.records[0].sample, covered)
+        return (update.status + self.note, *update[1:], session)
 
     def failed(self, session, error: str) -> tuple:
         return (*TrainUpdate(f"**Stopped.** {error}", model_figure(session)), session)

@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 import app
 import charrnn
 from charrnn import MODELS, CorpusError, plan_run
-from charrnn_app import corpus_view, options, plots, runner, sampling, texts, training
+from charrnn_app import corpus_view, options, plots, racing, runner, sampling, texts, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import Settings, example_notes, list_examples
 
@@ -409,3 +409,16 @@ def test_the_write_tab_says_when_the_model_it_previews_has_learned_nothing(files
     s.written_by = None
     _, note, _ = sampling.preview(s)
     assert note.startswith("The first ")
+
+
+def test_an_upload_too_short_to_train_says_how_to_use_the_example_instead(files, settings):
+    """The uploaded file is read before the example: when it is readable but cannot be trained on (5 characters),
+    Train's refusal says to clear the file to use the example the page shows, not only 'add more text'."""
+    with pytest.raises(gr.Error, match=r"To use the example `tiny` instead, clear the uploaded file short\.txt"):
+        train(Session(), settings, corpus=str(files["short"]), example="tiny", model="gru", max_steps=3)
+    with pytest.raises(gr.Error) as refused:  # nothing to fall back to: nothing said about one
+        train(Session(), settings, corpus=str(files["short"]), model="gru", max_steps=3)
+    assert "clear the uploaded file" not in str(refused.value)
+    race = racing.race_handler(settings, list_examples(settings.examples_dir))  # a race on Compare says the same
+    with pytest.raises(gr.Error, match=r"To use the example `tiny` instead, clear the uploaded file short\.txt"):
+        list(race(Session(), corpus=str(files["short"]), example="tiny", models=["gru"], time_budget=1))

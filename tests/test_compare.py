@@ -291,3 +291,31 @@ def test_a_race_whose_finals_are_close_ends_on_a_y_axis_zoomed_to_them(settings)
     # finals far apart for the whole axis: the whole run, from 0
     apart = replace(s.runs[1], final_val=min(finals) + 1.5)
     assert plots.runs_figure([s.runs[0], apart], uniform=s.uniform).layout.yaxis.range[0] == 0
+
+
+def test_a_diverged_train_run_shows_its_real_steps_rate_and_curve_on_the_train_tab(settings):
+    """A tester's finding: learning rate 10 on Train said "step 0 · 0 chars/s" beside "exploded at step 12", and the
+    Train chart was empty while Compare drew the run climbing. The weights go back (to the start here), but the
+    status, the runs table and both charts say how far the run got, at what rate, and what its loss did."""
+    import re
+
+    s = Session()
+    handler = training.train_handler(settings, list_examples(settings.examples_dir))
+    outs = list(handler(s, example="tiny", model="gru", time_budget=5, max_steps=30, lr="10", grad_clip="none",
+                        **SMALL))
+    status = outs[-1][0]
+    (run,) = s.runs
+    assert run.diverged
+    failed = int(re.search(r"at step (\d+)", status).group(1))
+    assert failed >= 2 and run.steps == failed - 1 == run.curve.step[-1]  # the steps it made, not the weights' step
+    assert f"step {failed - 1:,} ·" in status and "step 0 ·" not in status, status
+    rate = float(re.search(r"([\d,]+) chars/s", status).group(1).replace(",", ""))
+    assert rate > 0 and list(compare_view.runs_table(s)["steps"]) == [failed - 1]
+    assert run.chars_seen == (failed - 1) * SMALL["batch_size"] * SMALL["seq_len"]
+    fig = outs[-1][1]  # the Train chart draws what happened up to the divergence, marked, like Compare's
+    train = next(t for t in fig.data if t.name.startswith("train"))
+    assert list(train.x) == run.curve.step and train.name.endswith("· diverged")
+    val = [t for t in fig.data if t.name.startswith("validation")]  # never drawn back to the restored step
+    assert all(list(t.x) == sorted(t.x) for t in val) and run.curve.val_step == sorted(run.curve.val_step)
+    assert "DIVERGED" in fig.layout.title.text
+    assert list(training.model_figure(s).data[0].x) == run.curve.step  # also when redrawn (e.g. in bits)

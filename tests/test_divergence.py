@@ -53,7 +53,9 @@ def test_after_learning_a_divergence_restores_the_last_good_weights_with_their_s
     assert max(e.step for e in events) >= 21
     # … and undone: the model, its counters and its curve are those of step 20
     assert last.restored_step == bundle.step == bundle.run_step + 20 == 20
-    assert bundle.chars_seen == 20 * 4 * 16 and last.chars_seen == bundle.chars_seen
+    assert bundle.chars_seen == 20 * 4 * 16
+    # … while the last event says how far the run got (the steps before the one that exploded) and its rate
+    assert (last.step, last.chars_seen) == (failed - 1, (failed - 1) * 4 * 16) and last.chars_per_sec > 0
     assert (bundle.history.step, bundle.history.val_step) == good_history
     assert "The weights from step 20 were restored" in last.message
     torch.testing.assert_close(logits(bundle, tr), good)
@@ -140,3 +142,21 @@ def test_a_divergence_at_the_presets_own_rate_advises_a_tenth_of_it():
     assert rate_words(3e-3, config, 50) == "learning rate 0.003"
     assert rate_words(1.5e-3, config, 9) == "learning rate 0.003, still warming up: 0.0015 at that step"
     assert rate_words(1e-3, config, 80) == "learning rate 0.003, decaying: 0.001 at that step"
+
+
+def test_a_run_record_of_a_diverged_run_keeps_its_steps_and_never_draws_back_to_the_restored_step():
+    """The run's record (what Compare and, after a divergence, the Train chart draw) keeps the steps the run made
+    and its estimates in order: the final pass over the restored (here initial) weights is measured at their step,
+    0, which on the run's curve drew the validation line back from step 12 to 0 (a tester's screenshot)."""
+    from charrnn.record import RunRecord
+    from charrnn.run import plan_run
+
+    plan = plan_run(TEXT, "lstm", {"n_hidden": 32, "n_layer": 1, "batch_size": 4, "seq_len": 16, "lr": 10.0,
+                                   "grad_clip": None, "warmup_steps": 0, "eval_every": 0.0}, max_steps=50)
+    bundle = plan.build()
+    record = RunRecord.begin(plan, bundle, 1, "test")
+    for ev in plan.train(bundle):
+        record.observe(ev)
+    record.close()
+    assert record.diverged and bundle.step == 0 and record.steps == record.curve.step[-1] > 0
+    assert record.curve.val_step and record.curve.val_step == sorted(record.curve.val_step)
