@@ -18,7 +18,7 @@ from charrnn.lessons import LESSONS
 from charrnn.record import COPY_MIN_LEN, FILM_SEED, FILM_TEMPERATURE
 
 from . import compare_view as view
-from . import links, options, plots, racing, training, waiting
+from . import links, options, plots, racing, train_chart, waiting
 from .page import Page, show_on_phone
 from .runner import mark_pending, not_started, stop_training
 from .settings import PAGE_TIME_BUDGET
@@ -165,7 +165,7 @@ def wire_races(page: Page, c: CompareTab) -> None:
     for event in c.raced:  # refused before it started (a field's number out of range): no longer waiting
         event.failure(not_started, session, [c.status, c.queue_timer], **quiet)
     for event in c.raced:  # the Train tab's chart shows the tab's model, now the race's best
-        event.then(training.model_figure, session, train.loss_plot, show_progress="hidden", api_visibility="private")
+        event.then(train_chart.model_figure, session, train.loss_plot, show_progress="hidden", api_visibility="private")
 
 
 def wire_budget(page: Page, c: CompareTab) -> None:

@@ -20,7 +20,7 @@ from charrnn import MODELS, save
 from charrnn.lessons import LESSONS, NGRAM_TRAIN_LOSS
 from charrnn.record import ROW_KEYS
 
-from . import links, plots, training, user_error
+from . import links, plots, train_chart, user_error
 from .corpus_view import load_corpus
 from .runner import adopt
 from .session import KEEP_WEIGHTS, Session, ensure_session
@@ -177,7 +177,7 @@ def use_run(session, run_id) -> tuple[str, object]:
         return dropped_notice(r, session), gr.skip()
     adopt(session, r.bundle, text=r.text, train_text=r.train_text, val_text=r.val_text, stop_reason=r.stop_reason)
     return (f"**{r.name}** is now the tab's model: the Write tab samples from it, and Train with "
-            f"{MODELS[r.model_name].title} continues it.", training.model_figure(session))
+            f"{MODELS[r.model_name].title} continues it.", train_chart.model_figure(session))
 
 
 def run_checkpoint(session, run_id) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from . import compare_view, texts, training
+from . import compare_view, texts, train_chart
 from .memory import ServerMemory
 from .runner import Runner
 from .server import Server, Uploads, sweep_empty_uploads
@@ -190,8 +190,8 @@ def present_charts(on, session, info, x_axis):
     if not isinstance(session, Session):
         return gr.skip(), gr.skip()
     session.present = bool(on)
-    train_chart = training.model_figure(session) if session.bundle is not None else training.corpus_chart(info, session)
-    return train_chart, compare_view.compare_figure(session, x_axis)
+    chart = train_chart.model_figure(session) if session.bundle is not None else train_chart.corpus_chart(info, session)
+    return chart, compare_view.compare_figure(session, x_axis)
 
 
 class ReleaseData(gr.EventData):

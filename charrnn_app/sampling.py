@@ -19,7 +19,7 @@ from .corpus_view import chars
 from .memory import bundle_bytes
 from .runner import adopt, snapshot, tab_model
 from .session import Session, ensure_session
-from .training import model_figure
+from .train_chart import model_figure
 
 STREAM_EVERY = 0.1  # seconds between partial updates of a streamed sample
 MAX_SAMPLE_LENGTH = 5000

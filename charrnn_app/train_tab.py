@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import corpus_view, links, options, plots, texts, training, typed, waiting
+from . import corpus_view, links, options, plots, texts, train_chart, training, typed, waiting
 from .page import Page, note_budget, show_on_phone
 from .runner import mark_pending, not_started
 from .settings import PAGE_TIME_BUDGET, example_notes
@@ -203,8 +203,8 @@ def wire_run(page: Page, t: TrainTab) -> None:
         show_progress="full", show_progress_on=t.status)  # Gradio's queue position and estimated start
     t.trained.failure(not_started, session, [t.status, queue_timer], queue=False, **quiet)  # refused, not waiting
     t.stop.click(page.runner.stop_handler(), session, t.status, queue=False, api_name="stop")
-    t.units.change(training.change_units, [t.units, session, page.corpus_info], t.loss_plot, queue=False, **quiet)
-    page.corpus_info.change(training.corpus_chart, [page.corpus_info, session], t.loss_plot, **quiet)
+    t.units.change(train_chart.change_units, [t.units, session, page.corpus_info], t.loss_plot, queue=False, **quiet)
+    page.corpus_info.change(train_chart.corpus_chart, [page.corpus_info, session], t.loss_plot, **quiet)
     t.trained.then(training.model_selected, plan_inputs, t.fields, **quiet)
     t.trained.then(training.plan_summary, plan_inputs, [t.card, t.plan_line], inputs_kwargs=t.named_fields,
                    **quiet)  # now: continuing the trained model

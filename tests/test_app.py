@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 import app
 import charrnn
 from charrnn import MODELS, CorpusError, plan_run
-from charrnn_app import corpus_view, options, plots, racing, runner, sampling, texts, training
+from charrnn_app import corpus_view, options, plots, racing, runner, sampling, texts, train_chart, training
 from charrnn_app.session import Session, delete_session
 from charrnn_app.settings import Settings, example_notes, list_examples
 
@@ -214,17 +214,17 @@ def test_stop_while_waiting_in_the_queue_cancels_the_run_and_units_switch_live(f
     outs = train(s, settings, corpus=str(files["abc"]), model="mlp")
     assert len(outs) == 1 and "Cancelled" in outs[0][0] and s.bundle is None and not s.stop
     train(s, settings, corpus=str(files["abc"]), model="mlp", max_steps=2)  # a Stop never pressed: trains
-    nats = traces(training.change_units("nats", s))["train (batch)"]
-    bits = traces(training.change_units("bits", s))["train (batch)"]
+    nats = traces(train_chart.change_units("nats", s))["train (batch)"]
+    bits = traces(train_chart.change_units("bits", s))["train (batch)"]
     assert s.units == "bits" and bits[0] == pytest.approx(nats[0] / math.log(2))
 
 
 def test_before_training_the_chart_shows_the_levels_to_beat(files):
     _, _, info = corpus_view.describe_corpus(str(files["abc"]), examples={}, max_bytes=10**6)
     s = Session()
-    lines = traces(training.corpus_chart(info, s))
+    lines = traces(train_chart.corpus_chart(info, s))
     assert lines[f"uniform guess ln(V) = {math.log(5):.2f}"] == [pytest.approx(math.log(5))] * 2
-    assert "uniform guess log₂(V) = 2.32" in traces(training.change_units("bits", s, info))
+    assert "uniform guess log₂(V) = 2.32" in traces(train_chart.change_units("bits", s, info))
 
 
 def test_a_closed_session_frees_its_model_and_files(files, settings):

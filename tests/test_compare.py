@@ -23,7 +23,7 @@ from charrnn.lessons import LESSONS
 from charrnn.presets import preset
 from charrnn.race import plan_race
 from charrnn.record import model_label
-from charrnn_app import compare_view, links, plots, racing, runner, training
+from charrnn_app import compare_view, links, plots, racing, runner, train_chart, training
 from charrnn_app.session import KEEP_WEIGHTS, Session
 from charrnn_app.settings import Settings, list_examples
 
@@ -252,7 +252,7 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     # the typed rate (not the warm-up's) and a rate that trains: the preset's for this model
     assert "(learning rate 10, still warming up" in outs[-1][0] and \
         f"Try a learning rate of {preset('gru', len(TEXT), 5, 30)[1].lr:.2g}" in outs[-1][0]
-    assert "DIVERGED" in training.model_figure(s).layout.title.text
+    assert "DIVERGED" in train_chart.model_figure(s).layout.title.text
     assert list(compare_view.runs_table(s)["ended"]) == ["done", "diverged"]
     assert f"{bad.name} · diverged" in names(compare_view.compare_figure(s))
     assert f"{good.name}" in names(compare_view.compare_figure(s))
@@ -318,4 +318,4 @@ def test_a_diverged_train_run_shows_its_real_steps_rate_and_curve_on_the_train_t
     val = [t for t in fig.data if t.name.startswith("validation")]  # never drawn back to the restored step
     assert all(list(t.x) == sorted(t.x) for t in val) and run.curve.val_step == sorted(run.curve.val_step)
     assert "DIVERGED" in fig.layout.title.text
-    assert list(training.model_figure(s).data[0].x) == run.curve.step  # also when redrawn (e.g. in bits)
+    assert list(train_chart.model_figure(s).data[0].x) == run.curve.step  # also when redrawn (e.g. in bits)
