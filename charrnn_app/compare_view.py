@@ -65,20 +65,29 @@ def runs_table(session) -> pd.DataFrame:
     session = ensure_session(session)
     k, unit = loss_unit(session)
     rows = []
+    others = {r.run_id for r in plots.chart_text(session.runs, chart_text(session))[2]}
     for r in session.runs:
         row = r.row(k)
         row["sample"] = row["sample"][:SAMPLE_CHARS].replace("\n", "⏎")
-        row["shown"] = "hidden" if r.run_id in session.hidden else "shown"
+        row["shown"] = "other text" if r.run_id in others else "hidden" if r.run_id in session.hidden else "shown"
         rows.append(row)
     columns = [*ROW_KEYS[:-1], "shown", "sample"]
     table = pd.DataFrame(rows, columns=columns)
     return table.rename(columns={"final val": f"final val ({unit})", "best val": f"best val ({unit})"})
 
 
+def chart_text(session: Session):
+    """The text the chart draws (a `RunRecord.text_key`): the one chosen through a run of it, until a newer run
+    starts; None: the latest run's."""
+    if any(r.run_id >= session.chart_since for r in session.runs):
+        return None
+    return session.chart_text
+
+
 def compare_figure(session, x: str = "step"):
     session = ensure_session(session)
     return plots.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden,
-                             session.present)
+                             session.present, chart_text(session))
 
 
 def highlight(text: str, spans) -> str:
@@ -136,10 +145,14 @@ def views(session, x: str = "step") -> tuple:
 
 
 def toggle_run(session, run_id, x_axis="step"):
-    """Show or hide a run on the chart."""
+    """Show or hide a run on the chart; a run on another text than the chart's: the chart draws its text (and it)
+    instead, until a newer run starts."""
     session = ensure_session(session)
     r = session.run(run_id)
-    if r is not None:
+    if r is not None and any(o is r for o in plots.chart_text(session.runs, chart_text(session))[2]):
+        session.chart_text, session.chart_since = r.text_key, session.next_run
+        session.hidden.discard(r.run_id)
+    elif r is not None:
         session.hidden ^= {r.run_id}
     return compare_figure(session, x_axis), runs_table(session)
 

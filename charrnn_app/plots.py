@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 
 import plotly.graph_objects as go
 
@@ -33,21 +35,24 @@ def styled(fig: go.Figure, present: bool = False, **kw) -> go.Figure:
     text of the chart at least PRESENT_FONT px (its box's height is the page's CSS)."""
     # No fixed height: the page's CSS gives the chart's box its height (taller in presentation mode).
     # The legend goes under the x axis: on a phone it wraps to several rows, and above the plot it would
-    # cover the title.
-    # The tool bar stands on the right edge (across the top it covered a phone's title), and the x-axis
-    # title sits close to its axis so the legend never touches it, even in a short projector chart.
+    # cover the title. Placed against the chart's box (yref "container", at its bottom edge), Plotly makes
+    # the bottom margin as tall as the legend's rows, so the plot, the x axis and its title stand above it
+    # however many rows it wraps to (placed against the plot, y < 0, a wrapped legend was drawn over the
+    # axis title on a phone).
+    # The tool bar stands on the right edge (across the top it covered a phone's title).
     layout = dict(margin=dict(l=60, r=30, t=40, b=40), autosize=True, template="plotly_white",
-                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+                  legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0),
                   modebar=dict(orientation="v"))
     fig.update_layout(**{**layout, **kw})
     if present:
         title = fig.layout.title.font.size or PRESENT_FONT
-        # The legend stands right of the plot, one entry a line: under it, 20 px rows would leave the plot
-        # a strip; the plot keeps the height the page gives the chart.
+        # The legend stands right of the plot, one entry a line, with no gap between a run's group and the next
+        # (Plotly's 10 px a group made seven runs and two levels taller than a projector's plot: it scrolled):
+        # under the plot, 20 px rows would leave the plot a strip.
         fig.update_layout(font=dict(size=PRESENT_FONT), title_font_size=max(title + 6, PRESENT_FONT + 2),
                           margin=dict(l=80, r=10, t=50, b=60), hoverlabel=dict(font=dict(size=PRESENT_FONT)),
-                          legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top",
-                                      font=dict(size=PRESENT_FONT)))
+                          legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yref="paper", yanchor="top",
+                                      tracegroupgap=0, font=dict(size=PRESENT_FONT)))
         fig.update_xaxes(tickfont=dict(size=PRESENT_FONT), title_font=dict(size=PRESENT_FONT))
         fig.update_yaxes(tickfont=dict(size=PRESENT_FONT), title_font=dict(size=PRESENT_FONT))
     return fig
@@ -158,29 +163,61 @@ def run_color(run_id: int) -> str:
     return PALETTE[(run_id - 1) % len(PALETTE)]
 
 
+def chart_text(records: list, key=None) -> tuple:
+    """The text the Compare chart draws: `key` (a `RunRecord.text_key`) when a run of it is among `records`,
+    else the latest run's. Returns (that key, its runs, the runs on other texts)."""
+    keys = [r.text_key for r in records]
+    if key is None or key not in keys:
+        key = keys[-1] if keys else None
+    drawn = [r for r in records if r.text_key == key or r.text_key is None or key is None]
+    ids = {id(r) for r in drawn}
+    return key, drawn, [r for r in records if id(r) not in ids]
+
+
+def wrap(text: str, width: int) -> str:
+    """`text` in lines of at most `width` characters (broken at spaces), joined by Plotly's <br>: a chart's
+    title does not wrap by itself, and at a phone's width a long one ran under the tool bar and off the chart."""
+    return "<br>".join(textwrap.wrap(text, width, break_on_hyphens=False))
+
+
+def short_label(label: str) -> str:
+    """A run's label without its words in brackets — "RNN (from scratch) 128×1 · stateless" → "RNN 128×1 ·
+    stateless": presentation mode's legend (the hand-written RNN stays apart from nn.RNN by its "nn.")."""
+    return re.sub(r" \([^)]*\)", "", label)
+
+
+TITLE_CHARS = 38  # a chart title's line at 15 px: fits a phone's chart (~330 px) beside the tool bar
+NOTE_CHARS = 48  # a line of the note under it, at 12 px
+
+
 def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: float | None = None,
-                unigram: float | None = None, hidden=(), present: bool = False) -> go.Figure:
-    """Runs overlaid (charrnn.record.RunRecord): each run's validation loss (solid, in the legend as
+                unigram: float | None = None, hidden=(), present: bool = False, text=None) -> go.Figure:
+    """Runs on one text overlaid (charrnn.record.RunRecord): each run's validation loss (solid, in the legend as
     "nn.GRU 128×2 · run 3") and its training loss (thin, dotted, same colour), against `x` = "step",
     "chars" (characters seen: fair across batch sizes) or "seconds" (each run's own compute: speed).
     A continued run has a marker where it resumed; a run that diverged says so in the legend ("… · diverged").
-    ln V and the unigram entropy stay as reference lines. `present`: presentation mode's larger type."""
+    Only the runs of one text are drawn — `text` (a `RunRecord.text_key`), else the latest run's: losses on
+    different texts are not comparable. The title says which text, and how many runs on other texts are not
+    drawn. ln V and the unigram entropy of that text stay as reference lines (the drawn runs' own; `uniform` and
+    `unigram` for runs that do not know theirs). `present`: presentation mode's larger type and short names."""
     k = BITS_PER_NAT if units == "bits" else 1.0
     unit = "bits/char" if units == "bits" else "nats/char"
     title_x, key, val_key = AXES.get(x, AXES["step"])
     fig = go.Figure()
     right, early = 10.0, []
-    shown_runs = [r for r in records if r.run_id not in set(hidden)]
+    text, on_text, others = chart_text(records, text)
+    shown_runs = [r for r in on_text if r.run_id not in set(hidden)]
     for r in shown_runs:
         c, color = r.curve, run_color(r.run_id)
-        name = f"{r.name} · diverged" if r.diverged else r.name
+        label = f"{short_label(r.label)} · run {r.run_id}" if present else r.name
+        name = f"{label} · diverged" if r.diverged else label
         xs = getattr(c, key)
         if xs:
             px, py = downsample(xs, c.train_loss)
             fig.add_scatter(x=px, y=[v * k for v in py], name=f"{name} · train", mode="lines",
                             legendgroup=str(r.run_id), showlegend=not c.val_loss, opacity=0.6,  # legend: one per run
                             line=dict(color=color, width=1, dash="dot"),
-                            hovertemplate=f"{name}<br>train %{{y:.3f}} {unit}<extra></extra>")
+                            hovertemplate=f"{r.name}<br>train %{{y:.3f}} {unit}<extra></extra>")
             right = max(right, xs[-1])
             early.append(max(c.train_loss[:50]))
         vx = getattr(c, val_key)
@@ -188,7 +225,7 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
             px, py = downsample(vx, c.val_loss)
             fig.add_scatter(x=px, y=[v * k for v in py], name=name, mode="lines+markers",
                             legendgroup=str(r.run_id), line=dict(color=color, width=2.5), marker=dict(size=5),
-                            hovertemplate=f"{name}<br>validation %{{y:.3f}} {unit}<extra></extra>")
+                            hovertemplate=f"{r.name}<br>validation %{{y:.3f}} {unit}<extra></extra>")
         for i in r.resumed_at:
             if i < len(xs):
                 fig.add_scatter(x=[xs[i]], y=[c.train_loss[i] * k], name=f"{r.name} · resumed", mode="markers",
@@ -196,20 +233,37 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
                                 marker=dict(color=color, size=12, symbol="triangle-right",
                                             line=dict(color="black", width=1)),
                                 hovertemplate=f"{r.name}: continued here<extra></extra>")
+    own = [r for r in on_text if r.uniform is not None]
+    if own:  # the drawn text's own levels; never another text's
+        uniform, unigram = own[-1].uniform, own[-1].unigram
+    elif others:  # runs that do not know their levels, beside runs on other texts: which text they are is unknown
+        uniform = unigram = None
     top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None, present)
-    title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
+    title = ("Validation (solid), training (dotted)" if shown_runs
              else "Runs — start a lesson or a race and every model's curve appears here")
     y_range, y_title = [0, top * 1.08], f"cross-entropy ({unit})"
     zoom = finish_range(shown_runs, top * 1.08, k)
     if zoom is not None:  # finals too close to tell apart on the whole run's axis: the finish, labelled as such
+        # double-clicking for the whole run is in the tab's help
         y_range, y_title = zoom, f"cross-entropy ({unit}) · zoomed: not from 0"
-        # short enough for the chart's width beside the lesson at 1280 px (~700 px); double-clicking for the
-        # whole run is in the tab's help
-        title = "Validation (solid) and training (dotted) loss · zoomed to the final losses"
-    final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range[1] if zoom else None,
-                 y_range[1] - y_range[0])
-    return styled(fig, present, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
-                   xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range))
+        title = "Loss, zoomed to the final losses"
+    final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range,
+                 top=y_range[1] if zoom else None)
+    lines = [wrap(title, TITLE_CHARS * (2 if present else 1))]
+    if others:
+        source = on_text[-1].corpus.replace("`", "").removeprefix("the ")
+        many = len(others) > 1
+        note = (f"on {source} · {len(others)} run{'s' if many else ''} on {'other texts' if many else 'another text'} "
+                "not drawn (losses on different texts do not compare): to draw one, pick it under “run” and "
+                "press “Show / hide”")
+        size = PRESENT_FONT if present else 12
+        lines.append(f"<span style='font-size:{size}px'>{wrap(note, NOTE_CHARS * (2 if present else 1))}</span>")
+    title_text = "<br>".join(lines)
+    rows = title_text.count("<br>") + 1
+    margin = dict(t=(50 if present else 40) + (rows - 1) * (24 if present else 17))
+    return styled(fig, present, title=dict(text=title_text, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+                  xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range)
+                  ).update_layout(margin=margin)
 
 
 ZOOM_MIN_WINDOW = 0.1  # nats/char: the zoomed y axis spans at least this (a 0.002 gap is noise, not shown as a gulf)
@@ -247,12 +301,13 @@ LABEL_COLUMN = 0.15  # labels whose curves end within this share of the x axis s
 
 
 def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float, size: int = 13,
-                 top: float | None = None, y_span: float | None = None) -> None:
+                 y_range: list[float] | None = None, top: float | None = None) -> None:
     """Each finished run's final validation loss written just above the end of its curve, in its colour; one
-    above a zoomed axis's `top` at that edge, with an arrow up ("↑ 1.234"). Labels whose curves end close
-    together (in one column, LABEL_COLUMN of the x axis, and closer than a line of text on a `y_span` axis)
-    are moved apart, each at least a line above the one below it (those at the top edge: below the one above),
-    so that runs ending 0.01 apart stay readable."""
+    above a zoomed axis's `top` just under that edge, with an arrow up ("↑ 1.234"). Labels whose curves end close
+    together (in one column, LABEL_COLUMN of the x axis, and closer than a line of text on the `y_range` axis)
+    are moved apart, each a line above the one below it, and the column moved down as a whole where its top
+    label would leave the axis: Plotly does not draw a label placed outside its axis's range (a race's third
+    label near the uniform guess was pushed over the top and vanished)."""
     labels = []
     for r in records:
         xs = getattr(r.curve, val_key) or getattr(r.curve, key)
@@ -260,20 +315,30 @@ def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float
             continue
         value = r.final_val * k
         labels.append((value, xs[-1], top is not None and value > top, run_color(r.run_id)))
-    right = max((x for _, x, _, _ in labels), default=0) or 1.0
-    line = 1.4 * size / LABEL_PLOT_PX * y_span if y_span else 0.0  # a line of text, in the y axis's units
-    placed: list[tuple[float, float, bool]] = []  # (y, x, at the top edge) of the labels written so far
-    # upwards from the lowest in-range label; then the top edge's, downwards from the edge
-    for value, x, above, color in sorted(labels, key=lambda v: (v[2], v[0] if not v[2] else -v[0])):
-        column = [y for y, px, up in placed if up == above and abs(px - x) < LABEL_COLUMN * right]
-        if above:
-            y = min([top, *[c - line for c in column]])
+    if not labels:
+        return
+    low, high = y_range or [0.0, max(v for v, *_ in labels) * 1.1 or 1.0]
+    line = 1.4 * size / LABEL_PLOT_PX * (high - low)  # a line of text, in the y axis's units
+    ceiling = high - line  # a label stands on its y: its text reaches a line above it
+    right = max(x for _, x, _, _ in labels) or 1.0
+    columns: list[list] = []  # labels whose curves end close together, left to right
+    for label in sorted(labels, key=lambda v: v[1]):
+        if columns and label[1] - columns[-1][0][1] < LABEL_COLUMN * right:
+            columns[-1].append(label)
         else:
-            y = max([value, *[c + line for c in column]])
-        placed.append((y, x, above))
-        fig.add_annotation(x=x, y=y, text=f"↑ {value:.3f}" if above else f"{value:.3f}",
-                           showarrow=False, xanchor="right", yanchor="top" if above else "bottom",
-                           yshift=0 if above else 3, font=dict(color=color, size=size))
+            columns.append([label])
+    for column in columns:
+        column.sort(key=lambda v: (v[2], v[0]))  # those above a zoomed axis's top last: the top of the column
+        ys = []
+        for value, _, above, _ in column:  # upwards from the lowest, a line apart
+            want = ceiling if above else max(min(value, ceiling), low)
+            ys.append(max([want, *([ys[-1] + line] if ys else [])]))
+        for i in range(len(ys) - 1, -1, -1):  # then down from the axis's top, as far as the column needs
+            ys[i] = min(ys[i], ceiling - (len(ys) - 1 - i) * line)
+        for y, (value, x, above, color) in zip(ys, column, strict=True):
+            fig.add_annotation(x=x, y=max(y, low), text=f"↑ {value:.3f}" if above else f"{value:.3f}",
+                               showarrow=False, xanchor="right", yanchor="bottom", yshift=3,
+                               font=dict(color=color, size=size))
 
 
 def next_char_figure(chart, present: bool = False) -> go.Figure:
