@@ -261,7 +261,8 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     title_text = "<br>".join(lines)
     rows = title_text.count("<br>") + 1
     margin = dict(t=(50 if present else 40) + (rows - 1) * (24 if present else 17))
-    return styled(fig, present, title=dict(text=title_text, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
+    title = dict(text=title_text, x=0.01, y=0.98, yanchor="top", pad=dict(t=6), font=dict(size=15))  # in margin.t
+    return styled(fig, present, title=title,
                   xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range)
                   ).update_layout(margin=margin)
 
