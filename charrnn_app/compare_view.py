@@ -4,7 +4,7 @@ every run of the tab on one chart, a runs table, film strips and the share link.
     /runs          ─► runs_table(session): the table as data
     run actions    ─► toggle_run / remove_run / use_run / run_checkpoint / export_csv
 
-Handlers are plain functions (values in, values out); the figure is `plots.runs_figure`; the runs are the
+Handlers are plain functions (values in, values out); the figure is `runs_chart.runs_figure`; the runs are the
 tab's `Session.runs` (`charrnn.record.RunRecord`), which the Train tab adds to as well.
 """
 
@@ -20,7 +20,7 @@ from charrnn import MODELS, save
 from charrnn.lessons import LESSONS, NGRAM_TRAIN_LOSS
 from charrnn.record import ROW_KEYS
 
-from . import links, plots, training, user_error
+from . import links, plots, runs_chart, training, user_error
 from .corpus_view import load_corpus
 from .runner import adopt
 from .session import KEEP_WEIGHTS, Session, ensure_session
@@ -69,7 +69,7 @@ def runs_table(session) -> pd.DataFrame:
     session = ensure_session(session)
     k, unit = loss_unit(session)
     rows = []
-    others = {r.run_id for r in plots.chart_text(session.runs, chart_text(session))[2]}
+    others = {r.run_id for r in runs_chart.chart_text(session.runs, chart_text(session))[2]}
     for r in session.runs:
         row = r.row(k)
         row["sample"] = row["sample"][:SAMPLE_CHARS].replace("\n", "⏎")
@@ -90,7 +90,7 @@ def chart_text(session: Session):
 
 def compare_figure(session, x: str = "step"):
     session = ensure_session(session)
-    return plots.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden,
+    return runs_chart.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden,
                              session.present, chart_text(session))
 
 
@@ -153,7 +153,7 @@ def toggle_run(session, run_id, x_axis="step"):
     instead, until a newer run starts."""
     session = ensure_session(session)
     r = session.run(run_id)
-    if r is not None and any(o is r for o in plots.chart_text(session.runs, chart_text(session))[2]):
+    if r is not None and any(o is r for o in runs_chart.chart_text(session.runs, chart_text(session))[2]):
         session.chart_text, session.chart_since = r.text_key, session.next_run
         session.hidden.discard(r.run_id)
     elif r is not None:

@@ -28,7 +28,7 @@ import app
 from charrnn.inspect import AttentionMaps, BigramTable, EmbeddingMap
 from charrnn.lessons import LESSONS
 from charrnn.presets import preset
-from charrnn_app import compare_view, inside_figures, inside_model, inside_tab, links, plots, racing, typed
+from charrnn_app import compare_view, inside_figures, inside_model, inside_tab, links, plots, racing, runs_chart, typed
 from charrnn_app.page import present_charts
 from charrnn_app.session import Session
 from charrnn_app.settings import Settings
@@ -92,7 +92,7 @@ def test_copy_a_link_carries_a_short_text_and_says_when_it_cannot(tmp_path):
 
 
 def test_presentation_mode_draws_the_charts_in_large_type():
-    fig = plots.runs_figure([], present=True)
+    fig = runs_chart.runs_figure([], present=True)
     assert fig.layout.font.size >= 20 and fig.layout.legend.font.size >= 20
     assert fig.layout.xaxis.tickfont.size >= 20 and fig.layout.yaxis.tickfont.size >= 20
     assert plots.loss_figure(None).layout.font.size is None  # the page's ordinary size otherwise
@@ -124,7 +124,7 @@ def test_the_final_labels_of_close_runs_stand_apart_and_the_zoomed_title_fits_th
     mode, the page's width."""
     runs = [finished_run(1, 1.500), finished_run(2, 1.510), finished_run(3, 1.515, 95)]
     for present, font in ((False, 13), (True, plots.PRESENT_FONT)):
-        fig = plots.runs_figure(runs, uniform=3.2, present=present)
+        fig = runs_chart.runs_figure(runs, uniform=3.2, present=present)
         low, high = fig.layout.yaxis.range
         assert "zoomed to the final losses" in fig.layout.title.text  # the finals are close: zoomed
         labels = sorted((a.y, a.text) for a in fig.layout.annotations)
@@ -145,11 +145,11 @@ def test_every_finished_run_keeps_its_final_label_inside_the_axis():
     top, where Plotly draws no annotation. Every finished run has its label, inside the axis, a line apart from
     its neighbours in a column, a label's text (a line tall) under the top."""
     runs = chart_runs.phone_race()[1:]  # the race on one text
-    fig = plots.runs_figure(runs)
+    fig = runs_chart.runs_figure(runs)
     low, high = fig.layout.yaxis.range
     labels = {a.text: a.y for a in fig.layout.annotations}
     assert sorted(labels) == sorted(f"{r.final_val:.3f}" for r in runs)  # one each, the LSTM's (4.196) too
-    line = 1.4 * 13 / plots.LABEL_PLOT_PX * (high - low)
+    line = 1.4 * 13 / runs_chart.LABEL_PLOT_PX * (high - low)
     assert all(low <= y and y + line <= high + 1e-9 for y in labels.values()), (labels, high)
     column = sorted(labels[v] for v in ("4.071", "4.186", "4.196"))  # curves ending at steps 8, 12 and 18
     assert all(b - a >= line - 1e-9 for a, b in zip(column, column[1:], strict=False)), column
@@ -161,12 +161,12 @@ def test_the_legend_has_its_own_rows_under_the_axis_and_the_title_fits_a_phone()
     edge (Plotly gives it a margin as tall as its rows, the axis title above it); each line of the title fits a
     phone's chart (~330 px at 15 px: TITLE_CHARS)."""
     for runs in ([], chart_runs.phone_race()[1:], chart_runs.phone_race()):
-        fig = plots.runs_figure(runs)
+        fig = runs_chart.runs_figure(runs)
         legend = fig.layout.legend
         assert (legend.yref, legend.y, legend.yanchor, legend.orientation) == ("container", 0, "bottom", "h")
         title_lines = fig.layout.title.text.split("<br>")
-        assert len(title_lines[0]) <= plots.TITLE_CHARS, title_lines[0]  # 15 px
-        assert all(len(re.sub(r"<[^>]+>", "", t)) <= plots.NOTE_CHARS for t in title_lines[1:])  # 12 px
+        assert len(title_lines[0]) <= runs_chart.TITLE_CHARS, title_lines[0]  # 15 px
+        assert all(len(re.sub(r"<[^>]+>", "", t)) <= runs_chart.NOTE_CHARS for t in title_lines[1:])  # 12 px
         assert fig.layout.margin.t >= 40 + 15 * (len(title_lines) - 1)  # room for every line of it
 
 
@@ -193,7 +193,7 @@ def test_the_chart_draws_the_runs_of_one_text_and_says_how_to_see_the_others():
     assert "nn.GRU 64×1 · run 8" in names(compare_view.compare_figure(s))
     # runs that do not know their text's levels (older records) are drawn with the levels given
     old = [replace(r, uniform=None, unigram=None) for r in chart_runs.phone_race()[1:]]
-    assert "uniform guess ln(V) = 3.00" in names(plots.runs_figure(old, uniform=3.0))
+    assert "uniform guess ln(V) = 3.00" in names(runs_chart.runs_figure(old, uniform=3.0))
 
 
 def test_seven_runs_fit_a_projectors_legend():
@@ -201,7 +201,7 @@ def test_seven_runs_fit_a_projectors_legend():
     cutting "uniform guess = 4.20". Its names drop their words in brackets ("RNN 128×1 · stateless · run 2"), and
     no gap stands between a run's entry and the next (Plotly's 10 px per group): nine entries of 20 px fit a
     projector's plot (~300 px), every one on one line."""
-    fig = plots.runs_figure(chart_runs.ladder(), present=True)
+    fig = runs_chart.runs_figure(chart_runs.ladder(), present=True)
     legend = [t.name for t in fig.data if t.showlegend is not False]
     assert len(legend) == 9 and "uniform guess = 4.19" in legend
     assert "RNN 128×1 · relu · identity init · stateless · run 7" in legend
