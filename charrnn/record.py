@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 from .bundle import Bundle, History
 from .copying import CopyIndex, baseline_share, recall_verdict
+from .corpus import corpus_stats
 from .models import MODELS
 from .sample import LIVE_LENGTH, LIVE_PROMPT, LIVE_SEED, TEMPERATURE, generate
 from .train import TrainEvent, run_progress
@@ -95,6 +96,10 @@ class RunRecord:
     copy_baseline: float | None = None  # the copied share of held-out text of this corpus (0..1): see `recall`
     stopped: bool = False
     stop_reason: str | None = None  # why its (last) run ended: TrainEvent.stop_reason ("diverged", "time_budget", …)
+    # the reference levels of its text (nats/char): a uniform guess ln V and the unigram entropy. With the text's
+    # length they tell its text apart (`text_key`): losses on different texts are not comparable
+    uniform: float | None = None
+    unigram: float | None = None
     bundle: Bundle | None = field(default=None, repr=False, compare=False)  # the weights; None once dropped
     text: str | None = field(default=None, repr=False, compare=False)  # the run's text (shared, not copied)
     index: CopyIndex | None = field(default=None, repr=False, compare=False)
@@ -116,7 +121,8 @@ class RunRecord:
         train = asdict(plan.train_config)
         record = cls(run_id, plan.model_name, model_label(plan.model_name, options, train), {**options, **train},
                      plan.n_params, corpus, len(plan.data.text), plan.data.n_train, plan.train_config.seed,
-                     bundle=bundle, text=plan.data.text, index=index, checker=checker)
+                     bundle=bundle, text=plan.data.text, index=index, checker=checker,
+                     uniform=math.log(max(len(plan.vocab), 1)), unigram=corpus_stats(plan.data.text).unigram_entropy)
         if index is not None:  # what new text of this kind copies: the level a sample's share is read against
             record.copy_baseline = baseline_share(index, plan.data.val_text, FILM_LENGTH)
         record._start(plan)
@@ -242,6 +248,14 @@ class RunRecord:
         than held-out text of the same corpus does, "like new text", or None when that is unknown."""
         frame = frame or (self.film[-1] if self.film else None)
         return recall_verdict(frame.copied_share if frame else None, self.copy_baseline)
+
+    @property
+    def text_key(self) -> tuple | None:
+        """What tells its text apart from another (its length, ln V and unigram entropy: two different texts
+        share all three practically never); None for a record that does not know its text's levels."""
+        if self.uniform is None:
+            return None
+        return self.corpus_chars, round(self.uniform, 9), None if self.unigram is None else round(self.unigram, 9)
 
     @property
     def diverged(self) -> bool:

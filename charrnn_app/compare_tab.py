@@ -18,7 +18,7 @@ from charrnn.lessons import LESSONS
 from charrnn.record import COPY_MIN_LEN, FILM_SEED, FILM_TEMPERATURE
 
 from . import compare_view as view
-from . import links, options, plots, racing, train_chart, waiting
+from . import links, options, racing, runs_chart, train_chart, waiting
 from .page import Page, show_on_phone
 from .runner import mark_pending, not_started, stop_training
 from .settings import PAGE_TIME_BUDGET
@@ -85,7 +85,7 @@ def layout(page: Page) -> CompareTab:
         with gr.Column(scale=3, min_width=340, elem_id="compare-watch"):
             # The status under the chart: what a finished lesson's race showed runs to many lines, and above
             # the chart it pushed the chart off the first screen
-            chart = gr.Plot(plots.runs_figure([]), show_label=False, elem_id="compare-plot")
+            chart = gr.Plot(runs_chart.runs_figure([]), show_label=False, elem_id="compare-plot")
             status = gr.Markdown("Pick a lesson, or choose models and press **Race**.", elem_id="race-status")
             x_axis = gr.Radio([("training step", "step"), ("characters seen", "chars"), ("seconds", "seconds")],
                               value="step", label="x axis", elem_id="x-axis",

@@ -4,7 +4,7 @@ every run of the tab on one chart, a runs table, film strips and the share link.
     /runs          ─► runs_table(session): the table as data
     run actions    ─► toggle_run / remove_run / use_run / run_checkpoint / export_csv
 
-Handlers are plain functions (values in, values out); the figure is `plots.runs_figure`; the runs are the
+Handlers are plain functions (values in, values out); the figure is `runs_chart.runs_figure`; the runs are the
 tab's `Session.runs` (`charrnn.record.RunRecord`), which the Train tab adds to as well.
 """
 
@@ -20,7 +20,7 @@ from charrnn import MODELS, save
 from charrnn.lessons import LESSONS, NGRAM_TRAIN_LOSS
 from charrnn.record import ROW_KEYS
 
-from . import links, plots, train_chart, user_error
+from . import links, plots, runs_chart, train_chart, user_error
 from .corpus_view import load_corpus
 from .runner import adopt
 from .session import KEEP_WEIGHTS, Session, ensure_session
@@ -43,7 +43,11 @@ unigram entropy). **x axis:** *training step* compares updates; *characters seen
 *seconds* (each run's own training time, not the time others took their turn) shows which is fastest. Once
 every run has finished, each run's final validation loss is written at the end of its curve, and where the finals
 lie too close together to tell apart on an axis from 0, the y axis **zooms** to them (its title says so; runs far
-above are marked ↑ at its top edge): double-click the chart for the whole run.
+above are marked ↑ at its top edge): double-click the chart for the whole run. **One text at a time:** the chart
+draws the runs on the latest run's text, with that text's own levels; losses on different texts do not compare (a
+uniform guess over 7 bracket characters scores 1.95, over a text's 66 characters 4.19). Its title says how many
+runs on other texts it leaves out; the table marks them *other text*: pick one under **run** and press **Show /
+hide** to draw its text instead (until the next run starts).
 
 **Table:** *final val* is measured on the held-out text at the end, *best val* the lowest estimate during the
 run; *chars/s* the training speed; *copied* the share of the last sample inside spans of 12 or more characters
@@ -65,20 +69,29 @@ def runs_table(session) -> pd.DataFrame:
     session = ensure_session(session)
     k, unit = loss_unit(session)
     rows = []
+    others = {r.run_id for r in runs_chart.chart_text(session.runs, chart_text(session))[2]}
     for r in session.runs:
         row = r.row(k)
         row["sample"] = row["sample"][:SAMPLE_CHARS].replace("\n", "⏎")
-        row["shown"] = "hidden" if r.run_id in session.hidden else "shown"
+        row["shown"] = "other text" if r.run_id in others else "hidden" if r.run_id in session.hidden else "shown"
         rows.append(row)
     columns = [*ROW_KEYS[:-1], "shown", "sample"]
     table = pd.DataFrame(rows, columns=columns)
     return table.rename(columns={"final val": f"final val ({unit})", "best val": f"best val ({unit})"})
 
 
+def chart_text(session: Session):
+    """The text the chart draws (a `RunRecord.text_key`): the one chosen through a run of it, until a newer run
+    starts; None: the latest run's."""
+    if any(r.run_id >= session.chart_since for r in session.runs):
+        return None
+    return session.chart_text
+
+
 def compare_figure(session, x: str = "step"):
     session = ensure_session(session)
-    return plots.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden,
-                             session.present)
+    return runs_chart.runs_figure(session.runs, x, session.units, session.uniform, session.unigram, session.hidden,
+                             session.present, chart_text(session))
 
 
 def highlight(text: str, spans) -> str:
@@ -136,10 +149,14 @@ def views(session, x: str = "step") -> tuple:
 
 
 def toggle_run(session, run_id, x_axis="step"):
-    """Show or hide a run on the chart."""
+    """Show or hide a run on the chart; a run on another text than the chart's: the chart draws its text (and it)
+    instead, until a newer run starts."""
     session = ensure_session(session)
     r = session.run(run_id)
-    if r is not None:
+    if r is not None and any(o is r for o in runs_chart.chart_text(session.runs, chart_text(session))[2]):
+        session.chart_text, session.chart_since = r.text_key, session.next_run
+        session.hidden.discard(r.run_id)
+    elif r is not None:
         session.hidden ^= {r.run_id}
     return compare_figure(session, x_axis), runs_table(session)
 

@@ -48,7 +48,9 @@ CSS = """
 @media (max-width: 640px) {  /* a phone: the header stacks, the intro shrinks to its title, the charts fit */
   #header { flex-direction: column; }
   #intro p { display: none; }
-  #loss-plot .js-plotly-plot, #compare-plot .js-plotly-plot { height: 340px; }
+  #loss-plot .js-plotly-plot { height: 340px; }
+  /* the legend's rows (a race's runs, one a row at this width) stand under the axis: the plot keeps ~250 px */
+  #compare-plot .js-plotly-plot { height: 540px; }
 }
 #intro p { margin: 0.2em 0 0; }
 /* Presentation mode (a projector at the back of a classroom): larger type, taller charts, less chrome. */

@@ -4,7 +4,7 @@
     probs_figure(probs, temperature)                the next-character bar chart (empty, or a note)
     next_char_figure(chart)                         the same from `charrnn.inspect.next_char_chart`: readable
                                                     labels, no empty bars, T = 1 faintly behind
-    runs_figure(records, x, units, ...)             the runs of a tab overlaid (the Compare tab)
+    (the Compare tab's chart of a tab's runs: `runs_chart.runs_figure`)
 """
 
 from __future__ import annotations
@@ -33,21 +33,24 @@ def styled(fig: go.Figure, present: bool = False, **kw) -> go.Figure:
     text of the chart at least PRESENT_FONT px (its box's height is the page's CSS)."""
     # No fixed height: the page's CSS gives the chart's box its height (taller in presentation mode).
     # The legend goes under the x axis: on a phone it wraps to several rows, and above the plot it would
-    # cover the title.
-    # The tool bar stands on the right edge (across the top it covered a phone's title), and the x-axis
-    # title sits close to its axis so the legend never touches it, even in a short projector chart.
+    # cover the title. Placed against the chart's box (yref "container", at its bottom edge), Plotly makes
+    # the bottom margin as tall as the legend's rows, so the plot, the x axis and its title stand above it
+    # however many rows it wraps to (placed against the plot, y < 0, a wrapped legend was drawn over the
+    # axis title on a phone).
+    # The tool bar stands on the right edge (across the top it covered a phone's title).
     layout = dict(margin=dict(l=60, r=30, t=40, b=40), autosize=True, template="plotly_white",
-                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+                  legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0),
                   modebar=dict(orientation="v"))
     fig.update_layout(**{**layout, **kw})
     if present:
         title = fig.layout.title.font.size or PRESENT_FONT
-        # The legend stands right of the plot, one entry a line: under it, 20 px rows would leave the plot
-        # a strip; the plot keeps the height the page gives the chart.
+        # The legend stands right of the plot, one entry a line, with no gap between a run's group and the next
+        # (Plotly's 10 px a group made seven runs and two levels taller than a projector's plot: it scrolled):
+        # under the plot, 20 px rows would leave the plot a strip.
         fig.update_layout(font=dict(size=PRESENT_FONT), title_font_size=max(title + 6, PRESENT_FONT + 2),
                           margin=dict(l=80, r=10, t=50, b=60), hoverlabel=dict(font=dict(size=PRESENT_FONT)),
-                          legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top",
-                                      font=dict(size=PRESENT_FONT)))
+                          legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yref="paper", yanchor="top",
+                                      tracegroupgap=0, font=dict(size=PRESENT_FONT)))
         fig.update_xaxes(tickfont=dict(size=PRESENT_FONT), title_font=dict(size=PRESENT_FONT))
         fig.update_yaxes(tickfont=dict(size=PRESENT_FONT), title_font=dict(size=PRESENT_FONT))
     return fig
@@ -156,124 +159,6 @@ AXES = {"step": ("training step", "step", "val_step"),
 def run_color(run_id: int) -> str:
     """A run's colour: the palette in order, the same colour for a run in every chart and table."""
     return PALETTE[(run_id - 1) % len(PALETTE)]
-
-
-def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: float | None = None,
-                unigram: float | None = None, hidden=(), present: bool = False) -> go.Figure:
-    """Runs overlaid (charrnn.record.RunRecord): each run's validation loss (solid, in the legend as
-    "nn.GRU 128×2 · run 3") and its training loss (thin, dotted, same colour), against `x` = "step",
-    "chars" (characters seen: fair across batch sizes) or "seconds" (each run's own compute: speed).
-    A continued run has a marker where it resumed; a run that diverged says so in the legend ("… · diverged").
-    ln V and the unigram entropy stay as reference lines. `present`: presentation mode's larger type."""
-    k = BITS_PER_NAT if units == "bits" else 1.0
-    unit = "bits/char" if units == "bits" else "nats/char"
-    title_x, key, val_key = AXES.get(x, AXES["step"])
-    fig = go.Figure()
-    right, early = 10.0, []
-    shown_runs = [r for r in records if r.run_id not in set(hidden)]
-    for r in shown_runs:
-        c, color = r.curve, run_color(r.run_id)
-        name = f"{r.name} · diverged" if r.diverged else r.name
-        xs = getattr(c, key)
-        if xs:
-            px, py = downsample(xs, c.train_loss)
-            fig.add_scatter(x=px, y=[v * k for v in py], name=f"{name} · train", mode="lines",
-                            legendgroup=str(r.run_id), showlegend=not c.val_loss, opacity=0.6,  # legend: one per run
-                            line=dict(color=color, width=1, dash="dot"),
-                            hovertemplate=f"{name}<br>train %{{y:.3f}} {unit}<extra></extra>")
-            right = max(right, xs[-1])
-            early.append(max(c.train_loss[:50]))
-        vx = getattr(c, val_key)
-        if vx:
-            px, py = downsample(vx, c.val_loss)
-            fig.add_scatter(x=px, y=[v * k for v in py], name=name, mode="lines+markers",
-                            legendgroup=str(r.run_id), line=dict(color=color, width=2.5), marker=dict(size=5),
-                            hovertemplate=f"{name}<br>validation %{{y:.3f}} {unit}<extra></extra>")
-        for i in r.resumed_at:
-            if i < len(xs):
-                fig.add_scatter(x=[xs[i]], y=[c.train_loss[i] * k], name=f"{r.name} · resumed", mode="markers",
-                                legendgroup=str(r.run_id), showlegend=False,
-                                marker=dict(color=color, size=12, symbol="triangle-right",
-                                            line=dict(color="black", width=1)),
-                                hovertemplate=f"{r.name}: continued here<extra></extra>")
-    top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None, present)
-    title = ("Validation loss of each run (solid) and its training loss (dotted)" if shown_runs
-             else "Runs — start a lesson or a race and every model's curve appears here")
-    y_range, y_title = [0, top * 1.08], f"cross-entropy ({unit})"
-    zoom = finish_range(shown_runs, top * 1.08, k)
-    if zoom is not None:  # finals too close to tell apart on the whole run's axis: the finish, labelled as such
-        y_range, y_title = zoom, f"cross-entropy ({unit}) · zoomed: not from 0"
-        # short enough for the chart's width beside the lesson at 1280 px (~700 px); double-clicking for the
-        # whole run is in the tab's help
-        title = "Validation (solid) and training (dotted) loss · zoomed to the final losses"
-    final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range[1] if zoom else None,
-                 y_range[1] - y_range[0])
-    return styled(fig, present, title=dict(text=title, x=0.01, y=0.98, yanchor="top", font=dict(size=15)),
-                   xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range))
-
-
-ZOOM_MIN_WINDOW = 0.1  # nats/char: the zoomed y axis spans at least this (a 0.002 gap is noise, not shown as a gulf)
-ZOOM_SHARE = 0.25  # zoom when the window the finals need is under this share of the whole run's axis
-
-
-def finished_finals(records: list) -> list[float]:
-    """The final validation losses (nats/char) of runs that ended with one, diverged runs left out; empty while
-    any of them is still training."""
-    if any(r.ended == "training" for r in records):
-        return []
-    return [r.final_val for r in records if r.final_val is not None and math.isfinite(r.final_val) and not r.diverged]
-
-
-def finish_range(records: list, whole_top: float, k: float = 1.0) -> list[float] | None:
-    """The y range ([low, high], in the chart's units: `k` per nat) that shows the finished runs' final losses
-    apart: a window of 3× their spread (at least ZOOM_MIN_WINDOW nats), the finals in its lower third, the
-    curves coming down into it — when that window is under ZOOM_SHARE of the whole run's axis (0 to
-    `whole_top`). Where a few runs ended far above the rest (the ladder's three-character MLP), the window is
-    the rest's, as long as that is at least half the runs: those above are labelled at its top edge
-    (`final_labels`). None: the whole run's axis shows the finals apart already, or fewer than two finished."""
-    finals = sorted(v * k for v in finished_finals(records))
-    for n in range(len(finals), max(2, (len(finals) + 1) // 2) - 1, -1):  # all, then without the highest …
-        low, high = finals[0], finals[n - 1]
-        window = max(3 * (high - low), ZOOM_MIN_WINDOW * k)
-        if window < ZOOM_SHARE * whole_top:
-            bottom = max(0.0, low - 0.25 * window)
-            return [bottom, bottom + window]
-    return None
-
-
-LABEL_PLOT_PX = 180  # the plot area's height (pixels) that spacing the final labels assumes (a desktop's
-# Compare chart under a legend of seven runs: ~190)
-LABEL_COLUMN = 0.15  # labels whose curves end within this share of the x axis stand in one column
-
-
-def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float, size: int = 13,
-                 top: float | None = None, y_span: float | None = None) -> None:
-    """Each finished run's final validation loss written just above the end of its curve, in its colour; one
-    above a zoomed axis's `top` at that edge, with an arrow up ("↑ 1.234"). Labels whose curves end close
-    together (in one column, LABEL_COLUMN of the x axis, and closer than a line of text on a `y_span` axis)
-    are moved apart, each at least a line above the one below it (those at the top edge: below the one above),
-    so that runs ending 0.01 apart stay readable."""
-    labels = []
-    for r in records:
-        xs = getattr(r.curve, val_key) or getattr(r.curve, key)
-        if not xs or r.diverged or r.ended == "training" or r.final_val is None or not math.isfinite(r.final_val):
-            continue
-        value = r.final_val * k
-        labels.append((value, xs[-1], top is not None and value > top, run_color(r.run_id)))
-    right = max((x for _, x, _, _ in labels), default=0) or 1.0
-    line = 1.4 * size / LABEL_PLOT_PX * y_span if y_span else 0.0  # a line of text, in the y axis's units
-    placed: list[tuple[float, float, bool]] = []  # (y, x, at the top edge) of the labels written so far
-    # upwards from the lowest in-range label; then the top edge's, downwards from the edge
-    for value, x, above, color in sorted(labels, key=lambda v: (v[2], v[0] if not v[2] else -v[0])):
-        column = [y for y, px, up in placed if up == above and abs(px - x) < LABEL_COLUMN * right]
-        if above:
-            y = min([top, *[c - line for c in column]])
-        else:
-            y = max([value, *[c + line for c in column]])
-        placed.append((y, x, above))
-        fig.add_annotation(x=x, y=y, text=f"↑ {value:.3f}" if above else f"{value:.3f}",
-                           showarrow=False, xanchor="right", yanchor="top" if above else "bottom",
-                           yshift=0 if above else 3, font=dict(color=color, size=size))
 
 
 def next_char_figure(chart, present: bool = False) -> go.Figure:

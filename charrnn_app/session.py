@@ -57,6 +57,10 @@ class Session:
         self.runs: list[RunRecord] = []  # every run of this tab (a Train press, or one model of a race)
         self.next_run = 1  # the number the next run gets ("run 3" in the legend and the table)
         self.hidden: set[int] = set()  # runs not drawn on the comparison chart
+        # the text the comparison chart draws (a RunRecord.text_key, chosen through a run of it) until a newer run
+        # starts (run number `chart_since` or later): then the latest run's text again
+        self.chart_text: tuple | None = None
+        self.chart_since = 0
         self._copy_index: tuple[str, CopyIndex] | None = None  # (training text, its index): built once per text
         self.stop_reason: str | None = None  # why the last run ended ("diverged", "time_budget" …), for the diagnosis
         self.budget_note: str | None = None  # a Train budget typed out of range: the line saying what was used

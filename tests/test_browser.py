@@ -164,3 +164,96 @@ def test_a_budget_typed_below_the_least_and_train_pressed_says_the_number_used(p
     page.press(box, "Tab")  # a number in range: the line goes
     page.wait_for_function("!document.querySelector('#budget-note') || "
                            "!document.querySelector('#budget-note').innerText.includes('least')")
+
+
+# ---- the Compare chart as a phone and a projector draw it ---------------------------------------------------
+# A tester saw, at 390×844, the legend drawn over the x axis's title, the title cut under the tool bar and a
+# finished run without its label; at 1280×720 in presentation mode, the ladder's legend scrolled and cut an entry.
+# Runs made without training (tests/chart_runs.py) are put into the page's session, and opening the Compare tab
+# draws them, so the real page (its CSS, Gradio's own Plotly.js) is measured, not the figure's numbers.
+
+COMPARE_BOXES = """() => { const p = document.querySelector('#compare-plot .js-plotly-plot');
+  const box = e => e ? e.getBoundingClientRect().toJSON() : null;
+  const legend = p.querySelector('.legend .bg'), scroll = p.querySelector('.legend .scrollbar');
+  return {chart: box(p), legend: box(legend), x_title: box(p.querySelector('.xtitle')),
+          title: box(p.querySelector('.gtitle')), title_lines: [...p.querySelectorAll('.gtitle .line')].map(box),
+          modebar: box(p.querySelector('.modebar')),
+          plot: box(p.querySelector('.nsewdrag')), scrollbar_px: scroll ? scroll.getBoundingClientRect().height : 0,
+          entries: [...p.querySelectorAll('.legend .traces')].map(box),
+          legend_px: parseFloat(getComputedStyle(p.querySelector('.legendtext')).fontSize),
+          tick_px: parseFloat(getComputedStyle(p.querySelector('.ytick text')).fontSize),
+          labels: [...p.querySelectorAll('.annotation-text')].map(a => a.textContent)}; }"""
+
+
+@pytest.fixture(scope="module")
+def compare_app(tmp_path_factory):
+    """The app (its demo, to reach a page's session) and its address."""
+    examples = tmp_path_factory.mktemp("compare-examples")
+    (examples / "tiny.txt").write_text(TEXT)
+    settings = Settings(max_seconds=60, examples_dir=examples)
+    demo = app.build_demo(settings)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app.launch_options(settings))
+    yield demo, url
+    demo.close()
+
+
+def compare_chart_with(browser, compare_app, runs, width, height, query="") -> tuple[object, dict]:
+    """A page at `width`×`height` whose tab holds `runs`, on its Compare tab: (the page, what COMPARE_BOXES
+    measured)."""
+    demo, url = compare_app
+    before = {key for key, _ in demo.sessions.items()}
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(60_000)
+    page.goto(url + query)
+    page.wait_for_function("document.querySelector('#plan')?.innerText.includes('Train will use')")
+    session = next(s for key, s in demo.sessions.items() if key not in before)
+    session.runs, session.next_run = list(runs), max(r.run_id for r in runs) + 1
+    page.get_by_role("tab", name="Compare").click()  # opening the tab draws its runs
+    page.wait_for_function("document.querySelectorAll('#compare-plot .legend .traces').length >= 3")
+    return page, page.evaluate(COMPARE_BOXES)
+
+
+def apart(a: dict, b: dict) -> bool:
+    return a["bottom"] <= b["top"] or b["bottom"] <= a["top"] or a["right"] <= b["left"] or b["right"] <= a["left"]
+
+
+def test_on_a_phone_the_compare_charts_legend_title_and_labels_stand_clear(browser, compare_app):
+    import chart_runs
+
+    runs = chart_runs.phone_race()  # a run on another text, then a race of six on one text
+    page, m = compare_chart_with(browser, compare_app, runs, 390, 844)
+    print(f"\nphone 390×844 Compare chart: { {k: v for k, v in m.items() if k != 'entries'} }")
+    assert apart(m["legend"], m["x_title"]), (m["legend"], m["x_title"])  # the legend under the axis's title
+    assert m["x_title"]["bottom"] <= m["legend"]["top"]
+    chart, title = m["chart"], m["title"]
+    first = m["title_lines"][0] if m["title_lines"] else title  # a text's box is a line taller than its glyphs
+    assert chart["left"] <= title["left"] and title["right"] <= chart["right"] and first["top"] >= chart["top"] - 2
+    assert title["bottom"] <= m["plot"]["top"]  # every line of it above the plot
+    assert apart(title, m["modebar"])  # not under the tool bar
+    assert m["scrollbar_px"] == 0 and all(e["bottom"] <= m["legend"]["bottom"] + 1 for e in m["entries"])
+    assert m["plot"]["height"] >= 120  # a plot left to read, under the title and above the legend
+    # every finished run drawn has its final label, the race's LSTM (4.196) too; the other text's run is not drawn
+    assert sorted(m["labels"]) == sorted(f"{r.final_val:.3f}" for r in runs[1:])
+    assert "1 run on another text not drawn" in page.evaluate(
+        "document.querySelector('#compare-plot .js-plotly-plot').layout.title.text.replaceAll('<br>', ' ')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#compare-plot").screenshot(path=str(ARTIFACTS / "compare-phone.png"))
+    page.close()
+
+
+def test_a_projector_shows_the_ladders_whole_legend(browser, compare_app):
+    import chart_runs
+
+    page, m = compare_chart_with(browser, compare_app, chart_runs.ladder(), 1280, 720, "?present=1")
+    page.wait_for_function("document.querySelector('#compare-plot .legendtext')?.style.fontSize === '20px'")
+    m = page.evaluate(COMPARE_BOXES)
+    print(f"\nprojector 1280×720, the ladder: { {k: v for k, v in m.items() if k != 'entries'} }")
+    assert len(m["entries"]) == 9  # seven runs and the two levels
+    assert m["scrollbar_px"] == 0 and all(e["bottom"] <= m["legend"]["bottom"] + 1 for e in m["entries"])
+    assert m["legend_px"] >= 20 and m["tick_px"] >= 20
+    assert m["chart"]["height"] >= 720 / 2 and m["chart"]["bottom"] <= 720  # half the screen, on the first screen
+    assert m["legend"]["width"] <= 0.45 * m["chart"]["width"]  # the plot keeps more than half the width
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#compare-plot").screenshot(path=str(ARTIFACTS / "compare-projector-ladder.png"))
+    page.close()

@@ -23,7 +23,7 @@ from charrnn.lessons import LESSONS
 from charrnn.presets import preset
 from charrnn.race import plan_race
 from charrnn.record import model_label
-from charrnn_app import compare_view, links, plots, racing, runner, train_chart, training
+from charrnn_app import compare_view, links, racing, runner, runs_chart, train_chart, training
 from charrnn_app.session import KEEP_WEIGHTS, Session
 from charrnn_app.settings import Settings, list_examples
 
@@ -279,18 +279,18 @@ def test_a_race_whose_finals_are_close_ends_on_a_y_axis_zoomed_to_them(settings)
     fig = outs[-1][1]
     low, high = fig.layout.yaxis.range
     assert low <= min(finals) and max(finals) <= high  # the finals are on the chart …
-    assert high - low == pytest.approx(max(3 * (max(finals) - min(finals)), plots.ZOOM_MIN_WINDOW))
+    assert high - low == pytest.approx(max(3 * (max(finals) - min(finals)), runs_chart.ZOOM_MIN_WINDOW))
     assert all(high < r.curve.train_loss[0] for r in s.runs)  # … and the start is not: it is the finish, zoomed
     assert "zoomed: not from 0" in fig.layout.yaxis.title.text and "zoomed to the final losses" in fig.layout.title.text
     assert sorted(a.text for a in fig.layout.annotations) == sorted(f"{v:.3f}" for v in finals)
     # a run far above the rest: the window stays the others', and its value is written at the top edge, "↑"
     far = replace(s.runs[0], run_id=99, final_val=max(finals) + 1.5)
-    zoomed = plots.runs_figure([*s.runs, far], uniform=s.uniform)
+    zoomed = runs_chart.runs_figure([*s.runs, far], uniform=s.uniform)
     assert zoomed.layout.yaxis.range[1] < far.final_val and f"↑ {far.final_val:.3f}" in \
         [a.text for a in zoomed.layout.annotations]
     # finals far apart for the whole axis: the whole run, from 0
     apart = replace(s.runs[1], final_val=min(finals) + 1.5)
-    assert plots.runs_figure([s.runs[0], apart], uniform=s.uniform).layout.yaxis.range[0] == 0
+    assert runs_chart.runs_figure([s.runs[0], apart], uniform=s.uniform).layout.yaxis.range[0] == 0
 
 
 def test_a_diverged_train_run_shows_its_real_steps_rate_and_curve_on_the_train_tab(settings):

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import chart_runs
 import gradio as gr
 import pytest
 import torch
@@ -25,7 +28,7 @@ import app
 from charrnn.inspect import AttentionMaps, BigramTable, EmbeddingMap
 from charrnn.lessons import LESSONS
 from charrnn.presets import preset
-from charrnn_app import compare_view, inside_figures, inside_model, inside_tab, links, plots, racing, typed
+from charrnn_app import compare_view, inside_figures, inside_model, inside_tab, links, plots, racing, runs_chart, typed
 from charrnn_app.page import present_charts
 from charrnn_app.session import Session
 from charrnn_app.settings import Settings
@@ -89,7 +92,7 @@ def test_copy_a_link_carries_a_short_text_and_says_when_it_cannot(tmp_path):
 
 
 def test_presentation_mode_draws_the_charts_in_large_type():
-    fig = plots.runs_figure([], present=True)
+    fig = runs_chart.runs_figure([], present=True)
     assert fig.layout.font.size >= 20 and fig.layout.legend.font.size >= 20
     assert fig.layout.xaxis.tickfont.size >= 20 and fig.layout.yaxis.tickfont.size >= 20
     assert plots.loss_figure(None).layout.font.size is None  # the page's ordinary size otherwise
@@ -121,7 +124,7 @@ def test_the_final_labels_of_close_runs_stand_apart_and_the_zoomed_title_fits_th
     mode, the page's width."""
     runs = [finished_run(1, 1.500), finished_run(2, 1.510), finished_run(3, 1.515, 95)]
     for present, font in ((False, 13), (True, plots.PRESENT_FONT)):
-        fig = plots.runs_figure(runs, uniform=3.2, present=present)
+        fig = runs_chart.runs_figure(runs, uniform=3.2, present=present)
         low, high = fig.layout.yaxis.range
         assert "zoomed to the final losses" in fig.layout.title.text  # the finals are close: zoomed
         labels = sorted((a.y, a.text) for a in fig.layout.annotations)
@@ -134,6 +137,87 @@ def test_the_final_labels_of_close_runs_stand_apart_and_the_zoomed_title_fits_th
         title = fig.layout.title
         width = len(title.text) * 0.55 * title.font.size  # a proportional font's average glyph: ~0.55 em
         assert width <= (1216 if present else 700) - 40, (title.text, width)
+
+
+def test_every_finished_run_keeps_its_final_label_inside_the_axis():
+    """A tester's phone showed a race whose LSTM had no final label: three runs ended near the uniform guess at
+    nearby steps, their labels were stacked upwards a line apart, and the third was pushed above the y axis's
+    top, where Plotly draws no annotation. Every finished run has its label, inside the axis, a line apart from
+    its neighbours in a column, a label's text (a line tall) under the top."""
+    runs = chart_runs.phone_race()[1:]  # the race on one text
+    fig = runs_chart.runs_figure(runs)
+    low, high = fig.layout.yaxis.range
+    labels = {a.text: a.y for a in fig.layout.annotations}
+    assert sorted(labels) == sorted(f"{r.final_val:.3f}" for r in runs)  # one each, the LSTM's (4.196) too
+    line = 1.4 * 13 / runs_chart.LABEL_PLOT_PX * (high - low)
+    assert all(low <= y and y + line <= high + 1e-9 for y in labels.values()), (labels, high)
+    column = sorted(labels[v] for v in ("4.071", "4.186", "4.196"))  # curves ending at steps 8, 12 and 18
+    assert all(b - a >= line - 1e-9 for a, b in zip(column, column[1:], strict=False)), column
+
+
+def test_the_legend_has_its_own_rows_under_the_axis_and_the_title_fits_a_phone():
+    """On a phone the legend placed at y = -0.25 of the plot was drawn over the x axis's title once it wrapped to
+    six rows, and the title ran under the tool bar and off the chart. The legend stands at the chart box's bottom
+    edge (Plotly gives it a margin as tall as its rows, the axis title above it); each line of the title fits a
+    phone's chart (~330 px at 15 px: TITLE_CHARS)."""
+    for runs in ([], chart_runs.phone_race()[1:], chart_runs.phone_race()):
+        fig = runs_chart.runs_figure(runs)
+        legend = fig.layout.legend
+        assert (legend.yref, legend.y, legend.yanchor, legend.orientation) == ("container", 0, "bottom", "h")
+        title_lines = fig.layout.title.text.split("<br>")
+        assert len(title_lines[0]) <= runs_chart.TITLE_CHARS, title_lines[0]  # 15 px
+        assert all(len(re.sub(r"<[^>]+>", "", t)) <= runs_chart.NOTE_CHARS for t in title_lines[1:])  # 12 px
+        assert fig.layout.margin.t >= 40 + 15 * (len(title_lines) - 1)  # room for every line of it
+
+
+def test_the_chart_draws_the_runs_of_one_text_and_says_how_to_see_the_others():
+    """A race on "brackets" (a uniform guess of 1.95) and one on "weather" (4.19) were drawn on one y axis with
+    weather's levels only: losses on different texts do not compare. The chart draws the latest run's text, its
+    own levels, and says how many runs on other texts it leaves out and how to draw them; the table says which
+    are on another text; "Show / hide" on one of them draws its text instead, until a newer run starts."""
+    s = Session()
+    s.runs = chart_runs.phone_race()  # run 1 on brackets, runs 2-7 on weather
+    s.next_run, s.uniform, s.unigram = 8, 0.1, 0.1  # the session's levels: not the drawn text's, never drawn
+    fig = compare_view.compare_figure(s)
+    assert runs_drawn(fig) == [f"{r.name}" for r in s.runs[1:]]
+    assert "uniform guess ln(V) = 4.19" in names(fig) and "letter frequencies (unigram) = 3.36" in names(fig)
+    words = fig.layout.title.text.replace("<br>", " ")
+    assert "on example weather" in words and "1 run on another text not drawn" in words and "Show / hide" in words
+    assert list(compare_view.runs_table(s)["shown"]) == ["other text"] + ["shown"] * 6
+    fig, table = compare_view.toggle_run(s, 1)  # a run on the other text: its text is drawn
+    assert runs_drawn(fig) == ["nn.RNN 192×2 · run 1"]
+    assert "uniform guess ln(V) = 1.95" in names(fig) and "6 runs on other texts" in fig.layout.title.text
+    assert list(table["shown"]) == ["shown"] + ["other text"] * 6
+    s.runs.append(chart_runs.finished(8, "nn.GRU 64×1", 2.0, 30))  # a newer run (on weather): its text again
+    s.next_run = 9
+    assert "nn.GRU 64×1 · run 8" in names(compare_view.compare_figure(s))
+    # runs that do not know their text's levels (older records) are drawn with the levels given
+    old = [replace(r, uniform=None, unigram=None) for r in chart_runs.phone_race()[1:]]
+    assert "uniform guess ln(V) = 3.00" in names(runs_chart.runs_figure(old, uniform=3.0))
+
+
+def test_seven_runs_fit_a_projectors_legend():
+    """Presentation mode, the ladder's seven runs: the legend beside the plot took half the chart and scrolled,
+    cutting "uniform guess = 4.20". Its names drop their words in brackets ("RNN 128×1 · stateless · run 2"), and
+    no gap stands between a run's entry and the next (Plotly's 10 px per group): nine entries of 20 px fit a
+    projector's plot (~300 px), every one on one line."""
+    fig = runs_chart.runs_figure(chart_runs.ladder(), present=True)
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert len(legend) == 9 and "uniform guess = 4.19" in legend
+    assert "RNN 128×1 · relu · identity init · stateless · run 7" in legend
+    assert all("(" not in n and "<br>" not in n for n in legend)
+    assert max(len(n) for n in legend) <= 55  # the legend ~40 % of the chart at 1280 px, not half
+    assert fig.layout.legend.tracegroupgap == 0 and fig.layout.legend.font.size >= 20
+    assert 9 * 1.4 * plots.PRESENT_FONT <= 410 - fig.layout.margin.t - fig.layout.margin.b  # 57vh at 720 px
+
+
+def names(fig) -> list[str]:
+    return [t.name for t in fig.data]
+
+
+def runs_drawn(fig) -> list[str]:
+    """The runs whose validation curve the chart draws (their names: "nn.GRU 64×1 · run 8")."""
+    return [n for n in names(fig) if re.search(r"· run \d+$", n)]
 
 
 def test_the_embedding_map_says_when_it_is_too_little_to_read():
