@@ -34,10 +34,9 @@ POINTS = """([id, prefix]) => {
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary (install Debian's `chromium`; never `playwright install`)")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+def page(tmp_path_factory, browser):
+    """The page at 1400×1000 on the app with one example (tiny); the module's one Chromium (`browser`, conftest:
+    a second sync Playwright in one process is refused, so the Compare chart's tests share it)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as `python app.py` does for two concurrent trainings on two cores
     temp = pytest.MonkeyPatch()
@@ -49,16 +48,12 @@ def page(tmp_path_factory):
     demo = app.build_demo(settings)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
                             **app.launch_options(settings))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.set_default_timeout(30_000)
-        page.goto(url)
-        page.wait_for_function("document.querySelector('#plan')?.innerText.includes('Train will use')")
-        yield page
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_function("document.querySelector('#plan')?.innerText.includes('Train will use')")
+    yield page
+    page.close()
     demo.close()
     temp.undo()
     torch.set_num_threads(threads)
