@@ -52,11 +52,14 @@ class TorchRNN(RecurrentModel):
         return self.head(out), state  # (B, T, V)
 
     def step(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        """x (B,) → logits (B, V): one time step as plain matrix products on the layer's own weights.
+        """x (B,) → logits (B, V): one time step, layer by layer, through PyTorch's one-step cell on the layer's
+        own weights (`torch.rnn_tanh_cell`, `gru_cell`, `lstm_cell`: what nn.RNNCell, nn.GRUCell and
+        nn.LSTMCell call).
 
-        Same numbers as `self.rnn` on a length-1 sequence, but a call to the fused layer costs
-        milliseconds of fixed overhead on a CPU, which would cap sampling at ~150 chars/s; these
-        few matmuls cost microseconds.
+        The same numbers as `self.rnn` on a length-1 sequence (to float rounding), but a call to the fused
+        layer costs milliseconds of fixed overhead on a CPU, which would cap sampling at ~150 chars/s. The
+        one-step cell is one call where the same cell written as a dozen tensor operations (its gates sliced,
+        each activation its own call) spent more on the calls than on the arithmetic at batch 1.
         """
         x = self.input(x)  # (B, n_embd)
         B, L, H = x.shape[0], self.config.n_layer, self.config.n_hidden
@@ -86,7 +89,8 @@ class TorchRNN(RecurrentModel):
 
     @staticmethod
     def _cell(x, h, w_ih, w_hh, b_ih, b_hh, H):
-        h = torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)
+        """x (B, in), h (B, H) → (output, state), both h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (B, H)."""
+        h = torch.rnn_tanh_cell(x, h, w_ih, w_hh, b_ih, b_hh)
         return h, h
 
 
@@ -96,12 +100,10 @@ class TorchGRU(TorchRNN):
 
     @staticmethod
     def _cell(x, h, w_ih, w_hh, b_ih, b_hh, H):
-        gi = x @ w_ih.T + b_ih  # (B, 3H): reset, update, new — PyTorch's gate order
-        gh = h @ w_hh.T + b_hh
-        r = torch.sigmoid(gi[:, :H] + gh[:, :H])
-        z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
-        n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
-        h = (1 - z) * n + z * h
+        """x (B, in), h (B, H) → (h', h'), Cho et al. 2014 in PyTorch's gate order (reset r, update z, new n):
+        n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h. The hand-written one is
+        `rnn_scratch.GRUCell`."""
+        h = torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
         return h, h
 
 
@@ -122,11 +124,10 @@ class TorchLSTM(TorchRNN):
 
     @staticmethod
     def _cell(x, hc, w_ih, w_hh, b_ih, b_hh, H):
-        h, c = hc
-        g = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh  # (B, 4H): input, forget, cell, output
-        i, f = torch.sigmoid(g[:, :H]), torch.sigmoid(g[:, H:2 * H])
-        c = f * c + i * torch.tanh(g[:, 2 * H:3 * H])
-        h = torch.sigmoid(g[:, 3 * H:]) * torch.tanh(c)
+        """x (B, in), (h, c) (B, H) each → (h', (h', c')), Hochreiter & Schmidhuber 1997 with a forget gate, in
+        PyTorch's gate order (input i, forget f, cell g, output o): c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c'). The
+        hand-written one is `rnn_scratch.LSTMCell`."""
+        h, c = torch.lstm_cell(x, hc, w_ih, w_hh, b_ih, b_hh)
         return h, (h, c)
 
 
