@@ -180,7 +180,7 @@ def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_c
             if steps <= limit:
                 break
         settings = dict(row)
-        if steps < _FEW_STEPS.get(family, 0) and options.get("n_layer", 1) > 1:  # too few steps for its layers
+        if time_budget and steps < _FEW_STEPS.get(family, 0) and options.get("n_layer", 1) > 1:  # too few steps
             network = {**options, **{k: v for k, v in settings.items() if k not in _TRAIN_FIELDS}, "n_layer": 1}
             one_layer = (time_budget or 0) / measure(family, network, config, vocab_size or 65)
             # measured on a big text (under 8 passes); on a small one a single layer cannot take the dropout

@@ -103,6 +103,9 @@ def test_too_few_steps_for_two_layers_trains_one_where_it_is_measured_faster():
                               "their depth; one layer makes 1,304 and learns more in that time"}
     assert explained_preset("lstm", SHAKESPEARE, 600, step_seconds=avx2)[2] == {}
     assert explained_preset("lstm", 80_000, 60, step_seconds=avx2)[2] == {}
+    # no budget at all (a run resumed to its saved end): no steps counted, so no rule about too few of them
+    options, _, why = explained_preset("lstm", SHAKESPEARE, None, step_seconds=avx2)
+    assert options["n_layer"] == 2 and why == {}
 
 
 def test_a_measured_step_is_real_and_kept_for_the_process():
