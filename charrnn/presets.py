@@ -102,6 +102,12 @@ _FEW_STEPS: dict[str, float] = {"lstm": 3_000}
 # ...and only where one layer is measured this much faster a step than two (2.4x here; on a CPU where small
 # products are cheap relative to their overhead the gain is smaller, and the trade not measured)
 _ONE_LAYER_GAIN = 1.8
+# A warm-up of at most this share of the steps a budget buys, and at least _WARMUP_LEAST steps. The LSTM's 200
+# steps were tuned where 60 s buys 5,700 steps; on a CPU where a 20 s page run makes ~125 steps (AVX2, fp32,
+# one layer, a busy server) every run ended inside it, its rate still rising, and the diagnosis rightly said
+# so (a tester's finding: the README's first step ended in a warning). benchmarks/README.md "Seventh round".
+_WARMUP_SHARE = 0.1
+_WARMUP_LEAST = 20
 # Model options by corpus size: rows of (below this many characters, options); the last row: any larger.
 # A counted n-gram needs enough text to have seen its contexts: a 5-gram on 10,000 characters has seen
 # almost none of them twice.
@@ -193,6 +199,11 @@ def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_c
                                       f"few for their depth; one layer makes {one_layer:,.0f} and learns more in "
                                       "that time")
                 settings["n_layer"], steps = 1, one_layer
+    warmup = max(_WARMUP_LEAST, round(_WARMUP_SHARE * steps))
+    if warmup < config.warmup_steps:  # a family's long warm-up would take most of a short run
+        settings["warmup_steps"] = warmup
+        reasons["warmup_steps"] = (f"a tenth of the {steps:,.0f} steps the budget buys (the family's "
+                                   f"{config.warmup_steps} are for runs of thousands of steps)")
     passes = steps * config.batch_size * config.seq_len / max(n_chars, 1)
     if passes > _MANY_PASSES:  # small text or long budget: it would start learning the text by heart
         settings["dropout"] = 0.2
