@@ -28,7 +28,9 @@ The CLI and the app both start from this; every value can be overridden. How it 
    passes dropout goes up to 0.2, above 50 the network also shrinks one size.
 4. **Everything else**: Adam with a cosine learning rate that anneals exactly as the budget runs
    out (`train.lr_at`; to 0 for the LSTM, after a 200-step warm-up: at 5e-3 from the first step, some
-   initial weights lose hundreds of steps and end 0.05 worse at 60 s), batch 16 (on a CPU a step
+   initial weights lose hundreds of steps and end 0.05 worse at 60 s — but never more than a tenth of the
+   steps the budget buys, at least 20: a run of a few hundred steps would spend most of itself warming up),
+   batch 16 (on a CPU a step
    costs nearly the same for fewer sequences, so smaller batches give more updates per second), bf16
    autocast where the CPU runs it fast (`precision="auto"`), validation sized by the plan to take a
    few percent of the budget (`charrnn.adjust`), and gradient statistics every 10 steps for the diagnosis
