@@ -96,8 +96,9 @@ class WarmUp:
         """What a budget of `budget` seconds per model cannot show, or None when the warm-up fits in it."""
         if self.seconds <= budget:
             return None
+        # two significant digits: "about 3 s at the 0.016 s a step", where "0.02" read as 4 s (a tester's sum)
         rate = (f"at the {1 / self.step_seconds:.1f} steps a second it runs in this race" if self.measured
-                else f"at the {self.step_seconds:.2f} s a step estimated for this machine")
+                else f"at the {self.step_seconds:.2g} s a step estimated for this machine")
         return (f"⚠️ **{budget:g} s is too short for {self.label} to get past its warm-up:** its learning rate rises "
                 f"over its first {self.steps} steps, about {self.seconds:.0f} s {rate}, so it will end before it has "
                 f"trained at full rate. What this lesson shows needs it past that: type a budget per model above "

@@ -140,7 +140,7 @@ def test_a_budget_too_short_for_the_lstms_warm_up_is_said_before_and_explained_a
     assert seconds > 1.0, seconds  # 200 steps of a 192×2 LSTM take well over a second
     warning = next(w for w in before if "nn.LSTM" in w)
     assert "1 s is too short for nn.LSTM 192×2 to get past its warm-up" in warning
-    assert f"first 200 steps, about {seconds:.0f} s at the {lstm.cost.step_seconds:.2f} s a step" in warning
+    assert f"first 200 steps, about {seconds:.0f} s at the {lstm.cost.step_seconds:.2g} s a step" in warning
     assert f"above {math.ceil(seconds / 5) * 5:.0f} s" in warning
     assert lesson.budget_warnings(math.ceil(seconds) + 1.0, plans) == []  # the warm-up fits: nothing to say
 
