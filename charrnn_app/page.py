@@ -68,7 +68,8 @@ body.present #next-char-plot .js-plotly-plot { height: 50vh !important; }
 body.present #compare-row { flex-direction: column; }  /* the chart the whole width, the lesson under it */
 body.present #compare-row > .column { width: 100%; }
 body.present #live-sample textarea { height: 3.4em !important; }
-body.present #status { min-height: 0; }
+body.present #status { min-height: 0; max-height: 6.5em; overflow-y: auto; }  /* a finished run's words and
+   a warning grew to 425 px and pushed the chart off a projector's first screen: they scroll instead */
 """
 
 

@@ -399,6 +399,21 @@ def test_a_projector_reads_the_charts_and_the_compare_chart_is_on_the_first_scre
 
 
 @pytest.mark.browser
+def test_a_projector_keeps_the_train_chart_on_the_first_screen_after_a_run_ends(browser, url):
+    """A tester's projector: when a run ended, its status and a warning grew to 425 px and the Train chart moved to
+    441-803 px, off a 720 px screen. The status scrolls instead, and the chart stays where it was."""
+    page = open_page(browser, url, "?present=1&example=tiny&budget=5", 1280, 720)
+    page.wait_for_function("document.body.classList.contains('present')")
+    page.click("#train")
+    wait_text(page, "#status", "Done", timeout=120_000)
+    chart = page.evaluate(CHART, "loss-plot")
+    status = page.evaluate("document.querySelector('#status').getBoundingClientRect().height")
+    print(f"\nprojector 1280×720 after a run: Train chart {chart}, status {status:.0f} px")
+    assert chart["height"] >= 720 / 2 and 0 <= chart["top"] and chart["bottom"] <= 720, (chart, status)
+    page.close()
+
+
+@pytest.mark.browser
 @pytest.mark.parametrize("size, query, lesson", [
     ((1280, 720), "?present=1&lesson=memorise&budget=1", "memorise"),  # a projector, a two-model lesson
     ((1400, 1000), "?lesson=ladder&budget=1", "ladder"),  # a desktop, the lesson with the most to say
