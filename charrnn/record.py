@@ -177,7 +177,10 @@ class RunRecord:
         seconds = self._offset + ev.elapsed
         self.steps, self.chars_seen, self.seconds = ev.step, ev.chars_seen, max(self.seconds, seconds)
         self._last_ev = ev
-        if self.bundle is not None and self._config is not None and not ev.done:
+        # after a divergence the model went back to earlier weights while the run's clock goes on (its final pass):
+        # a frame then would be labelled "5%" with the restored weights' "step 0" (a tester's film strip)
+        restored = self.bundle is not None and self.bundle.step != ev.step
+        if self.bundle is not None and self._config is not None and not ev.done and not restored:
             progress = run_progress(self._config, self.bundle.run_step, ev.elapsed)
             while self._next_frame < len(FILM_POINTS) - 1 and progress >= FILM_POINTS[self._next_frame]:
                 self._frame(f"{FILM_POINTS[self._next_frame]:.0%}")
@@ -199,7 +202,10 @@ class RunRecord:
             self.final_val = self.curve.val_loss[-1] if self.curve.val_loss else self.final_val
         if self.bundle is None:
             return
-        if stopped and self._config is not None:
+        if self.diverged:  # the weights kept, said as what they are
+            label = ("after the divergence: the initial weights, untrained" if self.bundle.step == 0
+                     else f"after the divergence: the weights of step {self.bundle.step:,}")
+        elif stopped and self._config is not None:
             progress = run_progress(self._config, self.bundle.run_step, self._last_ev.elapsed if self._last_ev else 0)
             label = f"stopped at {min(progress, 1):.0%}"
         else:

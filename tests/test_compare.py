@@ -257,6 +257,12 @@ def test_a_diverged_run_is_shown_as_failed_everywhere(settings):
     assert f"{bad.name} · diverged" in names(compare_view.compare_figure(s))
     assert f"{good.name}" in names(compare_view.compare_figure(s))
     assert "diverged: the loss exploded" in compare_view.film_html(s)
+    # its frames: none after the weights went back (a tester's "5% · step 0", "100% · step 0"), and the last one
+    # says which weights were kept
+    restored = bad.film[-1]
+    assert restored.label in ("after the divergence: the initial weights, untrained",
+                              f"after the divergence: the weights of step {restored.step:,}")
+    assert all(f.step > 0 for f in bad.film[:-1]) and all(f.step <= bad.steps for f in bad.film)
     bad.final_val = 0.01  # even with the lowest number, a failure is not the race's best
     status = racing.race_status(RaceUpdate([good, bad], None, done=True, seconds=3.0), s)
     assert "1 diverged" in status and f"Lowest validation loss: **{good.name}**" in status
