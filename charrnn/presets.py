@@ -215,11 +215,12 @@ def _budget_row(family: str, table: list[tuple[float, dict]], options: dict, n_c
 
 
 def advised_lr(model_name: str, peak: float, time_budget: float | None = TrainConfig.time_budget,
-               max_steps: int | None = None) -> tuple[float, str]:
+               max_steps: int | None = None, step_seconds: StepSeconds | None = None) -> tuple[float, str]:
     """(a learning rate to try, why) after a run of `model_name` diverged at peak learning rate `peak`:
     the rate its preset uses for this budget where that is below `peak` ("the default for nn.GRU"), else
-    a tenth of `peak` (the preset's own rate diverged: on this text it is too high)."""
-    _, config = preset(model_name, 1_000_000, time_budget, max_steps)
+    a tenth of `peak` (the preset's own rate diverged: on this text it is too high). `step_seconds`: as for
+    `preset` (None measures a step where a time budget needs one: ~1.5 s on a slow CPU)."""
+    _, config = preset(model_name, 1_000_000, time_budget, max_steps, step_seconds=step_seconds)
     if config.lr < peak:
         return config.lr, "the default for this model"
     return peak / 10, f"a tenth of {peak:.2g}"

@@ -113,7 +113,12 @@ def diagnose_run(bundle, text: str | None = None, *, stop_reason: str | None = N
             shares = None
     config = bundle.train_config
     peak = getattr(config, "lr", None)
-    advised = advised_lr(bundle.model_name, peak, config.time_budget, config.max_steps) if peak else None
+    # the run's own step time where it has one: measuring a step again for the advice took ~1.5 s of every CLI
+    # run's end on a slow CPU (~8 s on a busy one), whether or not a finding used it
+    step, _, seconds, _ = bundle.history.point(len(bundle.history.step) - 1) if bundle.history.step else (0, 0, 0, 0)
+    own = seconds / step if step > 0 and math.isfinite(seconds) and seconds > 0 else None  # NaN: an old checkpoint
+    advised = advised_lr(bundle.model_name, peak, config.time_budget, config.max_steps,
+                         (lambda *network: own) if own else None) if peak else None
     return diagnose(bundle.history, uniform=uniform, unigram=unigram, grad_stats=bundle.grad_stats or None,
                     lr=getattr(config, "lr", None), stop_reason=stop_reason, saturation=shares,
                     model=model_facts(bundle.model), n_chars=len(text) if text else None,
