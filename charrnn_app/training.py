@@ -161,9 +161,14 @@ def plan_summary(model, info, time_budget=None, max_steps=None, reset=False, ses
               else f"{s.label} {options.shown_value(values[s.name])}")
              + (f" ({r.reasons[s.name]})" if s.name in r.reasons else "") for s in shown]  # why the plan changed it
     budget = r.train_config.time_budget
-    where = ("the trained model's settings, continuing it" if _continuing(session, model, reset) is not None
-             else f"the preset for {'this text' if info else 'a typical text'} and "
-                  + ("this step limit" if budget is None else f"{budget:g} s"))
+    kept = _continuing(session, model, reset)
+    if kept is not None and getattr(session, "stop_reason", None) == "diverged" and kept.step == 0:
+        where = "the diverged model's settings, continuing its untrained starting weights"  # not "trained"
+    elif kept is not None:
+        where = "the trained model's settings, continuing it"
+    else:
+        where = (f"the preset for {'this text' if info else 'a typical text'} and "
+                 + ("this step limit" if budget is None else f"{budget:g} s"))
     return card, f"**Train will use** ({where}; **bold** = yours): " + " · ".join(parts)
 
 

@@ -325,3 +325,7 @@ def test_a_diverged_train_run_shows_its_real_steps_rate_and_curve_on_the_train_t
     assert all(list(t.x) == sorted(t.x) for t in val) and run.curve.val_step == sorted(run.curve.val_step)
     assert "DIVERGED" in fig.layout.title.text
     assert list(train_chart.model_figure(s).data[0].x) == run.curve.step  # also when redrawn (e.g. in bits)
+    # what Train will use next: not "the trained model" (a tester's finding) where nothing was learned
+    assert s.bundle.step == 0  # nothing was learned: the starting weights kept
+    _, plan = training.plan_summary("gru", {"vocab_size": len(s.bundle.vocab)}, 5, None, False, s)
+    assert "continuing its untrained starting weights" in plan and "trained model" not in plan, plan
