@@ -233,8 +233,11 @@ def test_the_ladder_on_a_phone_reads_its_legend_labels_and_seconds():
                for c in (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))]
         return 1.05 / (0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] + 0.05)
 
+    d64 = [finished_run(1, 0.280), finished_run(2, 0.269), finished_run(3, 0.253, 120), finished_run(4, 1.723),
+           finished_run(5, 1.208)]  # the tester's own race: three close finals, two far above them
+    zoomed = 0
     for runs, x in ((chart_runs.ladder(), "step"), (chart_runs.ladder(), "seconds"),
-                    (chart_runs.phone_race()[1:], "chars"), ([finished_run(1, 0.280), finished_run(2, 0.269)], "chars")):
+                    (chart_runs.phone_race()[1:], "chars"), (d64, "chars")):
         fig = runs_chart.runs_figure(runs, x=x, uniform=3.2)
         legend = [t.name for t in fig.data if t.showlegend is not False]
         assert all(len(line) <= runs_chart.LEGEND_CHARS for n in legend for line in n.split("<br>")), legend
@@ -256,6 +259,8 @@ def test_the_ladder_on_a_phone_reads_its_legend_labels_and_seconds():
             for r in runs:
                 text = next(a.text for a in fig.layout.annotations if a.text.endswith(f"{r.final_val:.3f}"))
                 assert text.startswith("↑") == (r.final_val > high), text
+            zoomed += 1
+    assert zoomed == 1  # the tester's race is drawn zoomed, two labels above its axis
 
 
 def test_the_embedding_map_writes_only_labels_that_stand_clear():
