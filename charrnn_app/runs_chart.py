@@ -104,7 +104,10 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     title, rows = chart_title(title, on_text, others, present)
     return styled(fig, present, title=title,
                   xaxis=dict(title=title_x, range=x_range), yaxis=dict(title=y_title, range=y_range)
-                  ).update_layout(margin=dict(t=(50 if present else 40) + (rows - 1) * (24 if present else 17)))
+                  ).update_layout(margin=dict(t=(50 if present else 40) + (rows - 1) * (24 if present else 17)),
+                                  # a phone's legend, the ladder's names on two lines each, scrolled at Plotly's half
+                                  # of the chart, hiding the levels: 2 px between runs (not 10) and room to 60 %
+                                  **({} if present else {"legend": dict(tracegroupgap=2, maxheight=0.6)}))
 
 
 def run_traces(fig: go.Figure, r, key: str, val_key: str, k: float, unit: str, present: bool) -> list:

@@ -244,6 +244,8 @@ def test_on_a_phone_the_ladders_legend_fits_and_no_tool_bar_covers_the_plot(brow
 
     page, m = compare_chart_with(browser, compare_app, chart_runs.ladder(), 390, 844)
     assert all(e["right"] <= m["chart"]["right"] + 1 for e in m["entries"]), (m["chart"], m["entries"])
+    assert m["scrollbar_px"] == 0 and len(m["entries"]) == 9  # the levels too, without scrolling
+    assert m["plot"]["height"] >= 150, m["plot"]
     assert m["modebar"] is None or m["modebar"]["width"] == 0  # no tool bar over the plot
     boxes = page.evaluate("[...document.querySelectorAll('#compare-plot .annotation')]"
                           ".map(a => a.getBoundingClientRect().toJSON())")
