@@ -122,13 +122,37 @@ def variance_shares(emb) -> tuple[float, float, float]:
     return a, b, round(a + b, 1)
 
 
+MAP_LABEL_APART = (0.035, 0.07)  # a written label's room, as shares of the map's width and height (~12 px of a
+# phone's 330 px plot, a line of 12 px text on a 250 px one)
+
+
+def map_labels(emb) -> list[str]:
+    """The text written beside each character's marker: its label, or "" where a label already written (those
+    farthest from the middle first: the characters that stand out) would overlap it."""
+    span_x = (max(emb.x) - min(emb.x)) or 1.0 if emb.x else 1.0
+    span_y = (max(emb.y) - min(emb.y)) or 1.0 if emb.y else 1.0
+    cx, cy = sum(emb.x) / max(len(emb.x), 1), sum(emb.y) / max(len(emb.y), 1)
+    order = sorted(range(len(emb.labels)),
+                   key=lambda i: -(((emb.x[i] - cx) / span_x) ** 2 + ((emb.y[i] - cy) / span_y) ** 2))
+    written: list[int] = []
+    for i in order:
+        if all(abs(emb.x[i] - emb.x[j]) / span_x >= MAP_LABEL_APART[0] or
+               abs(emb.y[i] - emb.y[j]) / span_y >= MAP_LABEL_APART[1] for j in written):
+            written.append(i)
+    keep = set(written)
+    return [label if i in keep else "" for i, label in enumerate(emb.labels)]
+
+
 def embedding_figure(emb, readable: bool = True) -> go.Figure:
     """The characters on their two principal directions; `readable` False: the title says the map shows too
     little of the vectors' variance to read (see `inside_model.map_readable`)."""
     fig = go.Figure()
-    fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=emb.labels, textposition="top center",
-                    textfont=dict(size=14), marker=dict(color=BLUE if readable else "#999999", size=7),
-                    name="characters", hovertemplate="%{text}: (%{x:.2f}, %{y:.2f})<extra></extra>")
+    # every character a marker with its name on hover; the text written only where it stands clear of the labels
+    # already written (a tester's map of 80 characters piled its labels up in the middle, unreadable)
+    fig.add_scatter(x=emb.x, y=emb.y, mode="markers+text", text=map_labels(emb), textposition="top center",
+                    textfont=dict(size=12), marker=dict(color=BLUE if readable else "#999999", size=5),
+                    customdata=emb.labels, name="characters",
+                    hovertemplate="%{customdata}: (%{x:.2f}, %{y:.2f})<extra></extra>")
     first, second, both = (f"{v:.1f}%" for v in variance_shares(emb))
     title = ("Character embeddings, projected on their 2 main directions (PCA)" if readable else
              f"Character embeddings (PCA) — too little to read: these 2 directions show {both} of the variance")

@@ -51,6 +51,8 @@ CSS = """
   #loss-plot .js-plotly-plot { height: 340px; }
   /* the legend's rows (a race's runs, one a row at this width) stand under the axis: the plot keeps ~250 px */
   #compare-plot .js-plotly-plot { height: 540px; }
+  /* the tool bar stood over the plot's right strip; on a phone fingers zoom, and a double tap resets */
+  #loss-plot .modebar-container, #compare-plot .modebar-container { display: none !important; }
 }
 #intro p { margin: 0.2em 0 0; }
 /* Presentation mode (a projector at the back of a classroom): larger type, taller charts, less chrome. */

@@ -39,6 +39,20 @@ def short_label(label: str) -> str:
     return re.sub(r" \([^)]*\)", "", label)
 
 
+def legend_lines(name: str, width: int | None = None) -> str:
+    """A legend name in lines of at most `width` characters (LEGEND_CHARS), broken after its " · " parts, joined by
+    <br>: Plotly's legend does not wrap, and cuts what passes the chart's edge."""
+    width = width or LEGEND_CHARS
+    lines: list[str] = []
+    for part in name.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) + 2 <= width:  # 2: the " ·" a broken line ends with
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return " ·<br>".join(lines)
+
+
+LEGEND_CHARS = 40  # a legend name's line at 12 px: fits a phone's chart (~290 px beside the entry's line sample)
 TITLE_CHARS = 38  # a chart title's line at 15 px: fits a phone's chart (~330 px) beside the tool bar
 NOTE_CHARS = 48  # a line of the note under it, at 12 px
 
@@ -57,7 +71,7 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     unit = "bits/char" if units == "bits" else "nats/char"
     title_x, key, val_key = AXES.get(x, AXES["step"])
     fig = go.Figure()
-    right, early = 10.0, []
+    right, early = 0.0, []
     text, on_text, others = chart_text(records, text)
     shown_runs = [r for r in on_text if r.run_id not in set(hidden)]
     for r in shown_runs:
@@ -70,6 +84,10 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
         uniform, unigram = own[-1].uniform, own[-1].unigram
     elif others:  # runs that do not know their levels, beside runs on other texts: which text they are is unknown
         uniform = unigram = None
+    # the x axis fits the drawn runs (a lesson's 10 s budget squeezed runs of 3 s into a third of a phone's chart),
+    # and a little more: each run's final label stands right of its curve's end
+    x_range = [0, right * (1 + LABEL_ROOM)] if right else [0, 10]
+    right = right or 10.0
     top = reference_lines(fig, uniform, unigram, units, right, max(early) if early else None, present)
     title = ("Validation (solid), training (dotted)" if shown_runs
              else "Runs — start a lesson or a race and every model's curve appears here")
@@ -77,14 +95,19 @@ def runs_figure(records: list, x: str = "step", units: str = "nats", uniform: fl
     zoom = finish_range(shown_runs, top * 1.08, k)
     if zoom is not None:  # finals too close to tell apart on the whole run's axis: the finish, labelled as such
         # double-clicking for the whole run is in the tab's help
-        y_range, y_title = zoom, f"cross-entropy ({unit}) · zoomed: not from 0"
+        # the axis's title short enough for the plot's height (the whole "cross-entropy … · zoomed: not from 0"
+        # ran off its top on a desktop); the chart's title says it is zoomed
+        y_range, y_title = zoom, f"{unit} · not from 0"
         title = "Loss, zoomed to the final losses"
     final_labels(fig, shown_runs, key, val_key, k, PRESENT_FONT if present else 13, y_range,
-                 top=y_range[1] if zoom else None)
+                 top=y_range[1] if zoom else None, x_range=x_range)
     title, rows = chart_title(title, on_text, others, present)
     return styled(fig, present, title=title,
-                  xaxis=dict(title=title_x, rangemode="tozero"), yaxis=dict(title=y_title, range=y_range)
-                  ).update_layout(margin=dict(t=(50 if present else 40) + (rows - 1) * (24 if present else 17)))
+                  xaxis=dict(title=title_x, range=x_range), yaxis=dict(title=y_title, range=y_range)
+                  ).update_layout(margin=dict(t=(50 if present else 40) + (rows - 1) * (24 if present else 17)),
+                                  # a phone's legend, the ladder's names on two lines each, scrolled at Plotly's half
+                                  # of the chart, hiding the levels: 2 px between runs (not 10) and room to 60 %
+                                  **({} if present else {"legend": dict(tracegroupgap=2, maxheight=0.6)}))
 
 
 def run_traces(fig: go.Figure, r, key: str, val_key: str, k: float, unit: str, present: bool) -> list:
@@ -93,6 +116,8 @@ def run_traces(fig: go.Figure, r, key: str, val_key: str, k: float, unit: str, p
     c, color = r.curve, run_color(r.run_id)
     label = f"{short_label(r.label)} · run {r.run_id}" if present else r.name
     name = f"{label} · diverged" if r.diverged else label
+    if not present:  # the legend under a phone's plot cut long names at its right edge: runs 2, 3, 7 looked alike
+        name = legend_lines(name)
     xs = getattr(c, key)
     if xs:
         px, py = downsample(xs, c.train_loss)
@@ -165,17 +190,35 @@ def finish_range(records: list, whole_top: float, k: float = 1.0) -> list[float]
 
 LABEL_PLOT_PX = 180  # the plot area's height (pixels) that spacing the final labels assumes (a desktop's
 # Compare chart under a legend of seven runs: ~190)
-LABEL_COLUMN = 0.15  # labels whose curves end within this share of the x axis stand in one column
+LABEL_PLOT_WIDTH_PX = 260  # its width: a phone's (390 px screen), the narrowest a label must stand apart on
+LABEL_ROOM = 0.16  # the x axis's room right of the last curve's end, for its label (~40 px of a phone's plot)
+
+
+def text_color(color: str, contrast: float = 4.5) -> str:
+    """`color` darkened until its text reads on white (WCAG contrast ≥ `contrast`): the palette's yellows
+    (#F0E442, #E69F00) were faint as label text; the curve keeps the palette's colour."""
+    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+
+    def luminance(f: float) -> float:
+        lin = [(c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4) for c in (r * f, g * f, b * f)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    f = 1.0
+    while 1.05 / (luminance(f) + 0.05) < contrast and f > 0:
+        f -= 0.05
+    return "#" + "".join(f"{round(c * max(f, 0) * 255):02X}" for c in (r, g, b))
 
 
 def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float, size: int = 13,
-                 y_range: list[float] | None = None, top: float | None = None) -> None:
-    """Each finished run's final validation loss written just above the end of its curve, in its colour; one
-    above a zoomed axis's `top` just under that edge, with an arrow up ("↑ 1.234"). Labels whose curves end close
-    together (in one column, LABEL_COLUMN of the x axis, and closer than a line of text on the `y_range` axis)
-    are moved apart, each a line above the one below it, and the column moved down as a whole where its top
-    label would leave the axis: Plotly does not draw a label placed outside its axis's range (a race's third
-    label near the uniform guess was pushed over the top and vanished)."""
+                 y_range: list[float] | None = None, top: float | None = None,
+                 x_range: list[float] | None = None) -> None:
+    """Each finished run's final validation loss written just right of the end of its curve (left of it, the
+    text lay over the curve coming down into it), in a darker shade of its colour on a white box edged in its
+    colour; every final above a zoomed axis's `top` just under that edge, with an arrow up ("↑ 1.234").
+    Labels never overlap: each is a box (a line of text tall on a plot LABEL_PLOT_PX high, its text wide on one
+    LABEL_PLOT_WIDTH_PX wide); from the lowest final up, one that would overlap a placed box moves up past it,
+    or, where that leaves the axis, down under it: Plotly does not draw a label placed outside its axis's range
+    (a race's third label near the uniform guess was pushed over the top and vanished)."""
     labels = []
     for r in records:
         xs = getattr(r.curve, val_key) or getattr(r.curve, key)
@@ -188,22 +231,26 @@ def final_labels(fig: go.Figure, records: list, key: str, val_key: str, k: float
     low, high = y_range or [0.0, max(v for v, *_ in labels) * 1.1 or 1.0]
     line = 1.4 * size / LABEL_PLOT_PX * (high - low)  # a line of text, in the y axis's units
     ceiling = high - line  # a label stands on its y: its text reaches a line above it
-    right = max(x for _, x, _, _ in labels) or 1.0
-    columns: list[list] = []  # labels whose curves end close together, left to right
-    for label in sorted(labels, key=lambda v: v[1]):
-        if columns and label[1] - columns[-1][0][1] < LABEL_COLUMN * right:
-            columns[-1].append(label)
-        else:
-            columns.append([label])
-    for column in columns:
-        column.sort(key=lambda v: (v[2], v[0]))  # those above a zoomed axis's top last: the top of the column
-        ys = []
-        for value, _, above, _ in column:  # upwards from the lowest, a line apart
-            want = ceiling if above else max(min(value, ceiling), low)
-            ys.append(max([want, *([ys[-1] + line] if ys else [])]))
-        for i in range(len(ys) - 1, -1, -1):  # then down from the axis's top, as far as the column needs
-            ys[i] = min(ys[i], ceiling - (len(ys) - 1 - i) * line)
-        for y, (value, x, above, color) in zip(ys, column, strict=True):
-            fig.add_annotation(x=x, y=max(y, low), text=f"↑ {value:.3f}" if above else f"{value:.3f}",
-                               showarrow=False, xanchor="right", yanchor="bottom", yshift=3,
-                               font=dict(color=color, size=size))
+    x_low, x_high = x_range or [0.0, max(x for _, x, _, _ in labels) * (1 + LABEL_ROOM) or 1.0]
+    per_char = 0.6 * size / LABEL_PLOT_WIDTH_PX * (x_high - x_low)  # a digit's width, in the x axis's units
+    placed: list[tuple[float, float, float]] = []  # (y, left, right) of each label placed
+
+    def clash(y: float, left: float, right: float) -> list[float]:
+        return [py for py, pl, pr in placed if left < pr and pl < right and abs(py - y) < 0.999 * line]
+
+    for value, x, above, color in sorted(labels, key=lambda v: (v[2], v[0])):  # those above a zoomed top last
+        text = f"↑ {value:.3f}" if above else f"{value:.3f}"
+        left, right = x, x + (len(text) + 1) * per_char
+        want = ceiling if above else max(min(value, ceiling), low)
+        y = want
+        while hits := clash(y, left, right):  # up past what it meets
+            y = max(hits) + line
+        if y > ceiling:  # off the top: down under what it meets instead
+            y = want
+            while (hits := clash(y, left, right)) and y >= low:
+                y = min(hits) - line
+            y = max(y, low)
+        placed.append((y, left, right))
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor="left", yanchor="bottom", xshift=3,
+                           font=dict(color=text_color(color), size=size), bgcolor="rgba(255,255,255,0.85)",
+                           bordercolor=color, borderwidth=1, borderpad=1)

@@ -237,6 +237,26 @@ def test_on_a_phone_the_compare_charts_legend_title_and_labels_stand_clear(brows
     page.close()
 
 
+def test_on_a_phone_the_ladders_legend_fits_and_no_tool_bar_covers_the_plot(browser, compare_app):
+    """A tester's phone, the ladder's seven runs (m_11): legend names ran past the chart's right edge, cut (runs 2,
+    3 and 7 alike), final labels overprinted each other, and the tool bar stood over the plot's right strip."""
+    import chart_runs
+
+    page, m = compare_chart_with(browser, compare_app, chart_runs.ladder(), 390, 844)
+    assert all(e["right"] <= m["chart"]["right"] + 1 for e in m["entries"]), (m["chart"], m["entries"])
+    assert m["scrollbar_px"] == 0 and len(m["entries"]) == 9  # the levels too, without scrolling
+    assert m["plot"]["height"] >= 150, m["plot"]
+    assert m["modebar"] is None or m["modebar"]["width"] == 0  # no tool bar over the plot
+    boxes = page.evaluate("[...document.querySelectorAll('#compare-plot .annotation')]"
+                          ".map(a => a.getBoundingClientRect().toJSON())")
+    assert len(boxes) == 7
+    for i, b in enumerate(boxes):
+        assert all(apart(b, c) for c in boxes[i + 1:]), boxes
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#compare-plot").screenshot(path=str(ARTIFACTS / "compare-phone-ladder.png"))
+    page.close()
+
+
 def test_a_projector_shows_the_ladders_whole_legend(browser, compare_app):
     import chart_runs
 

@@ -287,7 +287,7 @@ def test_a_race_whose_finals_are_close_ends_on_a_y_axis_zoomed_to_them(settings)
     assert low <= min(finals) and max(finals) <= high  # the finals are on the chart …
     assert high - low == pytest.approx(max(3 * (max(finals) - min(finals)), runs_chart.ZOOM_MIN_WINDOW))
     assert all(high < r.curve.train_loss[0] for r in s.runs)  # … and the start is not: it is the finish, zoomed
-    assert "zoomed: not from 0" in fig.layout.yaxis.title.text and "zoomed to the final losses" in fig.layout.title.text
+    assert "not from 0" in fig.layout.yaxis.title.text and "zoomed to the final losses" in fig.layout.title.text
     assert sorted(a.text for a in fig.layout.annotations) == sorted(f"{v:.3f}" for v in finals)
     # a run far above the rest: the window stays the others', and its value is written at the top edge, "↑"
     far = replace(s.runs[0], run_id=99, final_val=max(finals) + 1.5)

@@ -212,12 +212,75 @@ def test_seven_runs_fit_a_projectors_legend():
 
 
 def names(fig) -> list[str]:
-    return [t.name for t in fig.data]
+    return [t.name.replace("<br>", " ") for t in fig.data]  # a long legend name is written on two lines
 
 
 def runs_drawn(fig) -> list[str]:
     """The runs whose validation curve the chart draws (their names: "nn.GRU 64×1 · run 8")."""
     return [n for n in names(fig) if re.search(r"· run \d+$", n)]
+
+
+def test_the_ladder_on_a_phone_reads_its_legend_labels_and_seconds():
+    """A tester's phone, the ladder's seven runs (m_11, m_12): legend names cut at the chart's right edge (runs 2, 3
+    and 7 alike), final labels printed over each other, the "seconds" axis running to the lesson's 10 s for runs of
+    3 s; on a desktop (d_64, d_30) the zoomed axis's title ran off the plot's top, labels lay over the curves, one
+    label above the zoomed axis had its arrow and one not, and yellow labels were faint on white. Each legend line
+    fits a phone (LEGEND_CHARS), every name its own; no two labels' boxes overlap on a phone's plot (260×180 px),
+    each right of its curve's end; the x axis ends just past the runs; every final above a zoomed axis has "↑";
+    label text reads on white (contrast ≥ 4.5); the zoomed axis's title is short."""
+    def contrast(color: str) -> float:
+        lin = [(c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+               for c in (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))]
+        return 1.05 / (0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] + 0.05)
+
+    d64 = [finished_run(1, 0.280), finished_run(2, 0.269), finished_run(3, 0.253, 120), finished_run(4, 1.723),
+           finished_run(5, 1.208)]  # the tester's own race: three close finals, two far above them
+    zoomed = 0
+    for runs, x in ((chart_runs.ladder(), "step"), (chart_runs.ladder(), "seconds"),
+                    (chart_runs.phone_race()[1:], "chars"), (d64, "chars")):
+        fig = runs_chart.runs_figure(runs, x=x, uniform=3.2)
+        legend = [t.name for t in fig.data if t.showlegend is not False]
+        assert all(len(line) <= runs_chart.LEGEND_CHARS for n in legend for line in n.split("<br>")), legend
+        assert len(set(legend)) == len(legend)
+        (x_low, x_high), (low, high) = fig.layout.xaxis.range, fig.layout.yaxis.range
+        ends = [max(t.x) for t in fig.data if t.x is not None and "run" in t.name and len(t.x) > 2]
+        assert max(ends) < x_high <= 1.2 * max(ends), (x, x_high, max(ends))  # 3 s of runs: not a 10 s axis
+        boxes = []
+        for a in fig.layout.annotations:
+            assert a.xanchor == "left" and a.yanchor == "bottom" and low <= a.y <= high
+            assert contrast(a.font.color) >= 4.5 and a.bgcolor, a.font.color
+            w = (len(a.text) + 1) * 0.6 * 13 / 260 * (x_high - x_low)
+            boxes.append((a.x, a.x + w, a.y, a.y + 1.4 * 13 / 180 * (high - low), a.text))
+        for i, b in enumerate(boxes):
+            for c in boxes[i + 1:]:
+                assert b[1] <= c[0] or c[1] <= b[0] or b[3] <= c[2] + 1e-9 or c[3] <= b[2] + 1e-9, (b, c)
+        if "not from 0" in fig.layout.yaxis.title.text:
+            assert len(fig.layout.yaxis.title.text) <= 25  # ~150 px at 14 px: a desktop's plot is ~190 px tall
+            for r in runs:
+                text = next(a.text for a in fig.layout.annotations if a.text.endswith(f"{r.final_val:.3f}"))
+                assert text.startswith("↑") == (r.final_val > high), text
+            zoomed += 1
+    assert zoomed == 1  # the tester's race is drawn zoomed, two labels above its axis
+
+
+def test_the_embedding_map_writes_only_labels_that_stand_clear():
+    """A tester's map of ~80 characters piled its labels up in the middle (d_07_inside_4_Maps.png). Labels are
+    written only where they stand clear of each other; every character keeps its marker and its name on hover."""
+    import random
+
+    rng = random.Random(0)
+    chars = [chr(c) for c in range(33, 113)]
+    xs = [rng.gauss(0, 0.3) if i % 4 else rng.uniform(-3, 4) for i in range(80)]
+    ys = [rng.gauss(0, 0.8) if i % 4 else rng.uniform(-4, 6) for i in range(80)]
+    fig = inside_figures.embedding_figure(EmbeddingMap(chars, chars, xs, ys, [0.08, 0.07], "x (V, E)"), False)
+    trace = fig.data[0]
+    assert list(trace.customdata) == chars and len(trace.x) == 80 and "customdata" in trace.hovertemplate
+    written = [(x, y) for x, y, t in zip(trace.x, trace.y, trace.text, strict=True) if t]
+    sx, sy = max(xs) - min(xs), max(ys) - min(ys)
+    for i, (x, y) in enumerate(written):
+        for u, v in written[i + 1:]:
+            assert abs(x - u) / sx >= 0.035 or abs(y - v) / sy >= 0.07
+    assert 10 <= len(written) < 80  # the outliers and some of the middle, not a pile
 
 
 def test_the_embedding_map_says_when_it_is_too_little_to_read():
