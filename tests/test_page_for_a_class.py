@@ -112,7 +112,7 @@ def finished_run(run_id: int, final: float, steps: int = 100):
         loss = 3.0 + (final - 3.0) * i / steps
         h.add(i, i * 64, i / 10, loss)
         h.add_val(i, i * 64, i / 10, loss)
-    return RunRecord(run_id, "gru", "nn.GRU 64×1", {}, 1, "the example `tiny`", 1000, 900, 0, curve=h, steps=steps,
+    return RunRecord(run_id, "gru", "nn.GRU 64×1", {}, 1, "example tiny", 1000, 900, 0, curve=h, steps=steps,
                      final_val=final, stop_reason="time_budget")
 
 
