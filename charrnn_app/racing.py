@@ -43,10 +43,11 @@ def race_entrants(models, lesson: Lesson | None) -> tuple[list[Entrant], dict]:
 def lesson_budget(lesson: Lesson, settings, typed=None) -> tuple[float, str]:
     """(seconds per model, where that comes from) for a lesson's race: the budget the page has typed (or a
     link set) when there is one, else the lesson's own — within this server's limits (one run, and the
-    race's total) either way. The source is said beside the lesson ("the budget you typed", …)."""
+    race's total) either way. The source is said beside the lesson: "the budget on the page", typed or set by
+    a link (`?lesson=ladder&budget=3`: a tester read "the budget you typed" for a number nobody typed)."""
     cap = max(1.0, min(settings.max_seconds, math.floor(settings.max_race_seconds / len(lesson.entrants))))
     mine = typed is not None and typed not in ("", 0) and float(typed) > 0
-    wanted, source = (float(typed), "the budget you typed") if mine else (lesson.time_budget, "the lesson's own")
+    wanted, source = (float(typed), "the budget on the page") if mine else (lesson.time_budget, "the lesson's own")
     if wanted > cap:
         return cap, f"{source} ({wanted:g} s) cut to this server's limit"
     return max(1.0, wanted), source

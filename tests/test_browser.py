@@ -189,6 +189,18 @@ def test_a_budget_typed_below_the_least_and_train_pressed_at_once_trains_every_t
         page.wait_for_function("/Stopped|Done/.test(document.querySelector('#status').innerText)")
 
 
+def test_a_lesson_link_with_a_budget_does_not_say_the_budget_was_typed(page):
+    """A tester opened `?lesson=ladder&budget=3` and the lesson said "(the budget you typed…)" for a number that
+    came from the link: it says "the budget on the page", true for a typed number and a link's alike."""
+    base = page.url.split("?")[0]
+    page.goto(base + "?lesson=ladder&budget=3")
+    page.wait_for_function("document.querySelector('#lesson-text')?.innerText.includes('3 s per model')")
+    words = page.inner_text("#lesson-text")
+    assert "you typed" not in words and "(the budget on the page" in words, words
+    page.goto(base)  # the other tests start from the page without a link
+    page.wait_for_function("document.querySelector('#plan')?.innerText.includes('Train will use')")
+
+
 # ---- the Compare chart as a phone and a projector draw it ---------------------------------------------------
 # A tester saw, at 390×844, the legend drawn over the x axis's title, the title cut under the tool bar and a
 # finished run without its label; at 1280×720 in presentation mode, the ladder's legend scrolled and cut an entry.
