@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _escape_what_the_terminal_cannot_show()
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     code = 1
     try:
@@ -119,10 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except _RUN_ERRORS as e:
         if _speaks():
-            print(f"charrnn: error{_rank_tag()}: {e}", file=sys.stderr)
+            print(f"charrnn: error{_rank_tag()}: {_as_typed(e, argv)}", file=sys.stderr)
         return 2
     finally:
         leave(together=code == 0)
+
+
+def _as_typed(e: Exception, argv: list[str]) -> str:
+    """The error, led by the flag the user typed when it refuses one ("--time-budget: time_budget must be …", as
+    argparse leads its own refusals): the check's words are the page's and the API's, which name the setting,
+    and a tester typing `--time-budget abc` read only `time_budget`. A setting no flag on the line gave (one
+    from a checkpoint) keeps its name alone."""
+    if isinstance(e, SettingError):
+        flag = "--" + e.setting.replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            return f"{flag}: {e}"
+    return str(e)
 
 
 def _speaks() -> bool:

@@ -80,7 +80,7 @@ class RunRecord:
     label: str  # model_label(...)
     settings: dict  # model options and the train config of the (last) run
     n_params: int
-    corpus: str  # where the text came from ("the example `weather`")
+    corpus: str  # where the text came from, plain text ("example weather"): a table cell shows no Markdown
     corpus_chars: int
     n_train: int  # characters in the training part (the split: the held-out end is the rest)
     seed: int

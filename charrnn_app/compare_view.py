@@ -50,18 +50,22 @@ runs on other texts it leaves out; the table marks them *other text*: pick one u
 hide** to draw its text instead (until the next run starts).
 
 **Table:** *final val* is measured on the held-out text at the end, *best val* the lowest estimate during the
-run; *chars/s* the training speed; *copied* the share of the last sample inside spans of 12 or more characters
-found verbatim in the training text, and *held-out copied* the same share for held-out text of the same corpus,
+run; *chars/s* the training speed; *copied (%)* the share of the last sample inside spans of 12 or more characters
+found verbatim in the training text, and *held-out copied (%)* the same share for held-out text of the same corpus,
 which the model never trained on: on templated text (recipes, code, logs) new text copies a lot too, so only a
 sample that copies clearly more than that (25 points) is called recall; *ended* done, stopped or diverged (a
 diverged run's numbers are a failure's, not a result); *score* the example's own checker (0 to 1), where the
-text is one of the examples; *weights* whether the run's model is still kept (the last few runs').
+text is an example that has one (blank for any other text); *weights* whether the run's model is still kept
+(the last few runs').
 
 """ + NGRAM_TRAIN_LOSS
 
 
 def loss_unit(session: Session) -> tuple[float, str]:
     return (plots.BITS_PER_NAT, "bits/char") if session.units == "bits" else (1.0, "nats/char")
+
+
+SHARES = ("copied", "held-out copied")  # the runs table's columns that are shares of a sample
 
 
 def runs_table(session) -> pd.DataFrame:
@@ -77,7 +81,10 @@ def runs_table(session) -> pd.DataFrame:
         rows.append(row)
     columns = [*ROW_KEYS[:-1], "shown", "sample"]
     table = pd.DataFrame(rows, columns=columns)
-    return table.rename(columns={"final val": f"final val ({unit})", "best val": f"best val ({unit})"})
+    for share in SHARES:  # percents, as the film strip says them (the CSV keeps the 0..1 fractions)
+        table[share] = [None if v is None or v != v else round(100 * v) for v in table[share]]
+    return table.rename(columns={"final val": f"final val ({unit})", "best val": f"best val ({unit})",
+                                 **{share: f"{share} (%)" for share in SHARES}})
 
 
 def chart_text(session: Session):

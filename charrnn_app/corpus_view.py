@@ -44,6 +44,12 @@ def load_corpus(corpus: str | None, text: str | None, example: str | None, ascii
     return out, source
 
 
+def corpus_name(source: str) -> str:
+    """A text's name in the runs table and the chart's note: `load_corpus`'s source without its Markdown
+    ("the example `weather`" -> "example weather"), one form for a Train run and a race's."""
+    return source.replace("`", "").removeprefix("the ")
+
+
 def instead_of_upload(corpus, text, example) -> str:
     """The way out of an uploaded file that cannot be trained on while the page also shows another text: the
     upload is read first (`load_corpus`), so the file has to leave its box. "" when there is no upload or

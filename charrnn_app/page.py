@@ -236,7 +236,7 @@ def clamped_note(slider: gr.Slider, value) -> str | None:
 
 def note_budget(slider: gr.Slider):
     """The Train budget's release handler: a number typed outside its range (2 in a budget from 5 s) stays said
-    beside the field and in the next run's status (`Session.budget_note`), not only in a toast that fades: a
+    under the Train button and in the next run's status (`Session.budget_note`), not only in a toast that fades: a
     tester typed 2, pressed Train, and saw the run use 5 s with nothing on the page saying so."""
 
     def note(released: ReleaseData, session):

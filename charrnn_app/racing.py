@@ -20,7 +20,7 @@ from charrnn.race import DEFAULT_ENTRANTS, Entrant, RaceUpdate, plan_race, race
 
 from . import compare_view as view
 from . import user_error
-from .corpus_view import instead_of_upload, load_corpus
+from .corpus_view import corpus_name, instead_of_upload, load_corpus
 from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
@@ -43,10 +43,11 @@ def race_entrants(models, lesson: Lesson | None) -> tuple[list[Entrant], dict]:
 def lesson_budget(lesson: Lesson, settings, typed=None) -> tuple[float, str]:
     """(seconds per model, where that comes from) for a lesson's race: the budget the page has typed (or a
     link set) when there is one, else the lesson's own — within this server's limits (one run, and the
-    race's total) either way. The source is said beside the lesson ("the budget you typed", …)."""
+    race's total) either way. The source is said beside the lesson: "the budget on the page", typed or set by
+    a link (`?lesson=ladder&budget=3`: a tester read "the budget you typed" for a number nobody typed)."""
     cap = max(1.0, min(settings.max_seconds, math.floor(settings.max_race_seconds / len(lesson.entrants))))
     mine = typed is not None and typed not in ("", 0) and float(typed) > 0
-    wanted, source = (float(typed), "the budget you typed") if mine else (lesson.time_budget, "the lesson's own")
+    wanted, source = (float(typed), "the budget on the page") if mine else (lesson.time_budget, "the lesson's own")
     if wanted > cap:
         return cap, f"{source} ({wanted:g} s) cut to this server's limit"
     return max(1.0, wanted), source
@@ -130,8 +131,11 @@ class RaceRun:
         except ValueError as e:
             way_out = instead_of_upload(corpus, text, example) if isinstance(e, CorpusError) else ""
             raise user_error(f"{str(e).rstrip('.')}.{way_out}") from None
-        name = lesson.checker if lesson is not None else corpus_checker(corpus, text, example)
-        self.checker = CHECKERS.get(name) if name else None
+        # A lesson's own checker, else the example's, as a Train press on it: a tester saw score 0 for the Train run
+        # and a blank for the race's on the same text (`corpus_checker` gives the checker itself, not its name:
+        # looked up again in CHECKERS it was None, so only a lesson naming its checker ever scored a race).
+        own = CHECKERS.get(lesson.checker) if lesson is not None and lesson.checker else None
+        self.checker = own or corpus_checker(corpus, text, example)
         self.budget = self.per_model * len(self.plans)
 
     def begin(self, session) -> tuple:
@@ -151,7 +155,7 @@ class RaceRun:
         return "".join(f"\n\n{w}" for w in self.lesson.budget_warnings(self.per_model, self.plans, self.records))
 
     def events(self, session):
-        corpus = self.source.removeprefix("the ").replace("`", "")
+        corpus = corpus_name(self.source)
         return race(self.text, self.entrants, time_budget=self.per_model, seed=self.seed, shared=self.shared,
                     limits=self.settings.limits, max_seconds=self.settings.max_race_seconds, corpus=corpus,
                     first_run_id=session.next_run, checker=self.checker, stop=lambda: session.stop, plans=self.plans)

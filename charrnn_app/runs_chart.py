@@ -147,7 +147,7 @@ def chart_title(title: str, on_text: list, others: list, present: bool) -> tuple
     number of lines: the top margin is made for them)."""
     lines = [wrap(title, TITLE_CHARS * (2 if present else 1))]
     if others:
-        source = on_text[-1].corpus.replace("`", "").removeprefix("the ")
+        source = on_text[-1].corpus
         many = len(others) > 1
         note = (f"on {source} · {len(others)} run{'s' if many else ''} on {'other texts' if many else 'another text'} "
                 "not drawn (losses on different texts do not compare): to draw one, pick it under “run” and "

@@ -98,10 +98,13 @@ def layout(page: Page) -> TrainTab:
             time_budget = gr.Slider(least_seconds(s), s.max_seconds, step=5,
                                     value=min(PAGE_TIME_BUDGET, s.max_seconds), label="time budget (seconds)",
                                     elem_id="time-budget", info=f"at most {s.max_seconds:g} s per run on this server")
-            budget_note = gr.Markdown(visible=False, elem_id="budget-note")
             with gr.Row(equal_height=True):
                 train = gr.Button("Train", variant="primary", elem_id="train", scale=2)
                 stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
+            # Under Train, not between the budget and Train: the note appears when the budget box loses the focus,
+            # which a press on Train does, and above the button it pushed Train 39 px down under the pointer
+            # between the press and the release, so the click landed on nothing (a tester, once in three tries).
+            budget_note = gr.Markdown(visible=False, elem_id="budget-note")
             reset = gr.Checkbox(label="Start a new model (forget the trained one)", elem_id="reset")
             yours = gr.CheckboxGroup([], label="Your settings — the next run keeps them, also a new model: untick "
                                      "one to go back to the preset", visible=False, elem_id="yours")
@@ -184,7 +187,7 @@ def wire_run(page: Page, t: TrainTab) -> None:
     t.yours.input(typed.reset, [t.yours, t.model, t.max_steps, *t.fields], [*t.fields, t.max_steps], **quiet)
 
     # A budget typed out of range is taken to the nearest end when the box loses the focus (a click on Train too):
-    # the line beside it says which number was used, and the run's status repeats it.
+    # the line under Train says which number was used, and the run's status repeats it.
     t.time_budget.release(note_budget(t.time_budget), session, t.budget_note, queue=False, **quiet)
 
     # Train streams into the chart; Stop (no queue: it answers at once) asks the loop to end.

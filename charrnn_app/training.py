@@ -25,7 +25,7 @@ from charrnn.run import RunPlan
 from charrnn.sample import LIVE_LENGTH
 
 from . import inside_model, options, plots, texts, user_error
-from .corpus_view import instead_of_upload, load_corpus
+from .corpus_view import corpus_name, instead_of_upload, load_corpus
 from .memory import PARAM_BYTES
 from .runner import Runner, adopt
 from .session import Session, ensure_session
@@ -232,7 +232,7 @@ class TrainRun:
         adopt(session, self.bundle, text=plan.data.text, train_text=plan.data.train_text, val_text=plan.data.val_text)
         f = self.fields
         checker = corpus_checker(f["corpus"], f["text"], f["example"])
-        self.records = [session.record_run(plan, self.bundle, self.source, checker)]  # the runs table
+        self.records = [session.record_run(plan, self.bundle, corpus_name(self.source), checker)]  # the runs table
         verb = "Continuing" if plan.continue_from is not None else "Starting"
         return (*TrainUpdate(f"**{verb}** {MODELS[plan.model_name].title} on {self.source} ({len(plan.data.text):,} "
                              f"characters)…{self.note}", model_figure(session), reset=False), session)

@@ -187,6 +187,39 @@ def test_race_and_runs_through_a_real_server(settings):
         demo.close()
 
 
+def test_train_and_race_runs_read_alike_in_the_runs_table_through_a_real_server(settings):
+    """A tester's table on one text: the Train run's corpus "the example `weather`" (Markdown backticks in a
+    cell) beside the race's "example weather", score 0 for the Train run and blank for the lesson's runs, and
+    copied as 0.554 where the film strip says 55 %. One name, a score wherever the example has a checker, and
+    shares as percents."""
+    demo = app.build_demo(settings)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app.launch_options(settings))
+    try:
+        client = Client(url, verbose=False)
+        client.predict(example="brackets", model="mlp", time_budget=5, max_steps=5, **SMALL, api_name="/train")
+        job = client.submit(example="brackets", models=[], lesson="compare", time_budget=1, seed=0,
+                            api_name="/race")
+        list(job)
+        assert "Done" in job.outputs()[-1][0], job.outputs()[-1][0]
+        # the tiny example repeats one line: its held-out text is nearly all "copied", 100 % (not 1.0)
+        client.predict(example="tiny", model="mlp", time_budget=5, max_steps=5, **SMALL, api_name="/train")
+        table = client.predict(api_name="/runs")
+        rows = [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
+        *rows, tiny = rows
+        assert len(rows) == 1 + len(LESSONS["compare"].entrants)
+        assert {row["corpus"] for row in rows} == {"example brackets"}, [row["corpus"] for row in rows]
+        assert all(isinstance(row["score"], (int, float)) and 0 <= row["score"] <= 1 for row in rows), \
+            [row["score"] for row in rows]
+        assert tiny["corpus"] == "example tiny" and tiny["score"] is None  # no checker for this text: blank
+        assert "copied" not in table["headers"] and "copied (%)" in table["headers"]
+        shares = [row[c] for row in [*rows, tiny] for c in ("copied (%)", "held-out copied (%)")]
+        assert all(v is None or (v == int(v) and 0 <= v <= 100) for v in shares), shares
+        assert tiny["held-out copied (%)"] > 50, tiny
+    finally:
+        demo.close()
+
+
 @pytest.mark.browser
 def test_a_lesson_in_the_browser_draws_every_curve_and_fills_the_table(settings, tmp_path):
     if CHROMIUM is None:

@@ -61,12 +61,12 @@ def test_a_lesson_races_the_typed_budget_and_says_which(settings):
     lesson = LESSONS["compare"]
     seconds, source = racing.lesson_budget(lesson, settings)
     assert seconds == min(lesson.time_budget, settings.max_seconds) and source == "the lesson's own"
-    assert racing.lesson_budget(lesson, settings, 10) == (10.0, "the budget you typed")
+    assert racing.lesson_budget(lesson, settings, 10) == (10.0, "the budget on the page")
     cap = min(settings.max_seconds, settings.max_race_seconds // len(lesson.entrants))
     seconds, source = racing.lesson_budget(lesson, settings, 10_000)
     assert seconds == cap and "cut to this server's limit" in source
     _, _, budget, words = racing.choose_lesson("compare", settings, 10)
-    assert budget == 10 and "10 s per model (the budget you typed" in words
+    assert budget == 10 and "10 s per model (the budget on the page" in words
     assert f"{len(lesson.entrants)} models" in words
     assert racing.queued_budget(None, 10, "compare", settings) == 10 * len(lesson.entrants)
     assert racing.queued_budget(["gru", "lstm"], 7, "", settings) == 14
@@ -112,7 +112,7 @@ def finished_run(run_id: int, final: float, steps: int = 100):
         loss = 3.0 + (final - 3.0) * i / steps
         h.add(i, i * 64, i / 10, loss)
         h.add_val(i, i * 64, i / 10, loss)
-    return RunRecord(run_id, "gru", "nn.GRU 64×1", {}, 1, "the example `tiny`", 1000, 900, 0, curve=h, steps=steps,
+    return RunRecord(run_id, "gru", "nn.GRU 64×1", {}, 1, "example tiny", 1000, 900, 0, curve=h, steps=steps,
                      final_val=final, stop_reason="time_budget")
 
 

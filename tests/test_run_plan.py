@@ -135,13 +135,18 @@ def test_page_handler_says_the_same_words_and_keeps_the_model(model, bad, words,
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["train", "{c}", "--n-hidden", "abc"], "n_hidden must be a whole number"),
+    (["train", "{c}", "--n-hidden", "abc"], "--n-hidden: n_hidden must be a whole number"),
+    # the flag the user typed leads the words the page and the API say (a tester read only `time_budget`)
+    (["train", "{c}", "--time-budget", "abc"], "--time-budget: time_budget must be a number > 0"),
+    (["train", "{c}", "--max-steps=-3"], "--max-steps: max_steps must be"),
+    (["sample", "{c}.safetensors", "--top-k", "-1"], "--top-k: top_k must be"),
     (["train", "{c}", "--seed", "1e23"], "seed must be"),
     (["train", "{c}", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "{d}"], "is a folder, not a text file"),
     (["sample", "{c}.safetensors", "--temperature", "nan"], "temperature must be a finite number"),
     # the page's slider stops at 2; the CLI took 9 (a tester's finding): one range everywhere
-    (["sample", "{c}.safetensors", "--temperature", "9"], "temperature must be a number from 0 to 2, not 9"),
+    (["sample", "{c}.safetensors", "--temperature", "9"],
+     "--temperature: temperature must be a number from 0 to 2, not 9"),
 ])
 def test_real_cli_processes_fail_in_one_line(argv, words, corpus, tmp_path):
     argv = [a.format(c=corpus, d=tmp_path) for a in argv]
